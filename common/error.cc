@@ -4,20 +4,34 @@ namespace unitsync {
 
 std::string_view ErrcName(Errc code) {
   switch (code) {
-    case Errc::kInvalidArgument: return "invalid_argument";
-    case Errc::kNotFound: return "not_found";
-    case Errc::kAlreadyExists: return "already_exists";
-    case Errc::kNotAReplica: return "not_a_replica";
-    case Errc::kWrongNode: return "wrong_node";
-    case Errc::kSchemaTooNew: return "schema_too_new";
-    case Errc::kCorrupt: return "corrupt";
-    case Errc::kMalformed: return "malformed";
-    case Errc::kRejected: return "rejected";
-    case Errc::kConstraint: return "constraint";
-    case Errc::kBusy: return "busy";
-    case Errc::kDiskFull: return "disk_full";
-    case Errc::kIo: return "io";
-    case Errc::kInternal: return "internal";
+    case Errc::kInvalidArgument:
+      return "invalid_argument";
+    case Errc::kNotFound:
+      return "not_found";
+    case Errc::kAlreadyExists:
+      return "already_exists";
+    case Errc::kNotAReplica:
+      return "not_a_replica";
+    case Errc::kWrongNode:
+      return "wrong_node";
+    case Errc::kSchemaTooNew:
+      return "schema_too_new";
+    case Errc::kCorrupt:
+      return "corrupt";
+    case Errc::kMalformed:
+      return "malformed";
+    case Errc::kRejected:
+      return "rejected";
+    case Errc::kConstraint:
+      return "constraint";
+    case Errc::kBusy:
+      return "busy";
+    case Errc::kDiskFull:
+      return "disk_full";
+    case Errc::kIo:
+      return "io";
+    case Errc::kInternal:
+      return "internal";
   }
   return "unknown";
 }

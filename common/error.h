@@ -8,27 +8,26 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
-
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace unitsync {
 
 enum class Errc {
-  kInvalidArgument,    // The caller passed something malformed (a bad id, an unknown option).
-  kNotFound,           // The named thing (row, conflict, file) does not exist.
-  kAlreadyExists,      // Creating something that is already there (a replica file, a row id).
-  kNotAReplica,        // The file is not a unitsync replica (or not SQLite at all).
-  kWrongNode,          // The replica belongs to another node id or role.
-  kSchemaTooNew,       // The replica was written by a newer unitsync than this binary.
-  kCorrupt,            // Stored or received bytes fail their integrity checks.
-  kMalformed,          // Received data does not decode under the format's strict rules.
-  kRejected,           // Well-formed data that the receiver refuses (unknown table, bad status).
-  kConstraint,         // A write violates a schema constraint (CHECK, NOT NULL, FOREIGN KEY).
-  kBusy,               // The database is locked by another writer beyond the busy timeout.
-  kDiskFull,           // The disk or quota is full; nothing was written.
-  kIo,                 // The operating system reported an I/O error.
-  kInternal,           // A bug or an unexpected state in unitsync itself.
+  kInvalidArgument,  // The caller passed something malformed (a bad id, an unknown option).
+  kNotFound,         // The named thing (row, conflict, file) does not exist.
+  kAlreadyExists,    // Creating something that is already there (a replica file, a row id).
+  kNotAReplica,      // The file is not a unitsync replica (or not SQLite at all).
+  kWrongNode,        // The replica belongs to another node id or role.
+  kSchemaTooNew,     // The replica was written by a newer unitsync than this binary.
+  kCorrupt,          // Stored or received bytes fail their integrity checks.
+  kMalformed,        // Received data does not decode under the format's strict rules.
+  kRejected,         // Well-formed data that the receiver refuses (unknown table, bad status).
+  kConstraint,       // A write violates a schema constraint (CHECK, NOT NULL, FOREIGN KEY).
+  kBusy,             // The database is locked by another writer beyond the busy timeout.
+  kDiskFull,         // The disk or quota is full; nothing was written.
+  kIo,               // The operating system reported an I/O error.
+  kInternal,         // A bug or an unexpected state in unitsync itself.
 };
 
 // A short stable name for the code, as used in logs and --json output ("not_found").

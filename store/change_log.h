@@ -1,0 +1,57 @@
+// The change log (_us_changes) is the outgoing queue. The capture triggers
+// append to it; the engine stamps each entry's columns with HLC versions;
+// the changeset builder reads it after a cursor; it is trimmed only up to
+// what the peers have acknowledged.
+//
+//   local write ─► trigger ─► _us_changes (unstamped)
+//        ─► StampPendingChanges ─► _us_clock versions (HLC, origin = this node)
+//        ─► BuildChangeset(after cursor) ─► ... ─► peer acks ─► TrimChangeLog
+//
+// Contract: reading never deletes; an entry is trimmed only when every
+// peer's acknowledged cursor has passed it; delivery is at least once and
+// receivers deduplicate (merge is idempotent).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "store/replica.h"
+
+namespace unitsync::store {
+
+struct LoggedChange {
+  int64_t seq = 0;
+  std::string table;
+  std::string pk;
+  char op = 'U';     // I insert, U update, D delete, M merged from a peer (central).
+  std::string cols;  // Changed columns for U, comma-separated.
+  std::string unit;  // Routing value when captured; empty in central scope.
+  int64_t wall_ms = 0;
+};
+
+struct ChangeLogStats {
+  int64_t head_seq = 0;        // Highest seq ever assigned (0: none).
+  int64_t pending = 0;         // Entries after the given cursor.
+  int64_t oldest_wall_ms = 0;  // Capture time of the oldest of those (0: none).
+};
+
+// Stamps every entry captured since the last call: each changed column gets
+// a fresh version (greater than the one it replaces), deletes become
+// tombstones. REQUIRES: inside a write transaction (the apply and build
+// paths call it first so no unstamped local write can be overtaken).
+Status StampPendingChanges(Replica& replica);
+
+// Stamps in its own transaction.
+Status StampPendingChangesNow(Replica& replica);
+
+// Entries with seq > after_seq, oldest first, at most `limit`.
+Result<std::vector<LoggedChange>> ListChanges(Replica& replica, int64_t after_seq, size_t limit);
+
+Result<ChangeLogStats> GetChangeLogStats(Replica& replica, int64_t after_seq);
+
+// Deletes entries with seq <= upto_seq. The caller guarantees every peer has
+// acknowledged them. Sequence numbers are never reused (AUTOINCREMENT).
+Status TrimChangeLog(Replica& replica, int64_t upto_seq);
+
+}  // namespace unitsync::store

@@ -1,0 +1,55 @@
+// A changeset: the rows one replica sends another, in the state-based form
+// that merge.h applies. Byte format: store/FORMAT.md "Changeset"; pinned by
+// golden bytes in changeset_test.cc.
+//
+// Each row entry carries the row's full replicated state (every column's
+// value and version), so any entry can create the row on a replica that has
+// never seen it, in any delivery order. A tombstone carries the deleter's
+// view of the column versions, so the receiver can tell which of its own
+// values the deleter never saw (a conflict).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "store/row_version.h"
+#include "store/value.h"
+
+namespace unitsync::store {
+
+inline constexpr uint64_t kChangesetFormatVersion = 1;
+
+struct ChangeRow {
+  std::string pk;
+  bool tombstone = false;
+  std::vector<Value> values;            // Per TableChanges::columns; empty for a tombstone.
+  std::vector<ColumnVersion> versions;  // Per TableChanges::columns (deleter's view if tombstone).
+  Version tombstone_version;            // Set iff tombstone.
+  std::string tombstone_unit;           // Routing value of a deleted row (may be empty).
+};
+
+struct TableChanges {
+  std::string table;
+  std::vector<std::string> columns;  // Replicated columns, without `id`.
+  std::vector<ChangeRow> rows;
+};
+
+struct Changeset {
+  std::string origin;  // The node that built it.
+  std::vector<TableChanges> tables;
+
+  size_t RowCount() const;
+};
+
+Blob EncodeChangeset(const Changeset& changeset);
+
+// Strict decoding: exact shapes and types, no unknown or duplicate keys, no
+// trailing bytes, every upserted column versioned. Fails with kMalformed and
+// leaves nothing half-built. Whether tables and columns exist is the
+// merge's business (it knows the manifest).
+Result<Changeset> DecodeChangeset(std::span<const uint8_t> bytes);
+
+}  // namespace unitsync::store

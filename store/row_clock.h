@@ -1,0 +1,48 @@
+// The engine's per-row bookkeeping (_us_clock): each replicated column's
+// current version, the routing value, and the tombstone of a deleted row.
+// Layout: store/FORMAT.md "_us_clock".
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+#include "store/manifest.h"
+#include "store/row_version.h"
+#include "store/sqlite.h"
+
+namespace unitsync::store {
+
+struct RowClock {
+  bool exists = false;   // A _us_clock row was found (Load) / is to be written.
+  std::string unit;      // Routing value at the last change; empty in central scope.
+  bool deleted = false;  // Tombstoned: final, the row never comes back.
+  Version tombstone;
+  std::vector<ColumnVersion> columns;  // Per TableSpec::columns.
+
+  // The highest version of any column or the tombstone.
+  uint64_t MaxHlc() const;
+};
+
+// Prepared statements over _us_clock. REQUIRES: used on the replica's thread,
+// and destroyed before the Db.
+class RowClockStore {
+ public:
+  static Result<RowClockStore> Prepare(Db& db);
+
+  // Loads the clock of one row; `exists` is false (and `columns` sized,
+  // empty) when there is none. Fails with kCorrupt on an undecodable record.
+  Result<RowClock> Load(const TableSpec& spec, std::string_view pk);
+  Status Save(const TableSpec& spec, std::string_view pk, const RowClock& clock);
+
+  static Blob EncodeVersions(const TableSpec& spec, const std::vector<ColumnVersion>& columns);
+  static Status DecodeVersions(const TableSpec& spec, const Blob& blob,
+                               std::vector<ColumnVersion>& columns);
+
+ private:
+  Statement load_;
+  Statement save_;
+};
+
+}  // namespace unitsync::store

@@ -1,0 +1,172 @@
+#include "store/sqlite.h"
+
+#include <cerrno>
+
+namespace unitsync::store {
+
+Error SqliteError(int rc, sqlite3* db, std::string_view context) {
+  const int primary = rc & 0xff;
+  std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  std::string message = std::string(context) + ": " + detail;
+  switch (primary) {
+    case SQLITE_FULL:
+      return Error{Errc::kDiskFull, message, "free disk space; nothing was written"};
+    case SQLITE_IOERR:
+      return Error{Errc::kIo, message, "check the disk and the kernel log"};
+    case SQLITE_CORRUPT:
+      return Error{Errc::kCorrupt, message, "the replica file is damaged; restore or re-seed it"};
+    case SQLITE_NOTADB:
+      return Error{Errc::kNotAReplica, message, "the file is not a SQLite database"};
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Error{Errc::kBusy, message, "another process holds the write lock; try again"};
+    case SQLITE_CONSTRAINT:
+      return Error{Errc::kConstraint, message, {}};
+    case SQLITE_CANTOPEN:
+      return Error{Errc::kNotFound, message, "check the path and its permissions"};
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      return Error{Errc::kIo, message, "check the file's permissions"};
+    default:
+      return Error{Errc::kInternal, message, {}};
+  }
+}
+
+void Statement::BindBlob(int i, const Blob& v) {
+  // A zero-length blob must still be a blob, not NULL: use zeroblob(0).
+  if (v.empty()) {
+    sqlite3_bind_zeroblob(stmt_.get(), i, 0);
+  } else {
+    sqlite3_bind_blob(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+}
+
+void Statement::BindValue(int i, const Value& v) {
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          BindNull(i);
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          BindInt(i, x);
+        } else if constexpr (std::is_same_v<T, double>) {
+          sqlite3_bind_double(stmt_.get(), i, x);
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          BindText(i, x);
+        } else {
+          BindBlob(i, x);
+        }
+      },
+      v);
+}
+
+Result<bool> Statement::Step() {
+  const int rc = sqlite3_step(stmt_.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  Error err = SqliteError(rc, db_, std::string("step: ") + sqlite3_sql(stmt_.get()));
+  sqlite3_reset(stmt_.get());
+  return tl::unexpected(std::move(err));
+}
+
+Status Statement::Run() {
+  for (;;) {
+    auto row = Step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) return {};
+  }
+}
+
+void Statement::Reset() {
+  sqlite3_reset(stmt_.get());
+  sqlite3_clear_bindings(stmt_.get());
+}
+
+std::string Statement::ColumnText(int i) const {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_.get(), i));
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), i)))
+           : std::string();
+}
+
+Blob Statement::ColumnBlob(int i) const {
+  const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt_.get(), i));
+  const int n = sqlite3_column_bytes(stmt_.get(), i);
+  return p ? Blob(p, p + n) : Blob();
+}
+
+Value Statement::ColumnValue(int i) const {
+  switch (sqlite3_column_type(stmt_.get(), i)) {
+    case SQLITE_INTEGER:
+      return ColumnInt(i);
+    case SQLITE_FLOAT:
+      return sqlite3_column_double(stmt_.get(), i);
+    case SQLITE_TEXT:
+      return ColumnText(i);
+    case SQLITE_BLOB:
+      return ColumnBlob(i);
+    default:
+      return std::monostate{};
+  }
+}
+
+Result<Db> Db::Open(const std::string& path, bool create, bool read_only) {
+  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  flags |= read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  if (create && !read_only) flags |= SQLITE_OPEN_CREATE;
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  Db db(raw);  // Owns the handle even when open failed.
+  if (rc != SQLITE_OK) return tl::unexpected(SqliteError(rc, raw, "open " + path));
+
+  // DESIGN.md "SQLite hardening".
+  sqlite3_db_config(raw, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(raw, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+  sqlite3_db_config(raw, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, 5000);
+  return db;
+}
+
+Status Db::Exec(std::string_view sql) {
+  char* err = nullptr;
+  const std::string text(sql);
+  const int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &err);
+  sqlite3_free(err);  // SqliteError re-reads the message from the handle.
+  if (rc != SQLITE_OK) {
+    const std::string head = text.substr(0, text.find_first_of("\n(")).substr(0, 60);
+    return tl::unexpected(SqliteError(rc, db_.get(), "exec " + head));
+  }
+  return {};
+}
+
+Result<Statement> Db::Prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return tl::unexpected(SqliteError(rc, db_.get(), "prepare " + std::string(sql.substr(0, 60))));
+  }
+  return Statement(stmt, db_.get());
+}
+
+Result<Transaction> Transaction::Begin(Db& db, Kind kind) {
+  auto st = db.Exec(kind == Kind::kImmediate ? "BEGIN IMMEDIATE" : "BEGIN");
+  if (!st) return tl::unexpected(st.error());
+  return Transaction(&db);
+}
+
+Transaction::~Transaction() {
+  if (db_ != nullptr && db_->InTransaction()) (void)db_->Exec("ROLLBACK");
+}
+
+Status Transaction::Commit() {
+  Db* db = db_;
+  db_ = nullptr;
+  auto st = db->Exec("COMMIT");
+  if (!st && db->InTransaction()) (void)db->Exec("ROLLBACK");
+  return st;
+}
+
+}  // namespace unitsync::store
