@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <random>
+#include <stdexcept>
 #include <string>
 
 #include "store/changeset_builder.h"
@@ -41,10 +42,8 @@ class TempDir {
 
 template <typename T>
 T ValueOrDie(Result<T> r, const char* what = "") {
-  if (!r) {
-    ADD_FAILURE() << what << ": " << r.error().ToString();
-    std::abort();
-  }
+  // Throwing fails just the current test (gtest catches it), with the reason.
+  if (!r) throw std::runtime_error(std::string(what) + ": " + r.error().ToString());
   return std::move(*r);
 }
 

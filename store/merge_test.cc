@@ -1,0 +1,337 @@
+#include "store/merge.h"
+
+#include "store/change_log.h"
+#include "store/conflicts.h"
+#include "store/test_util.h"
+
+namespace unitsync::store {
+namespace {
+
+using testing::Apply;
+using testing::Changes;
+using testing::Digests;
+using testing::Exec;
+using testing::Query;
+using testing::TempDir;
+using testing::ValueOrDie;
+
+constexpr int64_t kT0 = 1'780'000'000'000;  // 2026-05-28, any fixed instant.
+
+// A unit and central with clocks the test moves by hand, holding one shared
+// support action (student -> case -> action) written at the unit.
+class MergeTest : public ::testing::Test {
+ protected:
+  MergeTest()
+      : unit_clock_(kT0),
+        central_clock_(kT0),
+        unit_(testing::MakeReplica(dir_, "unit-0001", Role::kUnit, &unit_clock_)),
+        central_(testing::MakeReplica(dir_, "central", Role::kCentral, &central_clock_)) {}
+
+  void SetUp() override {
+    Exec(unit_,
+         "INSERT INTO student(id, unit_id, pseudo_id, personnummer, name) "
+         "VALUES ('s', 'unit-0001', 'ps', '201001011234', 'Alva');"
+         "INSERT INTO support_case(id, unit_id, student_id, opened_on) "
+         "VALUES ('c', 'unit-0001', 's', '2026-01-10');"
+         "INSERT INTO support_action(id, unit_id, case_id, action_type, description, start_on) "
+         "VALUES ('a', 'unit-0001', 'c', 'EA-LASHJALP', 'Inläsningstjänst i svenska', "
+         "'2026-01-12');");
+    Sync();
+  }
+
+  // Both directions, full state, like a unit and central that reconnect.
+  void Sync() {
+    Apply(central_, Changes(unit_));
+    Apply(unit_, Changes(central_, 0, "unit-0001"));
+  }
+
+  void ExpectConverged() { EXPECT_EQ(Digests(unit_, "unit-0001"), Digests(central_, "unit-0001")); }
+
+  std::string Description(Replica& r) {
+    return Query(r, "SELECT description FROM support_action WHERE id = 'a'");
+  }
+
+  TempDir dir_;
+  ManualWallClock unit_clock_;
+  ManualWallClock central_clock_;
+  Replica unit_;
+  Replica central_;
+};
+
+TEST_F(MergeTest, InitialSyncCarriesRowsButNotLocalOnlyColumns) {
+  EXPECT_EQ(Description(central_), "Inläsningstjänst i svenska");
+  EXPECT_EQ(Query(central_, "SELECT pseudo_id FROM student WHERE id = 's'"), "ps");
+  EXPECT_EQ(Query(central_,
+                  "SELECT count(*) FROM student WHERE name IS NULL AND "
+                  "personnummer IS NULL"),
+            "1");
+  ExpectConverged();
+}
+
+TEST_F(MergeTest, ConcurrentUpdatesOfOneColumnLaterWinsEverywhereAndLoserIsKept) {
+  unit_clock_.Advance(1000);
+  Exec(unit_, "UPDATE support_action SET description = 'unit text' WHERE id = 'a'");
+  central_clock_.Advance(2000);  // Central writes later: central wins.
+  Exec(central_, "UPDATE support_action SET description = 'central text' WHERE id = 'a'");
+  Sync();
+  EXPECT_EQ(Description(unit_), "central text");
+  EXPECT_EQ(Description(central_), "central text");
+  ExpectConverged();
+  for (Replica* r : {&unit_, &central_}) {
+    auto conflicts = ValueOrDie(ListConflicts(*r));
+    ASSERT_EQ(conflicts.size(), 1u) << r->node_id();
+    EXPECT_EQ(conflicts[0].kind, "update");
+    EXPECT_EQ(conflicts[0].column, "description");
+    EXPECT_EQ(std::get<std::string>(conflicts[0].loser_value), "unit text");
+    EXPECT_EQ(conflicts[0].loser.origin, "unit-0001");
+    EXPECT_EQ(std::get<std::string>(conflicts[0].winner_value), "central text");
+    EXPECT_EQ(conflicts[0].winner.origin, "central");
+  }
+}
+
+TEST_F(MergeTest, ConcurrentUpdatesOfDifferentColumnsBothSurvive) {
+  unit_clock_.Advance(1000);
+  Exec(unit_, "UPDATE support_action SET status = 'pagaende' WHERE id = 'a'");
+  central_clock_.Advance(2000);
+  Exec(central_, "UPDATE support_action SET provider = 'central_resurs' WHERE id = 'a'");
+  Sync();
+  for (Replica* r : {&unit_, &central_}) {
+    EXPECT_EQ(Query(*r, "SELECT status || '/' || provider FROM support_action"),
+              "pagaende/central_resurs");
+    EXPECT_TRUE(ValueOrDie(ListConflicts(*r)).empty());
+  }
+  ExpectConverged();
+}
+
+TEST_F(MergeTest, DeleteWinsOverConcurrentUpdateAndTheUpdateIsKept) {
+  central_clock_.Advance(1000);
+  Exec(central_, "DELETE FROM support_action WHERE id = 'a'");
+  unit_clock_.Advance(5000);  // The update is even later; the delete still wins.
+  Exec(unit_, "UPDATE support_action SET description = 'late edit' WHERE id = 'a'");
+  Sync();
+  for (Replica* r : {&unit_, &central_}) {
+    EXPECT_EQ(Query(*r, "SELECT count(*) FROM support_action"), "0") << r->node_id();
+    auto conflicts = ValueOrDie(ListConflicts(*r));
+    ASSERT_EQ(conflicts.size(), 1u) << r->node_id();
+    EXPECT_EQ(conflicts[0].kind, "delete");
+    EXPECT_EQ(std::get<std::string>(conflicts[0].loser_value), "late edit");
+    auto restore = RestoreConflict(*r, conflicts[0].id);
+    ASSERT_FALSE(restore);
+    EXPECT_EQ(restore.error().code, Errc::kRejected);
+  }
+  ExpectConverged();
+}
+
+TEST_F(MergeTest, SequentialUpdatesAreNotConflicts) {
+  unit_clock_.Advance(1000);
+  Exec(unit_, "UPDATE support_action SET description = 'v2' WHERE id = 'a'");
+  Sync();
+  central_clock_.Advance(2000);
+  Exec(central_, "UPDATE support_action SET description = 'v3' WHERE id = 'a'");
+  Sync();
+  EXPECT_EQ(Description(unit_), "v3");
+  EXPECT_TRUE(ValueOrDie(ListConflicts(unit_)).empty());
+  EXPECT_TRUE(ValueOrDie(ListConflicts(central_)).empty());
+}
+
+TEST_F(MergeTest, ApplyingTwiceChangesNothing) {
+  unit_clock_.Advance(1000);
+  Exec(unit_, "UPDATE support_action SET description = 'v2' WHERE id = 'a'");
+  const Blob cs = Changes(unit_);
+  const MergeReport first = Apply(central_, cs);
+  EXPECT_EQ(first.rows_updated, 1u);
+  const auto before = Digests(central_);
+  const MergeReport second = Apply(central_, cs);
+  EXPECT_EQ(second.rows_updated + second.rows_inserted + second.rows_deleted, 0u);
+  EXPECT_EQ(second.rows_unchanged, second.rows_received);
+  EXPECT_EQ(Digests(central_), before);
+}
+
+TEST_F(MergeTest, UnwrittenLocalChangeIsVersionedBeforeARemoteOneCanOverwriteIt) {
+  // Central's write is older, but the unit's is not stamped yet when the
+  // changeset arrives: merge stamps first, so the unit's write wins.
+  central_clock_.Advance(1000);
+  Exec(central_, "UPDATE support_action SET description = 'central' WHERE id = 'a'");
+  const Blob from_central = Changes(central_, 0, "unit-0001");
+  unit_clock_.Advance(3000);
+  Exec(unit_, "UPDATE support_action SET description = 'unit' WHERE id = 'a'");
+  Apply(unit_, from_central);
+  EXPECT_EQ(Description(unit_), "unit");
+  ASSERT_EQ(ValueOrDie(ListConflicts(unit_)).size(), 1u);
+  Sync();
+  EXPECT_EQ(Description(central_), "unit");
+  ExpectConverged();
+}
+
+TEST_F(MergeTest, RestoringALoserMakesItWinEverywhere) {
+  unit_clock_.Advance(1000);
+  Exec(unit_, "UPDATE support_action SET description = 'keep me' WHERE id = 'a'");
+  central_clock_.Advance(2000);
+  Exec(central_, "UPDATE support_action SET description = 'overwrite' WHERE id = 'a'");
+  Sync();
+  auto conflicts = ValueOrDie(ListConflicts(central_));
+  ASSERT_EQ(conflicts.size(), 1u);
+  central_clock_.Advance(1000);
+  US_ASSERT_OK(RestoreConflict(central_, conflicts[0].id));
+  EXPECT_TRUE(ValueOrDie(ListConflicts(central_)).empty());
+  Sync();
+  EXPECT_EQ(Description(unit_), "keep me");
+  ExpectConverged();
+}
+
+TEST_F(MergeTest, RejectedChangesetAppliesNothing) {
+  const auto before = Digests(central_);
+  // Two rows: one fine, one with a status outside the CHECK.
+  unit_clock_.Advance(1000);
+  Exec(unit_, "UPDATE support_action SET description = 'fine' WHERE id = 'a'");
+  Changeset cs = ValueOrDie(DecodeChangeset(Changes(unit_)));
+  ASSERT_EQ(cs.tables.size(), 3u);
+  std::swap(cs.tables[0], cs.tables[2]);  // support_action first.
+  ASSERT_EQ(cs.tables[0].table, "support_action");
+  ChangeRow bad = cs.tables[0].rows[0];
+  bad.pk = "a2";
+  const int status = static_cast<int>(
+      std::find(cs.tables[0].columns.begin(), cs.tables[0].columns.end(), "status") -
+      cs.tables[0].columns.begin());
+  bad.values[status] = std::string("hittepa");
+  cs.tables[0].rows.push_back(bad);
+  auto r = ApplyChangeset(central_, cs);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kRejected);
+  EXPECT_NE(r.error().message.find("support_action"), std::string::npos);
+  EXPECT_EQ(r.error().message.find("hittepa"), std::string::npos) << "values never in errors";
+  EXPECT_EQ(Digests(central_), before);
+  EXPECT_EQ(Description(central_), "Inläsningstjänst i svenska");
+
+  // Wrong type: STRICT tables refuse text in an INTEGER column.
+  Changeset typed = cs;
+  typed.tables.resize(1);
+  typed.tables[0].rows.resize(1);
+  typed.tables[0].table = "student";
+  typed.tables[0].columns = {"unit_id", "pseudo_id", "birth_year"};
+  typed.tables[0].rows[0].values = {std::string("unit-0001"), std::string("p"),
+                                    std::string("nineteen")};
+  typed.tables[0].rows[0].versions.resize(3, typed.tables[0].rows[0].versions[0]);
+  auto t = ApplyChangeset(central_, typed);
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code, Errc::kRejected);
+  EXPECT_EQ(Digests(central_), before);
+}
+
+TEST_F(MergeTest, UnknownTableUnknownColumnLocalOnlyColumnAndGarbageAreRejected) {
+  const auto before = Digests(unit_);
+  Changeset cs = ValueOrDie(DecodeChangeset(Changes(unit_)));
+  ASSERT_EQ(cs.tables[0].table, "student");
+
+  Changeset unknown_table = cs;
+  unknown_table.tables[0].table = "grades";
+  auto a = ApplyChangeset(unit_, unknown_table);
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().code, Errc::kRejected);
+
+  Changeset unknown_col = cs;
+  unknown_col.tables[0].columns[0] = "shoe_size";
+  auto b = ApplyChangeset(unit_, unknown_col);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, Errc::kRejected);
+
+  Changeset local_only = cs;
+  for (auto& t : local_only.tables) {
+    if (t.table == "student") t.columns[1] = "personnummer";
+  }
+  auto c = ApplyChangeset(unit_, local_only);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, Errc::kRejected);
+  EXPECT_NE(c.error().message.find("local-only"), std::string::npos);
+
+  Blob garbage = Changes(unit_);
+  garbage.resize(garbage.size() / 2);
+  auto d = ApplyChangeset(unit_, garbage);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code, Errc::kMalformed);
+  EXPECT_EQ(Digests(unit_), before);
+}
+
+TEST_F(MergeTest, ProtectedIdentityRowsNeverLeaveTheUnit) {
+  Exec(unit_,
+       "INSERT INTO student(id, unit_id, pseudo_id, protected_identity) "
+       "VALUES ('hidden', 'unit-0001', 'px', 1)");
+  Sync();
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM student WHERE id = 'hidden'"), "0");
+  ExpectConverged();  // Digests leave private rows out on both sides.
+}
+
+TEST_F(MergeTest, ClockGoingBackwardsStillOrdersWritesAfterRestart) {
+  Exec(unit_, "UPDATE support_action SET description = 'first' WHERE id = 'a'");
+  US_ASSERT_OK(StampPendingChangesNow(unit_));
+  const uint64_t first = unit_.clock().last();
+  const std::string path = unit_.path();
+  unit_ = ValueOrDie(Replica::Open(path, [&] {
+    ReplicaOptions o;
+    o.clock = &unit_clock_;
+    return o;
+  }()));
+  unit_clock_.Advance(-3'600'000);  // The wall clock jumps back an hour.
+  Exec(unit_, "UPDATE support_action SET description = 'second' WHERE id = 'a'");
+  US_ASSERT_OK(StampPendingChangesNow(unit_));
+  EXPECT_GT(unit_.clock().last(), first);
+  Sync();
+  EXPECT_EQ(Description(central_), "second");
+  ExpectConverged();
+}
+
+TEST_F(MergeTest, FarFutureRemoteTimestampIsMergedButNotAdopted) {
+  central_clock_.Advance(2 * 86'400'000);  // Central's clock is two days ahead.
+  Exec(central_, "UPDATE support_action SET description = 'from the future' WHERE id = 'a'");
+  const MergeReport report = Apply(unit_, Changes(central_, 0, "unit-0001"));
+  EXPECT_GT(report.far_future_versions, 0u);
+  EXPECT_GE(report.max_far_future_ms, 2u * 86'400'000 - 1000);
+  EXPECT_LE(HlcWallMs(unit_.clock().last()), unit_clock_.NowMs() + kDefaultMaxClockSkewMs);
+  EXPECT_EQ(Description(unit_), "from the future");
+  // A later local edit still wins: a new version always beats the one it replaces.
+  Exec(unit_, "UPDATE support_action SET description = 'corrected' WHERE id = 'a'");
+  Sync();
+  EXPECT_EQ(Description(central_), "corrected");
+  ExpectConverged();
+}
+
+TEST_F(MergeTest, FanOutNeverEchoesAUnitsOwnRowsAndRoutesByUnit) {
+  Exec(central_,
+       "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('other', 'unit-0002', 'po');"
+       "INSERT INTO action_type(id, code, name, level, valid_from) "
+       "VALUES ('t1', 'EA-LASHJALP', 'Lässtöd', 'ea', '2026-01-01');");
+  Changeset cs = ValueOrDie(DecodeChangeset(Changes(central_, 0, "unit-0001")));
+  std::set<std::string> ids;
+  for (const auto& t : cs.tables) {
+    for (const auto& r : t.rows) ids.insert(t.table + "/" + r.pk);
+  }
+  EXPECT_EQ(ids, std::set<std::string>{"action_type/t1"});
+}
+
+TEST_F(MergeTest, BuilderBatchesAndTheCursorCoversEverything) {
+  for (int i = 0; i < 25; ++i) {
+    Exec(unit_, "INSERT INTO followup(id, unit_id, action_id, followed_up_on) VALUES ('f" +
+                    std::to_string(i) + "', 'unit-0001', 'a', '2026-03-01')");
+  }
+  int64_t cursor = ValueOrDie(GetChangeLogStats(unit_, 0)).head_seq - 25;
+  size_t batches = 0, rows = 0;
+  for (;;) {
+    BuildRequest req;
+    req.after_seq = cursor;
+    req.max_rows = 10;
+    auto built = ValueOrDie(BuildChangeset(unit_, req));
+    rows += built.rows;
+    if (built.rows > 0) {
+      ++batches;
+      Apply(central_, built.bytes);
+    }
+    cursor = built.last_seq;
+    if (!built.more) break;
+  }
+  EXPECT_EQ(batches, 3u);
+  EXPECT_EQ(rows, 25u);
+  ExpectConverged();
+}
+
+}  // namespace
+}  // namespace unitsync::store
