@@ -1,5 +1,6 @@
 #include "store/changeset.h"
 
+#include <cstring>
 #include <set>
 
 #include "store/msgpack_io.h"
@@ -10,7 +11,17 @@ namespace {
 constexpr size_t kMaxIdLength = 128;
 constexpr size_t kMaxNameLength = 64;
 
-void PackValue(msgpack::packer<msgpack::sbuffer>& pk, const Value& v) {
+// Always float64: msgpack-c's pack_double() writes integral doubles as
+// integers, which would turn a REAL into an INTEGER on the way.
+void PackFloat64(msgpack::sbuffer& buf, double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  char out[9] = {static_cast<char>(0xcb)};
+  for (int i = 0; i < 8; ++i) out[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+  buf.write(out, sizeof out);
+}
+
+void PackValue(msgpack::sbuffer& buf, msgpack::packer<msgpack::sbuffer>& pk, const Value& v) {
   std::visit(
       [&](const auto& x) {
         using T = std::decay_t<decltype(x)>;
@@ -19,7 +30,7 @@ void PackValue(msgpack::packer<msgpack::sbuffer>& pk, const Value& v) {
         } else if constexpr (std::is_same_v<T, int64_t>) {
           pk.pack_int64(x);
         } else if constexpr (std::is_same_v<T, double>) {
-          pk.pack_double(x);
+          PackFloat64(buf, x);
         } else if constexpr (std::is_same_v<T, std::string>) {
           pk.pack(x);
         } else {
@@ -182,7 +193,7 @@ Blob EncodeChangeset(const Changeset& cs) {
         pk.pack_nil();
       } else {
         pk.pack_array(static_cast<uint32_t>(r.values.size()));
-        for (const Value& v : r.values) PackValue(pk, v);
+        for (const Value& v : r.values) PackValue(buf, pk, v);
       }
       PackVersionGroups(pk, r.versions, pack_index);
       if (r.tombstone) {

@@ -1,0 +1,163 @@
+#include "store/changeset.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace unitsync::store {
+namespace {
+
+std::string Hex(const Blob& b) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (uint8_t c : b) {
+    s.push_back(kHex[c >> 4]);
+    s.push_back(kHex[c & 0xf]);
+  }
+  return s;
+}
+
+Blob Unhex(const std::string& s) {
+  Blob b;
+  for (size_t i = 0; i + 1 < s.size(); i += 2) b.push_back(std::stoi(s.substr(i, 2), nullptr, 16));
+  return b;
+}
+
+Value RandomValue(std::mt19937_64& rng) {
+  switch (rng() % 5) {
+    case 0:
+      return Value{};
+    case 1:
+      return Value{static_cast<int64_t>(rng())};
+    case 2:
+      return Value{static_cast<double>(rng() % 1000) / 7.0};
+    case 3:
+      return Value{std::string("åäö ") + std::to_string(rng())};
+    default:
+      return Value{Blob{1, 2, static_cast<uint8_t>(rng())}};
+  }
+}
+
+// The example from store/FORMAT.md "Changeset": one upserted row (one
+// column updated after the insert) and one tombstone.
+Changeset Example() {
+  Changeset cs;
+  cs.origin = "unit-0001";
+  TableChanges t;
+  t.table = "followup";
+  t.columns = {"unit_id", "notes"};
+  ChangeRow live;
+  live.pk = "r1";
+  live.values = {std::string("unit-0001"), std::string("Bra")};
+  live.versions = {{{0x10000, "unit-0001"}, {}}, {{0x20001, "unit-0001"}, {0x10000, "unit-0001"}}};
+  ChangeRow dead;
+  dead.pk = "r2";
+  dead.tombstone = true;
+  dead.tombstone_version = {0x30000, "central"};
+  dead.tombstone_unit = "unit-0001";
+  dead.versions = {{{0x10000, "unit-0001"}, {}}, {{0x10000, "unit-0001"}, {}}};
+  t.rows = {live, dead};
+  cs.tables.push_back(t);
+  return cs;
+}
+
+// Pinned: changing the encoding breaks every deployed node. This is the
+// hex in store/FORMAT.md; update both only with a format version bump.
+constexpr const char* kExampleHex =
+    "83a17601a66f726967696ea9756e69742d30303031a67461626c657391"
+    "93a8666f6c6c6f77757092a7756e69745f6964a56e6f746573"
+    "92"
+    "94a2723192a9756e69742d30303031a3427261"
+    "92"
+    "95ce00010000a9756e69742d3030303100a0c0"
+    "95ce00020001a9756e69742d30303031ce00010000a9756e69742d303030319101"
+    "c0"
+    "94a27232c0"
+    "9195ce00010000a9756e69742d3030303100a0c0"
+    "93ce00030000a763656e7472616ca9756e69742d30303031";
+
+TEST(ChangesetFormat, GoldenBytes) { EXPECT_EQ(Hex(EncodeChangeset(Example())), kExampleHex); }
+
+TEST(ChangesetFormat, GoldenBytesDecode) {
+  auto cs = DecodeChangeset(Unhex(kExampleHex));
+  ASSERT_TRUE(cs) << cs.error().ToString();
+  EXPECT_EQ(EncodeChangeset(*cs), Unhex(kExampleHex));
+  ASSERT_EQ(cs->tables[0].rows.size(), 2u);
+  EXPECT_EQ(cs->tables[0].rows[0].versions[1].prev.hlc, 0x10000u);
+  EXPECT_TRUE(cs->tables[0].rows[1].tombstone);
+  EXPECT_EQ(cs->tables[0].rows[1].tombstone_unit, "unit-0001");
+}
+
+TEST(ChangesetFormat, RoundTripsRandomValues) {
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (int iter = 0; iter < 200; ++iter) {
+    Changeset cs;
+    cs.origin = "n" + std::to_string(rng() % 100);
+    TableChanges t;
+    t.table = "t";
+    const size_t ncols = 1 + rng() % 6;
+    for (size_t c = 0; c < ncols; ++c) t.columns.push_back("c" + std::to_string(c));
+    for (int r = 0; r < 5; ++r) {
+      ChangeRow row;
+      row.pk = "id" + std::to_string(r);
+      row.tombstone = rng() % 4 == 0;
+      for (size_t c = 0; c < ncols; ++c) {
+        row.versions.push_back({{1 + rng() % 5, "o" + std::to_string(rng() % 2)},
+                                rng() % 2 ? Version{} : Version{1 + rng() % 5, "p"}});
+        if (row.tombstone) continue;
+        row.values.push_back(RandomValue(rng));
+      }
+      if (row.tombstone) row.tombstone_version = {1 + rng() % 9, "x"};
+      t.rows.push_back(row);
+    }
+    cs.tables.push_back(t);
+    const Blob bytes = EncodeChangeset(cs);
+    auto back = DecodeChangeset(bytes);
+    ASSERT_TRUE(back) << back.error().ToString();
+    EXPECT_EQ(EncodeChangeset(*back), bytes);
+    for (size_t r = 0; r < t.rows.size(); ++r) {
+      EXPECT_EQ(back->tables[0].rows[r].values, t.rows[r].values);
+      EXPECT_EQ(back->tables[0].rows[r].versions, t.rows[r].versions);
+    }
+  }
+}
+
+TEST(ChangesetFormat, StrictDecodingRejectsEverythingOffSpec) {
+  const Blob good = EncodeChangeset(Example());
+  auto expect_malformed = [](const Blob& b, const char* what) {
+    auto r = DecodeChangeset(b);
+    ASSERT_FALSE(r) << what;
+    EXPECT_EQ(r.error().code, Errc::kMalformed) << what;
+  };
+  Blob trailing = good;
+  trailing.push_back(0xc0);
+  expect_malformed(trailing, "trailing byte");
+  for (size_t n = 0; n < good.size(); ++n) {
+    expect_malformed(Blob(good.begin(), good.begin() + n), "truncated");
+  }
+  // {"v":1,"v":1,...}: duplicate key (fixmap of 3 with "v" twice).
+  expect_malformed(Unhex("83a17601a17601a67461626c657390"), "duplicate key");
+  expect_malformed(Unhex("84a17601a66f726967696ea178a67461626c657390a3657874c0"), "unknown key");
+  expect_malformed(Unhex("83a17602a66f726967696ea178a67461626c657390"), "version 2");
+  expect_malformed(Unhex("82a17601a66f726967696ea178"), "missing tables");
+  expect_malformed(Unhex("83a17601a66f726967696e01a67461626c657390"), "origin not a string");
+  expect_malformed(Unhex("c1"), "reserved byte");
+  // Nesting beyond the limit: 20 nested arrays.
+  Blob deep(20, 0x91);
+  deep.push_back(0xc0);
+  expect_malformed(deep, "too deep");
+  // An array header claiming 2^32-1 elements must fail fast, not allocate.
+  expect_malformed(Unhex("dd ffffffff"), "huge array");
+
+  Changeset no_version = Example();
+  no_version.tables[0].rows[0].versions[1] = {};
+  expect_malformed(EncodeChangeset(no_version), "upsert column without a version");
+  Changeset short_values = Example();
+  short_values.tables[0].rows[0].values.pop_back();
+  expect_malformed(EncodeChangeset(short_values), "values shorter than columns");
+}
+
+}  // namespace
+}  // namespace unitsync::store
