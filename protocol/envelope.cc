@@ -225,14 +225,18 @@ Result<Bytes> SealChangeset(const ChangesetKey& key, const EnvelopeHeader& heade
 
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   if (!ctx) return OpenSslFailure("cipher context");
-  int len = 0;
+  int aad_len = 0;
+  int out_len = 0;
+  uint8_t final_block[16];  // GCM's Final writes no bytes; see OpenChangeset
   if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.bytes().data(), nonce.data()) !=
           1 ||
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad->data(), static_cast<int>(aad->size())) !=
+      EVP_EncryptUpdate(ctx.get(), nullptr, &aad_len, aad->data(), static_cast<int>(aad->size())) !=
           1 ||
-      EVP_EncryptUpdate(ctx.get(), out.data() + kCiphertextOffset, &len, plaintext.data(),
-                        static_cast<int>(plaintext.size())) != 1 ||
-      EVP_EncryptFinal_ex(ctx.get(), out.data() + kCiphertextOffset + len, &len) != 1 ||
+      (!plaintext.empty() &&
+       EVP_EncryptUpdate(ctx.get(), out.data() + kCiphertextOffset, &out_len, plaintext.data(),
+                         static_cast<int>(plaintext.size())) != 1) ||
+      static_cast<size_t>(out_len) != plaintext.size() ||
+      EVP_EncryptFinal_ex(ctx.get(), final_block, &out_len) != 1 || out_len != 0 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize,
                           out.data() + out.size() - kTagSize) != 1) {
     return OpenSslFailure("AES-256-GCM seal");
@@ -277,16 +281,21 @@ Result<Bytes> OpenChangeset(const ChangesetKey& key, const EnvelopeHeader& expec
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   if (!ctx) return OpenSslFailure("cipher context");
   WipedBytes plaintext(n);
-  int len = 0;
+  // GCM is a stream mode: Update writes exactly n bytes and Final writes none, so Final
+  // gets a scratch buffer, not a pointer into `plaintext` (which is null when n is 0).
+  int aad_len = 0;
+  int out_len = 0;
+  uint8_t final_block[16];
   if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.bytes().data(), nonce) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad->data(), static_cast<int>(aad->size())) !=
+      EVP_DecryptUpdate(ctx.get(), nullptr, &aad_len, aad->data(), static_cast<int>(aad->size())) !=
           1 ||
-      (n > 0 && EVP_DecryptUpdate(ctx.get(), plaintext.data(), &len, ciphertext,
+      (n > 0 && EVP_DecryptUpdate(ctx.get(), plaintext.data(), &out_len, ciphertext,
                                   static_cast<int>(n)) != 1) ||
+      static_cast<size_t>(out_len) != n ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagSize, tag.data()) != 1) {
     return OpenSslFailure("AES-256-GCM open");
   }
-  if (EVP_DecryptFinal_ex(ctx.get(), plaintext.data() + len, &len) != 1) {
+  if (EVP_DecryptFinal_ex(ctx.get(), final_block, &out_len) != 1) {
     ERR_clear_error();
     return NotOpened();  // `plaintext` is wiped on return
   }
