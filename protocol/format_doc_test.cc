@@ -57,7 +57,7 @@ std::string DocHex(ByteView bytes, bool frame) {
   std::string out;
   size_t start = 0;
   if (frame) {
-    out = ToHex(bytes.first(4)).insert(6, " ").insert(4, " ").insert(2, " ") + "\n";
+    for (size_t k = 0; k < 4; ++k) out += ToHex(bytes.subspan(k, 1)) + (k < 3 ? " " : "\n");
     start = 4;
   }
   for (size_t i = start; i < bytes.size(); i += 16) {

@@ -368,12 +368,11 @@ Result<Message> DecodeAs(std::string_view name, std::span<const Entry> entries) 
 
 }  // namespace
 
-Result<Bytes> EncodeMessage(const Message& message) {
-  if (Status s = ValidateMessage(message, Errc::kInvalidArgument); !s) {
-    return tl::unexpected(s.error());
-  }
-  Bytes out;
-  out.reserve(kFrameOverheadForEnvelope + EnvelopeSize(message));
+namespace {
+
+// Appends the msgpack body of an already validated message to `out`.
+void AppendBody(const Message& message, Bytes& out) {
+  out.reserve(out.size() + kFrameOverheadForEnvelope + EnvelopeSize(message));
   VectorStream stream(out);
   Packer pk(stream);
   std::visit(
@@ -385,13 +384,46 @@ Result<Bytes> EncodeMessage(const Message& message) {
         PutFields(pk, m);
       },
       message);
+}
+
+}  // namespace
+
+Result<Bytes> EncodeMessage(const Message& message) {
+  if (Status s = ValidateMessage(message, Errc::kInvalidArgument); !s) {
+    return tl::unexpected(s.error());
+  }
+  Bytes out;
+  AppendBody(message, out);
   return out;
 }
 
+Status AppendMessageFrame(const Message& message, Bytes& out, size_t max_frame) {
+  if (Status s = ValidateMessage(message, Errc::kInvalidArgument); !s) return s;
+  const size_t start = out.size();
+  out.resize(start + kFrameHeaderSize);  // length, patched below
+  AppendBody(message, out);
+  const size_t body_size = out.size() - start - kFrameHeaderSize;
+  if (body_size > max_frame) {
+    out.resize(start);
+    return Fail(Errc::kInvalidArgument, std::string(MessageTypeName(TypeOf(message))) +
+                                            " body of " + std::to_string(body_size) +
+                                            " bytes exceeds the frame limit of " +
+                                            std::to_string(max_frame) + " bytes");
+  }
+  const auto n = static_cast<uint32_t>(body_size);
+  out[start] = static_cast<uint8_t>(n >> 24);
+  out[start + 1] = static_cast<uint8_t>(n >> 16);
+  out[start + 2] = static_cast<uint8_t>(n >> 8);
+  out[start + 3] = static_cast<uint8_t>(n);
+  return {};
+}
+
 Result<Bytes> EncodeMessageFrame(const Message& message, size_t max_frame) {
-  auto body = EncodeMessage(message);
-  if (!body) return body;
-  return EncodeFrame(*body, max_frame);
+  Bytes out;
+  if (Status s = AppendMessageFrame(message, out, max_frame); !s) {
+    return tl::unexpected(s.error());
+  }
+  return out;
 }
 
 Result<Message> DecodeMessage(ByteView body, size_t max_frame) {

@@ -23,9 +23,14 @@ Status ValidateMessage(const Message& message, Errc code);
 // Fails with kInvalidArgument (naming the field) when the struct breaks a FORMAT.md rule.
 Result<Bytes> EncodeMessage(const Message& message);
 
-// EncodeMessage + EncodeFrame: the whole frame, ready to write to the stream.
+// EncodeMessage + EncodeFrame in one buffer: the whole frame, ready to write.
 // Fails with kInvalidArgument when the message is invalid or its body exceeds `max_frame`.
 Result<Bytes> EncodeMessageFrame(const Message& message, size_t max_frame = kDefaultMaxFrame);
+
+// Appends the whole frame to `out` (e.g. a session's write buffer, reused across frames so
+// large frames do not allocate fresh memory each time).
+// On failure (as EncodeMessageFrame) `out` is left as it was.
+Status AppendMessageFrame(const Message& message, Bytes& out, size_t max_frame = kDefaultMaxFrame);
 
 // Decodes one message body (the bytes after the length prefix).
 // Fails with kMalformed, naming the message and field where there is one, when the body

@@ -281,5 +281,20 @@ TEST(MessageCodec, FrameHelperMatchesFrameOfBody) {
   EXPECT_FALSE(EncodeMessageFrame(Push{1, Bytes(2000, 0)}, 1024));
 }
 
+TEST(MessageCodec, AppendMessageFrameAppendsOrLeavesBufferAlone) {
+  Bytes buffer = {0xee};
+  ASSERT_TRUE(AppendMessageFrame(Ping{1}, buffer));
+  ASSERT_TRUE(AppendMessageFrame(Pong{1}, buffer));
+  Bytes expected = {0xee};
+  for (const Message& m : {Message(Ping{1}), Message(Pong{1})}) {
+    auto f = EncodeMessageFrame(m);
+    expected.insert(expected.end(), f->begin(), f->end());
+  }
+  EXPECT_EQ(buffer, expected);
+  EXPECT_FALSE(AppendMessageFrame(Push{1, Bytes(2000, 0)}, buffer, 1024));
+  EXPECT_FALSE(AppendMessageFrame(Hello{}, buffer));  // invalid: versions 0
+  EXPECT_EQ(buffer, expected);
+}
+
 }  // namespace
 }  // namespace unitsync::protocol
