@@ -6,6 +6,7 @@
 // so an envelope opens only under the exact header it was sealed for.
 //
 // Key material never appears in an Error or a log line; ChangesetKey zeroes itself.
+// The functions are thread-safe; one ChangesetKey may be shared by threads for reading.
 #pragma once
 
 #include <array>

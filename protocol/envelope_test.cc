@@ -54,8 +54,8 @@ TEST(ChangesetKey, MoveWipesTheSource) {
 }
 
 TEST(Envelope, SealOpenRoundTripsAllSizes) {
-  const uint32_t seed = std::random_device{}();
-  SCOPED_TRACE("seed=" + std::to_string(seed));
+  const uint64_t seed = testing::TestSeed();
+  SCOPED_TRACE("UNITSYNC_SEED=" + std::to_string(seed));
   std::mt19937 rng(seed);
   const ChangesetKey key = TestKey();
   for (size_t n : {0, 1, 15, 16, 17, 1000, 65536, 100000}) {

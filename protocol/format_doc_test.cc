@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -130,6 +131,47 @@ TEST(FormatDoc, EnvelopeExampleMatchesTheCode) {
   auto opened = OpenChangeset(key, testing::ExampleEnvelopeHeader(), blocks.at("envelope-sealed"));
   ASSERT_TRUE(opened) << opened.error().message;
   EXPECT_EQ(*opened, blocks.at("envelope-plaintext"));
+}
+
+TEST(FormatDoc, ExampleFramesDecodeWhenSplitAtEveryOffset) {
+  for (const testing::FrameExample& example : testing::FrameExamples()) {
+    SCOPED_TRACE(example.label);
+    const Bytes frame = *EncodeMessageFrame(example.message);
+    for (size_t split = 0; split <= frame.size(); ++split) {
+      FrameDecoder decoder;
+      std::optional<Bytes> body;
+      for (ByteView part : {ByteView(frame).first(split), ByteView(frame).subspan(split)}) {
+        while (!part.empty()) {
+          auto next = decoder.Next(part);
+          ASSERT_TRUE(next) << next.error().message;
+          if (*next) body = std::move(**next);
+        }
+        if (part.data() == frame.data()) {
+          ASSERT_EQ(body.has_value(), split == frame.size()) << "split " << split;
+        }
+      }
+      ASSERT_TRUE(body) << "split " << split;
+      auto decoded = DecodeMessage(*body);
+      ASSERT_TRUE(decoded && *decoded == example.message) << "split " << split;
+    }
+  }
+}
+
+TEST(FormatDoc, ExampleEnvelopesOpenUnderTheirDocumentedHeaders) {
+  const ChangesetKey key =
+      *DeriveChangesetKey(testing::ExampleUnitSecret(), testing::kExampleKeyId);
+  for (const testing::FrameExample& example : testing::FrameExamples()) {
+    if (const auto* m = std::get_if<Changes>(&example.message)) {
+      const EnvelopeHeader h{
+          1, EnvelopeKind::kChanges, "central", "unit-0042", m->from_seq, m->to_seq, "g-20260301"};
+      EXPECT_EQ(*OpenChangeset(key, h, m->envelope), testing::ToBytes("TEST fan-out"));
+    }
+    if (const auto* m = std::get_if<SnapshotChunk>(&example.message)) {
+      const EnvelopeHeader h{1, EnvelopeKind::kSnapshot, "central", "unit-0042", m->index,
+                             2, m->snapshot_id};
+      EXPECT_EQ(*OpenChangeset(key, h, m->envelope), testing::ToBytes("TEST chunk 0"));
+    }
+  }
 }
 
 TEST(FormatDoc, EveryBlockIsPinnedAndEveryTypeShown) {

@@ -57,8 +57,8 @@ TEST(FrameDecoder, DecodesFramesSplitAtEveryOffset) {
 }
 
 TEST(FrameDecoder, ByteAtATimeAndRandomSplits) {
-  const uint32_t seed = std::random_device{}();
-  SCOPED_TRACE("seed=" + std::to_string(seed));
+  const uint64_t seed = testing::TestSeed();
+  SCOPED_TRACE("UNITSYNC_SEED=" + std::to_string(seed));
   std::mt19937 rng(seed);
   Bytes stream;
   std::vector<Bytes> bodies;
@@ -97,10 +97,11 @@ TEST(FrameDecoder, TruncatedFrameAtEveryOffsetYieldsNothing) {
 
 TEST(FrameDecoder, RefusesOversizeLengthBeforeAnyBodyByte) {
   FrameDecoder decoder;  // default 4 MiB
-  Bytes prefix = FromHex("ffffffff");
+  Bytes prefix = FromHex("ffffffff 010203");
   ByteView input(prefix);
   auto next = decoder.Next(input);
   ASSERT_FALSE(next);
+  EXPECT_EQ(input.size(), 3u);  // decided on the 4 prefix bytes; no body byte taken
   EXPECT_EQ(next.error().code, Errc::kMalformed);
   EXPECT_NE(next.error().message.find("4294967295"), std::string::npos);
   // Stays failed; consumes nothing more.

@@ -3,6 +3,7 @@
 // One strict decoder for every message: exact key sets, exact types, ranges checked,
 // trailing bytes and duplicate keys rejected, msgpack limits enforced while parsing.
 // Errors name the message and the field, never a field's value.
+// Every function here is pure and thread-safe.
 #pragma once
 
 #include <cstddef>

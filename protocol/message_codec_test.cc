@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "protocol/envelope.h"
 #include "protocol/frame.h"
 #include "protocol/random_message.h"
 #include "protocol/test_util.h"
@@ -19,7 +20,7 @@ class Body {
   Body& Map(uint32_t n) {
     return Raw(n < 16 ? Bytes{uint8_t(0x80 | n)} : Bytes{0xde, 0, uint8_t(n)});
   }
-  Body& Str(std::string_view s) {
+  Body& Str(std::string_view s) {  // fixstr only: s.size() < 32
     out_.push_back(static_cast<uint8_t>(0xa0 | s.size()));
     out_.insert(out_.end(), s.begin(), s.end());
     return *this;
@@ -54,8 +55,8 @@ TEST(MessageCodec, PingDecodes) {
 }
 
 TEST(MessageCodec, RoundTripsRandomMessages) {
-  const uint64_t seed = std::random_device{}();
-  SCOPED_TRACE("seed=" + std::to_string(seed) + " (RandomMessages)");
+  const uint64_t seed = testing::TestSeed();
+  SCOPED_TRACE("UNITSYNC_SEED=" + std::to_string(seed));
   testing::RandomMessages random(seed);
   for (int i = 0; i < 3000; ++i) {
     const Message message = random.Next();
@@ -294,6 +295,58 @@ TEST(MessageCodec, AppendMessageFrameAppendsOrLeavesBufferAlone) {
   EXPECT_FALSE(AppendMessageFrame(Push{1, Bytes(2000, 0)}, buffer, 1024));
   EXPECT_FALSE(AppendMessageFrame(Hello{}, buffer));  // invalid: versions 0
   EXPECT_EQ(buffer, expected);
+}
+
+TEST(MessageCodec, LargestEnvelopeFitsTheFrameForEveryCarrier) {
+  for (size_t max_frame : {kMinConfigurableMaxFrame, kDefaultMaxFrame}) {
+    const Bytes env(MaxPlaintextForFrame(max_frame) + kEnvelopeOverhead, 0x5a);
+    const std::string id(kMaxIdBytes, 'x');
+    for (const Message& m : {Message(Push{kMaxSeq, env}), Message(Changes{kMaxSeq, kMaxSeq, env}),
+                             Message(SnapshotChunk{id, kMaxSnapshotChunks - 1, env})}) {
+      auto frame = EncodeMessageFrame(m, max_frame);
+      ASSERT_TRUE(frame) << frame.error().message;
+      FrameDecoder decoder(max_frame);
+      ByteView input(*frame);
+      auto body = decoder.Next(input);
+      ASSERT_TRUE(body && *body);
+      auto decoded = DecodeMessage(**body, max_frame);
+      ASSERT_TRUE(decoded) << decoded.error().message;
+      EXPECT_TRUE(*decoded == m);
+    }
+  }
+}
+
+TEST(MessageCodec, NackRowLimit) {
+  Nack nack{AckOf::kPush, 9, NackCode::kPartial, "", {}};
+  nack.rows.assign(kMaxNackRows, RowRejection{"student", "x", 1});
+  auto body = EncodeMessage(nack);
+  ASSERT_TRUE(body);
+  auto decoded = DecodeMessage(*body);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(std::get<Nack>(*decoded).rows.size(), kMaxNackRows);
+
+  nack.rows.push_back(RowRejection{"student", "x", 1});
+  EXPECT_EQ(EncodeMessage(nack).error().code, Errc::kInvalidArgument);
+  // The same on the wire: bump the rows array header from 4096 to 4097 and append a row.
+  Bytes wire = *body;
+  const Bytes header = {0xdc, 0x10, 0x00};
+  auto it = std::search(wire.begin(), wire.end(), header.begin(), header.end());
+  ASSERT_NE(it, wire.end());
+  *(it + 2) = 0x01;
+  const Bytes row = {0x93, 0xa1, 's', 0xa1, 'x', 0x01};
+  wire.insert(wire.end(), row.begin(), row.end());
+  Error e = DecodeError(wire);
+  EXPECT_NE(e.message.find("array exceeds"), std::string::npos) << e.message;
+}
+
+TEST(MessageCodec, ErrorsDoNotEchoArbitraryKeys) {
+  // A long or non-id key is described by its length, not quoted.
+  Body body = PingHead(4).Str("nonce").Uint(7);
+  body.Str("Anna Andersson 19990101-1234");  // fixstr: < 32 bytes
+  body.Uint(1);
+  Error e = DecodeError(body.bytes());
+  EXPECT_EQ(e.message.find("Anna"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("28-byte key"), std::string::npos) << e.message;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <cctype>
 #include <cstdint>
+#include <cstdlib>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -47,5 +49,12 @@ inline std::string ToHex(ByteView bytes) {
 }
 
 inline Bytes ToBytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
+// Seed for randomized tests: UNITSYNC_SEED when set (to replay a failure), else random.
+// Tests print it with SCOPED_TRACE so a failure names the seed that found it.
+inline uint64_t TestSeed() {
+  if (const char* env = std::getenv("UNITSYNC_SEED")) return std::strtoull(env, nullptr, 10);
+  return (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+}
 
 }  // namespace unitsync::protocol::testing
