@@ -2,6 +2,7 @@
 #include "protocol/message.h"
 
 #include <string>
+#include <type_traits>
 
 #include "protocol/limits.h"
 #include "protocol/message_codec.h"
@@ -141,6 +142,18 @@ Status Check(const ErrorMessage& m, const Checker& c) {
   return All([&] { return c.Range("code", static_cast<uint64_t>(m.code), 1, 8); },
              [&] { return c.Text("msg", m.message, 0, kMaxTextBytes); });
 }
+
+// TypeOf relies on the variant's order matching the wire type numbers.
+template <MessageType type, typename T>
+constexpr bool kAt =
+    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(type) - 1, Message>, T>;
+static_assert(kAt<MessageType::kHello, Hello> && kAt<MessageType::kWelcome, Welcome> &&
+              kAt<MessageType::kPush, Push> && kAt<MessageType::kAck, Ack> &&
+              kAt<MessageType::kNack, Nack> && kAt<MessageType::kChanges, Changes> &&
+              kAt<MessageType::kSnapshotBegin, SnapshotBegin> &&
+              kAt<MessageType::kSnapshotChunk, SnapshotChunk> &&
+              kAt<MessageType::kSnapshotEnd, SnapshotEnd> && kAt<MessageType::kPing, Ping> &&
+              kAt<MessageType::kPong, Pong> && kAt<MessageType::kError, ErrorMessage>);
 
 }  // namespace
 
