@@ -1,0 +1,396 @@
+#include "protocol/message_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "protocol/envelope.h"
+#include "protocol/format_examples.h"
+#include "protocol/frame.h"
+#include "protocol/random_message.h"
+#include "protocol/test_util.h"
+
+namespace unitsync::protocol {
+namespace {
+
+using testing::FromHex;
+
+// Builds msgpack bodies by hand so tests can produce what the encoder never would.
+class Body {
+ public:
+  Body& Map(uint32_t n) {
+    return Raw(n < 16 ? Bytes{uint8_t(0x80 | n)} : Bytes{0xde, 0, uint8_t(n)});
+  }
+  Body& Str(std::string_view s) {  // fixstr only: s.size() < 32
+    out_.push_back(static_cast<uint8_t>(0xa0 | s.size()));
+    out_.insert(out_.end(), s.begin(), s.end());
+    return *this;
+  }
+  Body& Uint(uint8_t v) {  // positive fixint
+    out_.push_back(v & 0x7f);
+    return *this;
+  }
+  Body& Raw(const Bytes& b) {
+    out_.insert(out_.end(), b.begin(), b.end());
+    return *this;
+  }
+  const Bytes& bytes() const { return out_; }
+
+ private:
+  Bytes out_;
+};
+
+// {"t":10,"v":1,"nonce":7} with PING's keys; variations are built on it.
+Body PingHead(uint32_t entries) { return Body().Map(entries).Str("t").Uint(10).Str("v").Uint(1); }
+
+Error DecodeError(const Bytes& body) {
+  auto m = DecodeMessage(body);
+  EXPECT_FALSE(m) << "decoded unexpectedly";
+  return m ? Error{Errc::kInternal, "decoded", {}} : m.error();
+}
+
+TEST(MessageCodec, PingDecodes) {
+  auto m = DecodeMessage(PingHead(3).Str("nonce").Uint(7).bytes());
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(std::get<Ping>(*m).nonce, 7u);
+}
+
+TEST(MessageCodec, RoundTripsRandomMessages) {
+  const uint64_t seed = testing::TestSeed();
+  SCOPED_TRACE("UNITSYNC_SEED=" + std::to_string(seed));
+  testing::RandomMessages random(seed);
+  for (int i = 0; i < 3000; ++i) {
+    const Message message = random.Next();
+    auto body = EncodeMessage(message);
+    ASSERT_TRUE(body) << body.error().message;
+    auto decoded = DecodeMessage(*body);
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    ASSERT_TRUE(*decoded == message)
+        << "message " << i << " type " << MessageTypeName(TypeOf(message));
+    // Re-encoding is byte-identical: one canonical form per message.
+    auto again = EncodeMessage(*decoded);
+    ASSERT_TRUE(again);
+    ASSERT_EQ(*again, *body);
+  }
+}
+
+TEST(MessageCodec, RejectsDuplicateKey) {
+  Error e = DecodeError(PingHead(4).Str("nonce").Uint(7).Str("nonce").Uint(8).bytes());
+  EXPECT_EQ(e.code, Errc::kMalformed);
+  EXPECT_NE(e.message.find("duplicate key \"nonce\""), std::string::npos) << e.message;
+  e = DecodeError(Body()
+                      .Map(4)
+                      .Str("t")
+                      .Uint(10)
+                      .Str("t")
+                      .Uint(10)
+                      .Str("v")
+                      .Uint(1)
+                      .Str("nonce")
+                      .Uint(1)
+                      .bytes());
+  EXPECT_NE(e.message.find("duplicate key \"t\""), std::string::npos) << e.message;
+}
+
+TEST(MessageCodec, RejectsUnknownKey) {
+  Error e = DecodeError(PingHead(4).Str("nonce").Uint(7).Str("extra").Uint(1).bytes());
+  EXPECT_EQ(e.code, Errc::kMalformed);
+  EXPECT_NE(e.message.find("PING has unknown key \"extra\""), std::string::npos) << e.message;
+}
+
+TEST(MessageCodec, RejectsMissingKey) {
+  Error e = DecodeError(PingHead(2).bytes());
+  EXPECT_NE(e.message.find("PING is missing field \"nonce\""), std::string::npos) << e.message;
+  e = DecodeError(Body().Map(2).Str("t").Uint(10).Str("nonce").Uint(1).bytes());
+  EXPECT_NE(e.message.find("\"v\" is missing"), std::string::npos) << e.message;
+}
+
+TEST(MessageCodec, RejectsTrailingByte) {
+  Bytes body = PingHead(3).Str("nonce").Uint(7).bytes();
+  body.push_back(0xc0);
+  Error e = DecodeError(body);
+  EXPECT_EQ(e.code, Errc::kMalformed);
+  EXPECT_NE(e.message.find("trailing"), std::string::npos) << e.message;
+}
+
+TEST(MessageCodec, RejectsWrongTypes) {
+  // str where uint expected
+  Error e = DecodeError(PingHead(3).Str("nonce").Str("7").bytes());
+  EXPECT_NE(e.message.find("PING field \"nonce\" must be an unsigned integer"), std::string::npos)
+      << e.message;
+  // negative integer
+  e = DecodeError(PingHead(3).Str("nonce").Raw({0xff}).bytes());
+  EXPECT_NE(e.message.find("must not be negative"), std::string::npos) << e.message;
+  // float, nil, bool
+  for (Bytes v : {Bytes{0xca, 0, 0, 0, 0}, Bytes{0xc0}, Bytes{0xc3}}) {
+    e = DecodeError(PingHead(3).Str("nonce").Raw(v).bytes());
+    EXPECT_EQ(e.code, Errc::kMalformed);
+  }
+  // bin where str expected: ERROR msg
+  e = DecodeError(Body()
+                      .Map(4)
+                      .Str("t")
+                      .Uint(12)
+                      .Str("v")
+                      .Uint(1)
+                      .Str("code")
+                      .Uint(1)
+                      .Str("msg")
+                      .Raw({0xc4, 0x01, 0x41})
+                      .bytes());
+  EXPECT_NE(e.message.find("ERROR field \"msg\" must be a msgpack str"), std::string::npos)
+      << e.message;
+  // not a map at all
+  e = DecodeError(FromHex("93010203"));
+  EXPECT_NE(e.message.find("not a msgpack map"), std::string::npos);
+  // non-string key
+  e = DecodeError(FromHex("81 01 01"));
+  EXPECT_NE(e.message.find("not a msgpack str"), std::string::npos);
+  // ext anywhere
+  e = DecodeError(PingHead(3).Str("nonce").Raw({0xd4, 0x01, 0x00}).bytes());
+  EXPECT_EQ(e.code, Errc::kMalformed);
+}
+
+TEST(MessageCodec, RejectsOutOfRangeIntegers) {
+  // ACK seq = 2^63 (one past kMaxSeq), encoded as uint64
+  Bytes big = {0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0};
+  Error e = DecodeError(Body()
+                            .Map(4)
+                            .Str("t")
+                            .Uint(4)
+                            .Str("v")
+                            .Uint(1)
+                            .Str("of")
+                            .Uint(1)
+                            .Str("seq")
+                            .Raw(big)
+                            .bytes());
+  EXPECT_NE(e.message.find("ACK field \"seq\" is out of range"), std::string::npos) << e.message;
+  // ACK of = 3
+  e = DecodeError(
+      Body().Map(4).Str("t").Uint(4).Str("v").Uint(1).Str("of").Uint(3).Str("seq").Uint(1).bytes());
+  EXPECT_NE(e.message.find("ACK field \"of\""), std::string::npos) << e.message;
+  // PUSH seq 0 is not a changeset
+  Bytes env(kEnvelopeOverhead, 0);
+  Bytes env_bin = {0xc4, static_cast<uint8_t>(env.size())};
+  env_bin.insert(env_bin.end(), env.begin(), env.end());
+  e = DecodeError(Body()
+                      .Map(4)
+                      .Str("t")
+                      .Uint(3)
+                      .Str("v")
+                      .Uint(1)
+                      .Str("seq")
+                      .Uint(0)
+                      .Str("env")
+                      .Raw(env_bin)
+                      .bytes());
+  EXPECT_NE(e.message.find("PUSH field \"seq\""), std::string::npos) << e.message;
+  // unknown type, unsupported version
+  e = DecodeError(Body().Map(2).Str("t").Uint(13).Str("v").Uint(1).bytes());
+  EXPECT_NE(e.message.find("unknown message type 13"), std::string::npos) << e.message;
+  e = DecodeError(Body().Map(3).Str("t").Uint(10).Str("v").Uint(2).Str("nonce").Uint(1).bytes());
+  EXPECT_NE(e.message.find("unsupported protocol version 2"), std::string::npos) << e.message;
+}
+
+TEST(MessageCodec, RejectsBadTextAndIds) {
+  // invalid UTF-8 in ERROR msg
+  Error e = DecodeError(Body()
+                            .Map(4)
+                            .Str("t")
+                            .Uint(12)
+                            .Str("v")
+                            .Uint(1)
+                            .Str("code")
+                            .Uint(1)
+                            .Str("msg")
+                            .Raw({0xa2, 0xc3, 0x28})
+                            .bytes());
+  EXPECT_NE(e.message.find("ERROR field \"msg\""), std::string::npos) << e.message;
+  // node id with a space
+  Hello hello{1, 1, "unit 1", 0, 0, ""};
+  EXPECT_EQ(EncodeMessage(hello).error().code, Errc::kInvalidArgument);
+  hello.node_id = "unit-1";
+  auto body = EncodeMessage(hello);
+  ASSERT_TRUE(body);
+  auto it = std::search(body->begin(), body->end(), hello.node_id.begin(), hello.node_id.end());
+  (*body)[static_cast<size_t>(it - body->begin()) + 4] = ' ';
+  e = DecodeError(*body);
+  EXPECT_NE(e.message.find("HELLO field \"node\""), std::string::npos) << e.message;
+}
+
+TEST(MessageCodec, RowsOnlyWithPartial) {
+  Nack nack{AckOf::kPush, 5, NackCode::kBusy, "later", {{"student", "x", 1}}};
+  EXPECT_FALSE(EncodeMessage(nack));
+  nack.code = NackCode::kPartial;
+  EXPECT_TRUE(EncodeMessage(nack));
+}
+
+TEST(MessageCodec, EnforcesMsgpackLimits) {
+  // depth: NACK rows entry nested one array deeper than allowed
+  Error e = DecodeError(FromHex("81 a1 74 91 91 91 01"));
+  EXPECT_NE(e.message.find("nests deeper"), std::string::npos) << e.message;
+  // map with 17 entries
+  e = DecodeError(FromHex("de 00 11"));
+  EXPECT_NE(e.message.find("map exceeds"), std::string::npos) << e.message;
+  // array of 4097 elements announced, no body: refused by the limit, not a 64 KiB allocation
+  e = DecodeError(FromHex("81 a1 74 dd 00 00 10 01"));
+  EXPECT_NE(e.message.find("array exceeds"), std::string::npos) << e.message;
+  // array of 2^32-1 announced
+  e = DecodeError(FromHex("81 a1 74 dd ff ff ff ff"));
+  EXPECT_NE(e.message.find("array exceeds"), std::string::npos) << e.message;
+  // str/bin longer than announced data: msgpack-c needs the payload present first, so an
+  // announced 4 GiB bin is "truncated" and allocates nothing (payloads are referenced).
+  e = DecodeError(FromHex("81 a1 74 c6 ff ff ff ff"));
+  EXPECT_EQ(e.code, Errc::kMalformed);
+  // str of 1025 bytes, all present
+  Bytes long_str = FromHex("81 a1 74 da 04 01");
+  long_str.resize(long_str.size() + 1025, 'a');
+  e = DecodeError(long_str);
+  EXPECT_NE(e.message.find("str exceeds"), std::string::npos) << e.message;
+  // bin of 1025 bytes, all present, with a 1 KiB frame limit
+  Bytes long_bin = FromHex("81 a1 74 c5 04 01");
+  long_bin.resize(long_bin.size() + 1025, 0);
+  auto m = DecodeMessage(long_bin, 1024);
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("bin exceeds"), std::string::npos) << m.error().message;
+  // truncated
+  e = DecodeError(FromHex("82 a1 74"));
+  EXPECT_NE(e.message.find("truncated"), std::string::npos) << e.message;
+  e = DecodeError({});
+  EXPECT_EQ(e.code, Errc::kMalformed);
+}
+
+TEST(MessageCodec, TruncatedBodiesAtEveryOffsetAreRejected) {
+  testing::RandomMessages random(1234);
+  for (int i = 0; i < 50; ++i) {
+    auto body = EncodeMessage(random.Next());
+    ASSERT_TRUE(body);
+    for (size_t cut = 0; cut < body->size(); ++cut) {
+      auto m = DecodeMessage(ByteView(*body).first(cut));
+      ASSERT_FALSE(m) << "cut " << cut;
+      ASSERT_EQ(m.error().code, Errc::kMalformed);
+    }
+  }
+}
+
+TEST(MessageCodec, FrameHelperMatchesFrameOfBody) {
+  Ping ping{42};
+  auto frame = EncodeMessageFrame(ping);
+  auto body = EncodeMessage(ping);
+  ASSERT_TRUE(frame && body);
+  EXPECT_EQ(*frame, *EncodeFrame(*body));
+  EXPECT_FALSE(EncodeMessageFrame(Push{1, Bytes(2000, 0)}, 1024));
+}
+
+TEST(MessageCodec, AppendMessageFrameAppendsOrLeavesBufferAlone) {
+  Bytes buffer = {0xee};
+  ASSERT_TRUE(AppendMessageFrame(Ping{1}, buffer));
+  ASSERT_TRUE(AppendMessageFrame(Pong{1}, buffer));
+  Bytes expected = {0xee};
+  for (const Message& m : {Message(Ping{1}), Message(Pong{1})}) {
+    auto f = EncodeMessageFrame(m);
+    expected.insert(expected.end(), f->begin(), f->end());
+  }
+  EXPECT_EQ(buffer, expected);
+  EXPECT_FALSE(AppendMessageFrame(Push{1, Bytes(2000, 0)}, buffer, 1024));
+  EXPECT_FALSE(AppendMessageFrame(Hello{}, buffer));  // invalid: versions 0
+  EXPECT_EQ(buffer, expected);
+}
+
+TEST(MessageCodec, LargestEnvelopeFitsTheFrameForEveryCarrier) {
+  for (size_t max_frame : {kMinConfigurableMaxFrame, kDefaultMaxFrame}) {
+    const Bytes env(MaxPlaintextForFrame(max_frame) + kEnvelopeOverhead, 0x5a);
+    const std::string id(kMaxIdBytes, 'x');
+    for (const Message& m : {Message(Push{kMaxSeq, env}), Message(Changes{kMaxSeq, kMaxSeq, env}),
+                             Message(SnapshotChunk{id, kMaxSnapshotChunks - 1, env})}) {
+      auto frame = EncodeMessageFrame(m, max_frame);
+      ASSERT_TRUE(frame) << frame.error().message;
+      FrameDecoder decoder(max_frame);
+      ByteView input(*frame);
+      auto body = decoder.Next(input);
+      ASSERT_TRUE(body && *body);
+      auto decoded = DecodeMessage(**body, max_frame);
+      ASSERT_TRUE(decoded) << decoded.error().message;
+      EXPECT_TRUE(*decoded == m);
+    }
+  }
+}
+
+TEST(MessageCodec, NackRowLimit) {
+  Nack nack{AckOf::kPush, 9, NackCode::kPartial, "", {}};
+  nack.rows.assign(kMaxNackRows, RowRejection{"student", "x", 1});
+  auto body = EncodeMessage(nack);
+  ASSERT_TRUE(body);
+  auto decoded = DecodeMessage(*body);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(std::get<Nack>(*decoded).rows.size(), kMaxNackRows);
+
+  nack.rows.push_back(RowRejection{"student", "x", 1});
+  EXPECT_EQ(EncodeMessage(nack).error().code, Errc::kInvalidArgument);
+  // The same on the wire: bump the rows array header from 4096 to 4097 and append a row.
+  Bytes wire = *body;
+  const Bytes header = {0xdc, 0x10, 0x00};
+  auto it = std::search(wire.begin(), wire.end(), header.begin(), header.end());
+  ASSERT_NE(it, wire.end());
+  *(it + 2) = 0x01;
+  const Bytes row = {0x93, 0xa1, 's', 0xa1, 'x', 0x01};
+  wire.insert(wire.end(), row.begin(), row.end());
+  Error e = DecodeError(wire);
+  EXPECT_NE(e.message.find("array exceeds"), std::string::npos) << e.message;
+}
+
+TEST(MessageCodec, ErrorsDoNotEchoArbitraryKeys) {
+  // A long or non-id key is described by its length, not quoted.
+  Body body = PingHead(4).Str("nonce").Uint(7);
+  body.Str("Anna Andersson 19990101-1234");  // fixstr: < 32 bytes
+  body.Uint(1);
+  Error e = DecodeError(body.bytes());
+  EXPECT_EQ(e.message.find("Anna"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("28-byte key"), std::string::npos) << e.message;
+}
+
+// A small in-process fuzz over mutated example bodies, so every build (GCC, ASan, UBSan)
+// exercises the decoder on near-valid input. Anything that decodes must round-trip;
+// anything else must be kMalformed, never another code, never a crash.
+TEST(MessageCodec, MutatedExamplesDecodeOrFailCleanly) {
+  const uint64_t seed = testing::TestSeed();
+  SCOPED_TRACE("UNITSYNC_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  std::vector<Bytes> bodies;
+  for (const auto& example : testing::FrameExamples()) {
+    bodies.push_back(*EncodeMessage(example.message));
+  }
+  size_t decoded_count = 0;
+  for (int i = 0; i < 20000; ++i) {
+    Bytes body = bodies[rng() % bodies.size()];
+    for (int k = 0, n = 1 + static_cast<int>(rng() % 4); k < n && !body.empty(); ++k) {
+      const size_t at = rng() % body.size();
+      switch (rng() % 4) {
+        case 0:
+          body[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+          break;
+        case 1:
+          body[at] = static_cast<uint8_t>(rng());
+          break;
+        case 2:
+          body.erase(body.begin() + static_cast<std::ptrdiff_t>(at));
+          break;
+        default:
+          body.insert(body.begin() + static_cast<std::ptrdiff_t>(at), static_cast<uint8_t>(rng()));
+      }
+    }
+    auto m = DecodeMessage(body);
+    if (!m) {
+      ASSERT_EQ(m.error().code, Errc::kMalformed) << m.error().message;
+      continue;
+    }
+    ++decoded_count;
+    auto again = DecodeMessage(*EncodeMessage(*m));
+    ASSERT_TRUE(again && *again == *m) << "iteration " << i;
+  }
+  EXPECT_GT(decoded_count, 0u);  // some mutations (e.g. in envelope bytes) stay valid
+}
+
+}  // namespace
+}  // namespace unitsync::protocol
