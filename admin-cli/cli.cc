@@ -103,10 +103,39 @@ int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {
   return ctx.exit_code();
 }
 
+std::string ForTerminal(std::string_view text, bool keep_newlines) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && !(keep_newlines && c == '\n')) || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else if (c == 0xc2 && i + 1 < text.size() &&
+               (static_cast<unsigned char>(text[i + 1]) & 0xe0) == 0x80) {
+      const auto c1 = static_cast<unsigned char>(text[++i]);  // U+0080..U+009F.
+      out += "\\u00";
+      out += kHex[c1 >> 4];
+      out += kHex[c1 & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 void TextTable::Print(std::ostream& out) const {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& row : rows_) {
+    std::vector<std::string> safe;
+    for (const auto& cell : row) safe.push_back(ForTerminal(cell));
+    rows.push_back(std::move(safe));
+  }
   std::vector<size_t> width(headers_.size(), 0);
   for (size_t i = 0; i < headers_.size(); ++i) width[i] = DisplayWidth(headers_[i]);
-  for (const auto& row : rows_) {
+  for (const auto& row : rows) {
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
       width[i] = std::max(width[i], DisplayWidth(row[i]));
     }
@@ -124,7 +153,7 @@ void TextTable::Print(std::ostream& out) const {
     out << text << "\n";
   };
   line(headers_, true);
-  for (const auto& row : rows_) line(row, false);
+  for (const auto& row : rows) line(row, false);
 }
 
 void PrintJson(std::ostream& out, const nlohmann::json& doc) {
@@ -179,7 +208,7 @@ std::string FormatValue(const store::Value& v) {
   if (store::IsNull(v)) return "NULL";
   if (auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
   if (auto* d = std::get_if<double>(&v)) return std::to_string(*d);
-  if (auto* s = std::get_if<std::string>(&v)) return *s;
+  if (auto* s = std::get_if<std::string>(&v)) return ForTerminal(*s, /*keep_newlines=*/true);
   return "<blob " + std::to_string(std::get<store::Blob>(v).size()) + " bytes>";
 }
 

@@ -85,8 +85,15 @@ int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv);
 
 // ---- Output -------------------------------------------------------------
 
+// Stored text made safe for a terminal: control characters (C0, DEL, and
+// C1 such as CSI) are written as \xNN / \u00NN, so a value synced from
+// elsewhere cannot move the cursor, clear the screen or forge output.
+// Newlines are kept only when `keep_newlines`.
+std::string ForTerminal(std::string_view text, bool keep_newlines = false);
+
 // A table printed with aligned columns, two spaces apart, headers in
-// upper case. Widths count UTF-8 code points.
+// upper case. Cells pass through ForTerminal(). Widths count UTF-8 code
+// points.
 class TextTable {
  public:
   explicit TextTable(std::vector<std::string> headers) : headers_(std::move(headers)) {}
@@ -113,7 +120,8 @@ std::string FormatAge(int64_t age_ms);
 std::string FormatVersion(const store::Version& v);
 // {"hlc": N, "wall_ms": N, "wall_time": "...", "counter": N, "origin": "..."}.
 nlohmann::json VersionJson(const store::Version& v);
-// A value for people: text as is, numbers, "NULL", "<blob N bytes>".
+// A value for people: text through ForTerminal (newlines kept), numbers,
+// "NULL", "<blob N bytes>".
 std::string FormatValue(const store::Value& v);
 // A value as JSON: null, number, string, or {"blob_hex": "..."}.
 nlohmann::json ValueJson(const store::Value& v);

@@ -174,8 +174,8 @@ Status RunShow(Context& ctx, const std::string& id) {
       {"description", OrDash(r->description)},
   };
   for (const auto& [name, value] : fields) {
-    ctx.out() << name << ":" << std::string(13 - std::string_view(name).size(), ' ') << value
-              << "\n";
+    ctx.out() << name << ":" << std::string(13 - std::string_view(name).size(), ' ')
+              << ForTerminal(value, /*keep_newlines=*/true) << "\n";
   }
   return {};
 }

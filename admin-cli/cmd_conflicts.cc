@@ -73,11 +73,12 @@ Status RunShow(Context& ctx, int64_t id) {
   auto& out = ctx.out();
   out << "conflict " << c->id << " (" << c->kind << ")"
       << (c->resolved_ms ? ", resolved " + FormatTimeMs(*c->resolved_ms) : ", open") << "\n"
-      << "row:       " << c->table << " " << c->pk << ", column " << c->column << "\n"
+      << "row:       " << ForTerminal(c->table) << " " << ForTerminal(c->pk) << ", column "
+      << ForTerminal(c->column) << "\n"
       << "detected:  " << FormatTimeMs(c->detected_ms) << "\n"
-      << "winner:    " << FormatVersion(c->winner) << "\n"
+      << "winner:    " << ForTerminal(FormatVersion(c->winner)) << "\n"
       << "  value:   " << FormatValue(c->winner_value) << "\n"
-      << "loser:     " << FormatVersion(c->loser) << "\n"
+      << "loser:     " << ForTerminal(FormatVersion(c->loser)) << "\n"
       << "  value:   " << FormatValue(c->loser_value) << "\n";
   if (!c->resolved_ms) {
     out << "restore the loser with 'unitsyncctl conflicts restore " << c->id

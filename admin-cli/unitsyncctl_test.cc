@@ -205,6 +205,18 @@ TEST_F(unitsyncctl, ListNeverPrintsFreeTextOrNamesButShowDoes) {
   EXPECT_EQ(OkJson({"--db", Db("unit"), "action", "show", id})["description"], secret);
 }
 
+TEST_F(unitsyncctl, StoredTextCannotDriveTheTerminal) {
+  Ok({"--db", Db("unit"), "init", "--role", "unit", "--node-id", "unit-0001"});
+  const std::string id = AddAction(Db("unit"), {"--description", "rad 1\nrad 2\x1b[2J\xc2\x9b"});
+  const std::string shown = Ok({"--db", Db("unit"), "action", "show", id});
+  EXPECT_EQ(shown.find('\x1b'), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("\xc2\x9b"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("rad 1\nrad 2\\x1b[2J\\u009b"), std::string::npos) << shown;
+  // JSON carries the value exactly (escaped by JSON itself).
+  EXPECT_EQ(OkJson({"--db", Db("unit"), "action", "show", id})["description"],
+            "rad 1\nrad 2\x1b[2J\xc2\x9b");
+}
+
 TEST_F(unitsyncctl, UpdateAndDeleteShowUpInTheChangeLog) {
   Ok({"--db", Db("unit"), "init", "--role", "unit", "--node-id", "unit-0001"});
   const std::string id = AddAction(Db("unit"));
