@@ -265,6 +265,11 @@ TEST_F(unitsyncctl, DigestsOfUnitAndCentralMatchAfterExchangingChangesets) {
       EXPECT_EQ(t["rows"], 2);
     }
   }
+  // Central lists every unit's actions with their unit.
+  const std::string central_list = Ok({"--db", Db("central"), "action", "list"});
+  EXPECT_NE(central_list.find("UNIT"), std::string::npos) << central_list;
+  EXPECT_NE(central_list.find("unit-0001"), std::string::npos) << central_list;
+  EXPECT_EQ(central_list.find("vid enheten"), std::string::npos) << central_list;
   // Both actions are now visible at the unit, with the same student.
   EXPECT_EQ(OkJson({"--db", Db("unit"), "action", "list", "--student", "ps-7f3a"}).size(), 2u);
   EXPECT_EQ(Run({"--db", Db("unit"), "digest", "--unit", "unit-0002"}).code, kExitUsage);
