@@ -283,23 +283,38 @@ TEST_F(unitsyncctl, ConflictsAreListedShownAndRestored) {
     // Concurrent writes of one column: neither side has seen the other's.
     auto unit = ValueOrDie(store::Replica::Open(Db("unit")), "open unit");
     auto central = ValueOrDie(store::Replica::Open(Db("central")), "open central");
-    Exec(unit, "UPDATE support_action SET description = 'unit text' WHERE id = '" + id + "'");
+    Exec(unit,
+         "UPDATE support_action SET description = 'unit text', responsible = 'U' "
+         "WHERE id = '" +
+             id + "'");
     ValueOrDie(store::BuildChangeset(unit, {}), "stamp unit first");
-    Exec(central, "UPDATE support_action SET description = 'central text' WHERE id = '" + id + "'");
+    Exec(central,
+         "UPDATE support_action SET description = 'central text', responsible = 'C' "
+         "WHERE id = '" +
+             id + "'");
     Apply(central, Changes(unit));
     Apply(unit, Changes(central, 0, "unit-0001"));
   }
   json list = OkJson({"--db", Db("unit"), "conflicts", "list"});
-  ASSERT_EQ(list.size(), 1u) << list.dump();
+  ASSERT_EQ(list.size(), 2u) << list.dump();
+  if (list[0]["column"] != "description") std::swap(list[0], list[1]);
   EXPECT_EQ(list[0]["table"], "support_action");
   EXPECT_EQ(list[0]["row_id"], id);
   EXPECT_EQ(list[0]["column"], "description");
+  EXPECT_EQ(list[1]["column"], "responsible");
   EXPECT_EQ(list[0]["kind"], "update");
   EXPECT_TRUE(list[0]["resolved_ms"].is_null());
   // Values only in 'show', never in a list.
   const std::string human_list = Ok({"--db", Db("unit"), "conflicts"});
   EXPECT_EQ(human_list.find("text"), std::string::npos) << human_list;
   EXPECT_NE(human_list.find("description"), std::string::npos) << human_list;
+
+  // Dismiss keeps the winner.
+  const std::string other = std::to_string(list[1]["id"].get<int64_t>());
+  const std::string kept = OkJson({"--db", Db("unit"), "conflicts", "show", other})["winner_value"];
+  Ok({"--db", Db("unit"), "conflicts", "dismiss", other});
+  EXPECT_EQ(OkJson({"--db", Db("unit"), "action", "show", id})["responsible"], kept);
+  ASSERT_EQ(OkJson({"--db", Db("unit"), "conflicts", "list"}).size(), 1u);
 
   const std::string cid = std::to_string(list[0]["id"].get<int64_t>());
   json shown = OkJson({"--db", Db("unit"), "conflicts", "show", cid});
@@ -319,8 +334,8 @@ TEST_F(unitsyncctl, ConflictsAreListedShownAndRestored) {
   EXPECT_EQ(OkJson({"--db", Db("unit"), "action", "show", id})["description"], loser);
   EXPECT_TRUE(OkJson({"--db", Db("unit"), "conflicts", "list"}).empty());
   json all = OkJson({"--db", Db("unit"), "conflicts", "list", "--all"});
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_FALSE(all[0]["resolved_ms"].is_null());
+  ASSERT_EQ(all.size(), 2u);  // The restored and the dismissed one.
+  for (const auto& c : all) EXPECT_FALSE(c["resolved_ms"].is_null());
   // Already resolved: refused, for restore and dismiss alike.
   EXPECT_EQ(Run({"--db", Db("unit"), "conflicts", "restore", cid}).code, kExitRejected);
   EXPECT_EQ(Run({"--db", Db("unit"), "conflicts", "dismiss", cid}).code, kExitRejected);
