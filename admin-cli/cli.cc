@@ -1,0 +1,276 @@
+#include "admin-cli/cli.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+namespace unitsync::cli {
+namespace {
+
+constexpr const char* kProgram = "unitsyncctl";
+
+size_t DisplayWidth(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xc0) != 0x80;  // Count code points, not bytes.
+  return n;
+}
+
+void PrintError(std::ostream& err, const Error& e) {
+  err << kProgram << ": error: " << e.message << "\n";
+  if (!e.hint.empty()) err << kProgram << ": hint: " << e.hint << "\n";
+}
+
+}  // namespace
+
+Result<store::Replica> Context::OpenReplica() {
+  if (global.db.empty()) {
+    return Fail(Errc::kInvalidArgument, "--db PATH is required",
+                "name the replica file with --db or $UNITSYNC_DB");
+  }
+  auto replica = store::Replica::Open(global.db);
+  if (!replica && replica.error().code == Errc::kNotFound) {
+    // A missing --db file is a problem with the replica, not a missing row:
+    // scripts must not mistake it for "the action you asked for is gone".
+    return Fail(Errc::kNotAReplica, replica.error().message, replica.error().hint);
+  }
+  return replica;
+}
+
+void Context::Finish(const Status& status) {
+  if (status) {
+    exit_code_ = kExitOk;
+    return;
+  }
+  PrintError(err(), status.error());
+  exit_code_ = ExitCodeFor(status.error().code);
+}
+
+void BuildApp(CLI::App& app, Context& ctx) {
+  app.name(kProgram);
+  app.description(
+      "unitsyncctl administers a unitsync replica: the SQLite file that a unit or the central "
+      "node keeps in sync.\nOutput is a table for people, or one JSON document with --json.");
+  app.add_option("--db", ctx.global.db, "Replica file (SQLite) to work on")
+      ->envname("UNITSYNC_DB")
+      ->type_name("PATH");
+  app.add_flag("--json", ctx.global.json, "Print one JSON document instead of a table");
+  app.require_subcommand(1);
+  app.fallthrough();  // Global flags may also follow the subcommand.
+  app.footer(
+      "Exit codes: 0 ok, 1 operational error, 2 usage error, 3 not found,\n"
+      "            4 rejected in the current state, 5 replica unusable (missing, not a\n"
+      "            replica, other node, newer schema, damaged).\n"
+      "Run 'unitsyncctl COMMAND --help' for a command's flags.");
+  RegisterInit(app, ctx);
+  RegisterAction(app, ctx);
+  RegisterChanges(app, ctx);
+  RegisterConflicts(app, ctx);
+  RegisterDigest(app, ctx);
+}
+
+int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, ctx.out(), ctx.err());
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, ctx.out(), ctx.err());
+  } catch (const CLI::ExtrasError&) {
+    // Flags are safe to name; other extra words may be pieces of a
+    // mis-quoted free-text value, so they are only counted.
+    std::string flags;
+    size_t others = 0;
+    for (const std::string& arg : app.remaining(true)) {
+      if (arg.size() > 1 && arg[0] == '-') {
+        flags += " " + arg;
+      } else {
+        ++others;
+      }
+    }
+    ctx.err() << kProgram << ": error: unexpected argument(s):";
+    if (!flags.empty()) ctx.err() << flags;
+    if (others > 0) ctx.err() << " (" << others << " other word(s), not shown)";
+    ctx.err() << "\n"
+              << kProgram
+              << ": hint: quote values that contain spaces; see 'unitsyncctl COMMAND --help'\n";
+    return kExitUsage;
+  } catch (const CLI::ParseError& e) {
+    ctx.err() << kProgram << ": error: " << e.what() << "\n"
+              << kProgram << ": hint: see 'unitsyncctl --help'\n";
+    return kExitUsage;
+  }
+  return ctx.exit_code();
+}
+
+std::string ForTerminal(std::string_view text, bool keep_newlines) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && !(keep_newlines && c == '\n')) || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else if (c == 0xc2 && i + 1 < text.size() &&
+               (static_cast<unsigned char>(text[i + 1]) & 0xe0) == 0x80) {
+      const auto c1 = static_cast<unsigned char>(text[++i]);  // U+0080..U+009F.
+      out += "\\u00";
+      out += kHex[c1 >> 4];
+      out += kHex[c1 & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+void TextTable::Print(std::ostream& out) const {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& row : rows_) {
+    std::vector<std::string> safe;
+    for (const auto& cell : row) safe.push_back(ForTerminal(cell));
+    rows.push_back(std::move(safe));
+  }
+  std::vector<size_t> width(headers_.size(), 0);
+  for (size_t i = 0; i < headers_.size(); ++i) width[i] = DisplayWidth(headers_[i]);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      width[i] = std::max(width[i], DisplayWidth(row[i]));
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells, bool upper) {
+    std::string text;
+    for (size_t i = 0; i < cells.size() && i < width.size(); ++i) {
+      std::string cell = cells[i];
+      if (upper) {
+        for (char& c : cell) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
+      text += cell;
+      if (i + 1 < cells.size()) text += std::string(width[i] - DisplayWidth(cell) + 2, ' ');
+    }
+    out << text << "\n";
+  };
+  line(headers_, true);
+  for (const auto& row : rows) line(row, false);
+}
+
+void PrintJson(std::ostream& out, const nlohmann::json& doc) {
+  out << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+std::string FormatTimeMs(int64_t unix_ms) {
+  unix_ms = std::max<int64_t>(unix_ms, 0);
+  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  return buf;
+}
+
+std::string FormatAge(int64_t age_ms) {
+  if (age_ms < -1000) return "-";
+  const int64_t s = std::max<int64_t>(age_ms, 0) / 1000;
+  char buf[32];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%lldm", static_cast<long long>(s / 60));
+  } else if (s < 86400) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s % 3600 / 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldd%02lldh", static_cast<long long>(s / 86400),
+                  static_cast<long long>(s % 86400 / 3600));
+  }
+  return buf;
+}
+
+std::string FormatVersion(const store::Version& v) {
+  if (v.empty()) return "(none)";
+  return FormatTimeMs(store::HlcWallMs(v.hlc)) + "+" + std::to_string(store::HlcCounter(v.hlc)) +
+         " @" + v.origin;
+}
+
+nlohmann::json VersionJson(const store::Version& v) {
+  return {{"hlc", v.hlc},
+          {"wall_ms", store::HlcWallMs(v.hlc)},
+          {"wall_time", FormatTimeMs(store::HlcWallMs(v.hlc))},
+          {"counter", store::HlcCounter(v.hlc)},
+          {"origin", v.origin}};
+}
+
+std::string FormatValue(const store::Value& v) {
+  if (store::IsNull(v)) return "NULL";
+  if (auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
+  if (auto* d = std::get_if<double>(&v)) return std::to_string(*d);
+  if (auto* s = std::get_if<std::string>(&v)) return ForTerminal(*s, /*keep_newlines=*/true);
+  return "<blob " + std::to_string(std::get<store::Blob>(v).size()) + " bytes>";
+}
+
+nlohmann::json ValueJson(const store::Value& v) {
+  if (store::IsNull(v)) return nullptr;
+  if (auto* i = std::get_if<int64_t>(&v)) return *i;
+  if (auto* d = std::get_if<double>(&v)) return *d;
+  if (auto* s = std::get_if<std::string>(&v)) return *s;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (uint8_t b : std::get<store::Blob>(v)) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 0xf];
+  }
+  return {{"blob_hex", hex}};
+}
+
+bool IsIsoDate(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (s[i] < '0' || s[i] > '9') return false;
+  }
+  auto num = [&](size_t pos, size_t len) {
+    int n = 0;
+    for (size_t i = pos; i < pos + len; ++i) n = n * 10 + (s[i] - '0');
+    return n;
+  };
+  const std::chrono::year_month_day ymd{std::chrono::year{num(0, 4)},
+                                        std::chrono::month{static_cast<unsigned>(num(5, 2))},
+                                        std::chrono::day{static_cast<unsigned>(num(8, 2))}};
+  return ymd.ok();
+}
+
+CLI::Validator OneOf(std::vector<std::string> allowed) {
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : "|") + a;
+  return CLI::Validator(
+      [allowed, list](std::string& value) -> std::string {
+        for (const auto& a : allowed) {
+          if (value == a) return {};
+        }
+        return "must be one of " + list;
+      },
+      list);
+}
+
+CLI::Validator IsoDate() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        return IsIsoDate(value) ? std::string() : "must be a date written YYYY-MM-DD";
+      },
+      "YYYY-MM-DD");
+}
+
+CLI::Validator NodeId() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        return store::IsValidNodeId(value)
+                   ? std::string()
+                   : "must be 1-64 of a-z 0-9 . _ -, starting with a letter or digit";
+      },
+      "NODE-ID");
+}
+
+}  // namespace unitsync::cli

@@ -1,0 +1,141 @@
+// Shared pieces of unitsyncctl: the context every subcommand runs in
+// (global flags, opening the replica, reporting the outcome), output helpers
+// (aligned tables, JSON, times, HLC versions) and flag validators.
+//
+// Each subcommand lives in its own file, cmd_<name>.cc, and registers itself
+// with a Register<Name>(CLI::App&, Context&) function declared here. A
+// subcommand's callback does its work through Result/Status values and ends
+// with exactly one Context::Finish(); nothing throws out of a callback.
+//
+// Output contract: stdout carries the result (a table, or with --json one
+// JSON document); stderr carries errors and hints, never a row value (no
+// names, identity numbers, descriptions or other free text).
+//
+// Threading: single-threaded; one Context per process.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <iosfwd>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "admin-cli/exit_codes.h"
+#include "common/error.h"
+#include "store/hlc.h"
+#include "store/replica.h"
+#include "store/value.h"
+
+namespace unitsync::cli {
+
+// Flags that every subcommand accepts (before or after the subcommand name).
+struct GlobalOptions {
+  std::string db;     // --db PATH (or $UNITSYNC_DB): the replica file.
+  bool json = false;  // --json: one JSON document on stdout instead of a table.
+};
+
+class Context {
+ public:
+  // `out` and `err` are not owned and must outlive the context.
+  Context(std::ostream& out, std::ostream& err) : out_(&out), err_(&err) {}
+
+  GlobalOptions global;
+
+  // Opens the replica named by --db, migrating it when this binary's schema
+  // is newer (as the daemon would). Fails with kInvalidArgument when --db is
+  // missing; with kNotAReplica when no file is there or it is not a unitsync
+  // replica; kWrongNode, kSchemaTooNew, kCorrupt as Replica::Open; storage
+  // errors (kBusy, kIo) as they are.
+  Result<store::Replica> OpenReplica();
+
+  // Records the command's outcome: on failure prints the error (and its
+  // hint) to stderr and sets the exit code from ExitCodeFor(). Call once.
+  void Finish(const Status& status);
+
+  std::ostream& out() { return *out_; }
+  std::ostream& err() { return *err_; }
+  int exit_code() const { return exit_code_; }
+
+ private:
+  std::ostream* out_;
+  std::ostream* err_;
+  int exit_code_ = kExitOk;
+};
+
+// Subcommands (one file each).
+void RegisterInit(CLI::App& app, Context& ctx);       // cmd_init.cc
+void RegisterAction(CLI::App& app, Context& ctx);     // cmd_action.cc
+void RegisterChanges(CLI::App& app, Context& ctx);    // cmd_changes.cc
+void RegisterConflicts(CLI::App& app, Context& ctx);  // cmd_conflicts.cc
+void RegisterDigest(CLI::App& app, Context& ctx);     // cmd_digest.cc
+
+// Sets up the top-level app: name, description, global flags, every
+// subcommand.
+void BuildApp(CLI::App& app, Context& ctx);
+
+// Parses argv and runs the chosen subcommand; returns the process exit code
+// (see exit_codes.h). Command-line errors print a message to stderr and give
+// kExitUsage; --help prints to stdout and gives kExitOk. Extra positional
+// arguments are not echoed back: a mis-quoted free-text value would
+// otherwise end up on the terminal and in logs.
+int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv);
+
+// ---- Output -------------------------------------------------------------
+
+// Stored text made safe for a terminal: control characters (C0, DEL, and
+// C1 such as CSI) are written as \xNN / \u00NN, so a value synced from
+// elsewhere cannot move the cursor, clear the screen or forge output.
+// Newlines are kept only when `keep_newlines`.
+std::string ForTerminal(std::string_view text, bool keep_newlines = false);
+
+// A table printed with aligned columns, two spaces apart, headers in
+// upper case. Cells pass through ForTerminal(). Widths count UTF-8 code
+// points.
+class TextTable {
+ public:
+  explicit TextTable(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+  // REQUIRES: cells.size() == number of headers.
+  void AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  size_t size() const { return rows_.size(); }
+  void Print(std::ostream& out) const;
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// Pretty-printed JSON and a newline. Invalid UTF-8 in stored text is
+// replaced (U+FFFD) rather than failing the command.
+void PrintJson(std::ostream& out, const nlohmann::json& doc);
+
+// "2026-05-28T10:13:20.000Z" (UTC, milliseconds).
+std::string FormatTimeMs(int64_t unix_ms);
+// A short age: "45s", "12m", "3h05m", "9d04h"; "-" for a time in the future
+// by more than a second.
+std::string FormatAge(int64_t age_ms);
+// "2026-05-28T10:13:20.000Z+3 @unit-0001": wall time, counter, origin.
+std::string FormatVersion(const store::Version& v);
+// {"hlc": N, "wall_ms": N, "wall_time": "...", "counter": N, "origin": "..."}.
+nlohmann::json VersionJson(const store::Version& v);
+// A value for people: text through ForTerminal (newlines kept), numbers,
+// "NULL", "<blob N bytes>".
+std::string FormatValue(const store::Value& v);
+// A value as JSON: null, number, string, or {"blob_hex": "..."}.
+nlohmann::json ValueJson(const store::Value& v);
+// The first `n` characters of a hex digest, for human tables.
+inline std::string ShortHash(const std::string& hex, size_t n = 16) { return hex.substr(0, n); }
+
+// ---- Validation ---------------------------------------------------------
+
+// True for a real calendar date written YYYY-MM-DD.
+bool IsIsoDate(std::string_view s);
+
+// Flag validators whose messages never repeat the rejected value.
+CLI::Validator OneOf(std::vector<std::string> allowed);
+CLI::Validator IsoDate();
+CLI::Validator NodeId();
+
+}  // namespace unitsync::cli
