@@ -22,7 +22,10 @@
 //   BuildChangeset    BuildChangeset of the N rows, size unlimited, vs. a
 //                     plain scan reading the same rows; bytes per row.
 //
-// Usage: store_bench [--rows=N] [Google Benchmark flags]. See scripts/bench.
+// Usage: store_bench [--rows=N] [--extra_pragmas=SQL] [Google Benchmark flags]
+// (scripts/bench runs it). --extra_pragmas runs SQL on every replica and
+// baseline connection after it is opened, to measure a proposed connection
+// setting (e.g. "PRAGMA temp_store = MEMORY") before the store adopts it.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -111,17 +114,19 @@ class Stopwatch {
 };
 
 // A database with the support schema and no unitsync engine: the baseline.
-Result<Db> CreatePlainDb(const std::string& path) {
+Result<Db> CreatePlainDb(const std::string& path, const std::string& extra_pragmas) {
   auto db = Db::Open(path, /*create=*/true);
   if (!db) return tl::unexpected(db.error());
   BENCH_TRY(db->Exec(kReplicaPragmas));
+  BENCH_TRY(db->Exec(extra_pragmas));
   for (const store::Migration& m : store::SupportSchema().migrations) BENCH_TRY(db->Exec(m.sql));
   return db;
 }
 
 Result<std::string> PragmaSummary(Db& db) {
   std::string out;
-  for (const char* p : {"journal_mode", "synchronous", "foreign_keys", "trusted_schema"}) {
+  for (const char* p : {"journal_mode", "synchronous", "foreign_keys", "trusted_schema",
+                        "temp_store", "cache_size"}) {
     auto stmt = db.Prepare(std::string("PRAGMA ") + p);
     if (!stmt) return tl::unexpected(stmt.error());
     auto row = stmt->Step();
@@ -231,12 +236,14 @@ struct Corpus {
   store::Blob changeset;          // Every action, one changeset.
   std::string conflict_template;  // Closed central replica with concurrent edits.
   int runs = 0;                   // Alternates which side of a pair runs first.
+  std::string extra_pragmas;      // --extra_pragmas, for every connection.
 
   bool BaselineFirst() { return runs++ % 2 == 0; }
 };
 
-Result<std::unique_ptr<Corpus>> BuildCorpus(size_t rows) {
+Result<std::unique_ptr<Corpus>> BuildCorpus(size_t rows, const std::string& extra_pragmas) {
   auto c = std::make_unique<Corpus>();
+  c->extra_pragmas = extra_pragmas;
   c->data = MakeSupportData(rows, kCases, kUnit, kT0, /*seed=*/1);
 
   ReplicaOptions unit_opts;
@@ -244,6 +251,7 @@ Result<std::unique_ptr<Corpus>> BuildCorpus(size_t rows) {
   auto source = Replica::Create(c->dir.File("source.db"), Role::kUnit, kUnit, unit_opts);
   if (!source) return tl::unexpected(source.error());
   Replica& s = c->source.emplace(std::move(*source));
+  BENCH_TRY(s.db().Exec(extra_pragmas));
   BENCH_TRY(InsertParents(s.db(), c->data));
   BENCH_TRY(store::StampPendingChangesNow(s));
   auto stats = store::GetChangeLogStats(s, 0);
@@ -261,6 +269,7 @@ Result<std::unique_ptr<Corpus>> BuildCorpus(size_t rows) {
   c->conflict_template = c->dir.File("conflict-template.db");
   auto central = Replica::Create(c->conflict_template, Role::kCentral, "central", central_opts);
   if (!central) return tl::unexpected(central.error());
+  BENCH_TRY(central->db().Exec(extra_pragmas));
   BENCH_TRY(InsertParents(central->db(), c->data));
   BENCH_TRY(
       InsertActions(central->db(), ConcurrentEdit(c->data, /*seed=*/2).actions, kCaptureBatch));
@@ -285,7 +294,7 @@ struct CaptureSample {
 
 Result<CaptureSample> RunCapture(Corpus& c) {
   TempDir dir;
-  auto plain = CreatePlainDb(dir.File("plain.db"));
+  auto plain = CreatePlainDb(dir.File("plain.db"), c.extra_pragmas);
   if (!plain) return tl::unexpected(plain.error());
   BENCH_TRY(InsertParents(*plain, c.data));
   ManualWallClock clock(kT0);
@@ -293,6 +302,7 @@ Result<CaptureSample> RunCapture(Corpus& c) {
   opts.clock = &clock;
   auto replica = Replica::Create(dir.File("unit.db"), Role::kUnit, kUnit, opts);
   if (!replica) return tl::unexpected(replica.error());
+  BENCH_TRY(replica->db().Exec(c.extra_pragmas));
   BENCH_TRY(InsertParents(replica->db(), c.data));
   BENCH_TRY(store::StampPendingChangesNow(*replica));
   BENCH_TRY(CheckSamePragmas(*plain, replica->db()));
@@ -370,7 +380,7 @@ Status TimeDecode(Corpus& c, MergeSample& s) {
 
 Result<MergeSample> RunMergeIntoEmpty(Corpus& c, Role role) {
   TempDir dir;
-  auto plain = CreatePlainDb(dir.File("plain.db"));
+  auto plain = CreatePlainDb(dir.File("plain.db"), c.extra_pragmas);
   if (!plain) return tl::unexpected(plain.error());
   ManualWallClock clock(kT0);
   ReplicaOptions opts;
@@ -378,6 +388,7 @@ Result<MergeSample> RunMergeIntoEmpty(Corpus& c, Role role) {
   const std::string node = role == Role::kCentral ? "central" : kUnit;  // Unit: a re-seed.
   auto target = Replica::Create(dir.File("target.db"), role, node, opts);
   if (!target) return tl::unexpected(target.error());
+  BENCH_TRY(target->db().Exec(c.extra_pragmas));
   BENCH_TRY(CheckSamePragmas(*plain, target->db()));
   BENCH_TRY(plain->Exec("PRAGMA foreign_keys = OFF"));  // As ApplyChangeset does.
 
@@ -407,6 +418,7 @@ Result<MergeSample> RunMergeAllConflict(Corpus& c) {
   opts.clock = &clock;
   auto target = Replica::Open(path, opts);
   if (!target) return tl::unexpected(target.error());
+  BENCH_TRY(target->db().Exec(c.extra_pragmas));
   MergeSample s;
   BENCH_TRY(TimeDecode(c, s));
   BENCH_TRY(TimedApply(c, *target, s));
@@ -549,11 +561,14 @@ void Register(Corpus& c) {
 
 int main(int argc, char** argv) {
   size_t rows = unitsync::bench::kDefaultRows;
-  std::vector<char*> args;  // Ours (--rows) taken out before Google Benchmark parses.
+  std::string extra_pragmas;
+  std::vector<char*> args;  // Ours taken out before Google Benchmark parses the rest.
   for (int i = 0; i < argc; ++i) {
     const std::string_view a(argv[i]);
     if (a.starts_with("--rows=")) {
       rows = std::stoul(std::string(a.substr(7)));
+    } else if (a.starts_with("--extra_pragmas=")) {
+      extra_pragmas = std::string(a.substr(16));
     } else {
       args.push_back(argv[i]);
     }
@@ -563,7 +578,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
 
   unitsync::bench::Stopwatch w;
-  auto corpus = unitsync::bench::BuildCorpus(rows);
+  auto corpus = unitsync::bench::BuildCorpus(rows, extra_pragmas);
   if (!corpus) {
     std::fprintf(stderr, "store_bench: setup failed: %s\n", corpus.error().ToString().c_str());
     return 1;
@@ -571,6 +586,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("rows", std::to_string(rows));
   benchmark::AddCustomContext("changeset_bytes", std::to_string((*corpus)->changeset.size()));
   benchmark::AddCustomContext("sqlite", sqlite3_libversion());
+  if (!extra_pragmas.empty()) benchmark::AddCustomContext("extra_pragmas", extra_pragmas);
   benchmark::AddCustomContext("setup_s", std::to_string(w.Seconds()));
   unitsync::bench::Register(**corpus);
   benchmark::RunSpecifiedBenchmarks();
