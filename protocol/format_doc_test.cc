@@ -2,7 +2,7 @@
 // compared with what the code produces, so the document and the code cannot drift.
 //
 // To regenerate section 5 after an intended format change:
-//   UNITSYNC_PRINT_FORMAT_EXAMPLES=1 build/tests/protocol_test --gtest_filter='FormatDoc.Print'
+//   UNITSYNC_PRINT_FORMAT_EXAMPLES=1 build/tests/protocol_test --gtest_filter='FormatDoc.Rendered*'
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -188,14 +188,19 @@ TEST(FormatDoc, EveryBlockIsPinnedAndEveryTypeShown) {
   EXPECT_EQ(types.size(), std::variant_size_v<Message>);
 }
 
-TEST(FormatDoc, Print) {
-  if (std::getenv("UNITSYNC_PRINT_FORMAT_EXAMPLES") == nullptr) {
-    GTEST_SKIP() << "set UNITSYNC_PRINT_FORMAT_EXAMPLES=1 to print FORMAT.md section 5";
-  }
+// Renders the examples section from the code. Every rendered block must
+// stand verbatim in FORMAT.md; with UNITSYNC_PRINT_FORMAT_EXAMPLES=1 the
+// section is also printed, to paste into FORMAT.md after a format change.
+TEST(FormatDoc, RenderedExamplesStandVerbatimInFormatMd) {
+  std::ostringstream section;
+  std::vector<std::string> blocks;
   for (const auto& example : testing::FrameExamples()) {
-    std::cout << "#### " << example.label << "\n\n`" << example.notation << "`\n\n```hex "
-              << example.label << "\n"
-              << DocHex(*EncodeMessageFrame(example.message), true) << "```\n\n";
+    std::ostringstream block;
+    block << "```hex " << example.label << "\n"
+          << DocHex(*EncodeMessageFrame(example.message), true) << "```\n";
+    blocks.push_back(block.str());
+    section << "#### " << example.label << "\n\n`" << example.notation << "`\n\n"
+            << block.str() << "\n";
   }
   const EnvelopeExample e = ComputeEnvelopeExample();
   const std::pair<const char*, const Bytes*> parts[] = {{"envelope-secret", &e.secret},
@@ -205,8 +210,16 @@ TEST(FormatDoc, Print) {
                                                         {"envelope-plaintext", &e.plaintext},
                                                         {"envelope-sealed", &e.sealed}};
   for (const auto& [label, bytes] : parts) {
-    std::cout << "```hex " << label << "\n" << DocHex(*bytes, false) << "```\n\n";
+    std::ostringstream block;
+    block << "```hex " << label << "\n" << DocHex(*bytes, false) << "```\n";
+    blocks.push_back(block.str());
+    section << block.str() << "\n";
   }
+  const std::string doc = ReadFormatMd();
+  for (const std::string& block : blocks) {
+    EXPECT_NE(doc.find(block), std::string::npos) << "FORMAT.md lacks, verbatim:\n" << block;
+  }
+  if (std::getenv("UNITSYNC_PRINT_FORMAT_EXAMPLES") != nullptr) std::cout << section.str();
 }
 
 }  // namespace
