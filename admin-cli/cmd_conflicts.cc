@@ -87,21 +87,9 @@ Status RunShow(Context& ctx, int64_t id) {
   return {};
 }
 
-// Restore and dismiss act only on open conflicts; the store's dismiss would
-// silently re-stamp a resolved one, so the state is checked here.
-Status RequireOpen(store::Replica& replica, int64_t id) {
-  auto c = store::GetConflict(replica, id);
-  if (!c) return tl::unexpected(c.error());
-  if (c->resolved_ms) {
-    return Fail(Errc::kRejected, "conflict " + std::to_string(id) + " is already resolved");
-  }
-  return {};
-}
-
 Status RunResolve(Context& ctx, int64_t id, bool restore) {
   auto replica = ctx.OpenReplica();
   if (!replica) return tl::unexpected(replica.error());
-  if (auto st = RequireOpen(*replica, id); !st) return st;
   auto st = restore ? store::RestoreConflict(*replica, id) : store::DismissConflict(*replica, id);
   if (!st) return st;
   const char* verb = restore ? "restored" : "dismissed";

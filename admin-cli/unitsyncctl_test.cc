@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "admin-cli/exit_codes.h"
+#include "common/clock.h"
 #include "common/uuid.h"
 #include "store/test_util.h"
 
@@ -281,8 +282,13 @@ TEST_F(unitsyncctl, ConflictsAreListedShownAndRestored) {
   Sync();
   {
     // Concurrent writes of one column: neither side has seen the other's.
+    // Central's clock runs a second ahead so its write wins: the losing side
+    // is the unit, which is where the conflicts are recorded and listed.
+    ManualWallClock central_clock(SystemWallClock().NowMs() + 1000);
     auto unit = ValueOrDie(store::Replica::Open(Db("unit")), "open unit");
-    auto central = ValueOrDie(store::Replica::Open(Db("central")), "open central");
+    store::ReplicaOptions central_options;
+    central_options.clock = &central_clock;
+    auto central = ValueOrDie(store::Replica::Open(Db("central"), central_options), "open central");
     Exec(unit,
          "UPDATE support_action SET description = 'unit text', responsible = 'U' "
          "WHERE id = '" +

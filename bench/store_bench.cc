@@ -66,7 +66,7 @@ constexpr const char* kUnit = "unit-0001";
 // store/replica.cc ApplyPragmas, for the baselines; CheckSamePragmas proves
 // the two stay equal.
 constexpr const char* kReplicaPragmas =
-    "PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF; "
+    "PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF; PRAGMA temp_store = MEMORY; "
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
 
 constexpr const char* kInsertActionSql =

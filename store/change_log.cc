@@ -110,11 +110,11 @@ Result<std::vector<LoggedChange>> ListChanges(Replica& replica, int64_t after_se
 
 Result<ChangeLogStats> GetChangeLogStats(Replica& replica, int64_t after_seq) {
   ChangeLogStats stats;
-  auto head = replica.db().Prepare("SELECT seq FROM sqlite_sequence WHERE name = '_us_changes'");
+  auto head = replica.db().Prepare("SELECT max(seq) FROM _us_changes");
   if (!head) return tl::unexpected(head.error());
   auto row = head->Step();
   if (!row) return tl::unexpected(row.error());
-  if (*row) stats.head_seq = head->ColumnInt(0);
+  if (*row && !head->ColumnIsNull(0)) stats.head_seq = head->ColumnInt(0);
 
   auto pending =
       replica.db().Prepare("SELECT count(*), min(wall_ms) FROM _us_changes WHERE seq > ?1");
@@ -132,7 +132,11 @@ Status TrimChangeLog(Replica& replica, int64_t upto_seq) {
   if (!stamped) return tl::unexpected(stamped.error());
   // Never trim what has not been stamped: its versions would be lost.
   const int64_t limit = std::min<int64_t>(upto_seq, *stamped ? std::stoll(**stamped) : 0);
-  auto stmt = replica.db().Prepare("DELETE FROM _us_changes WHERE seq <= ?1");
+  // The newest entry always stays: seq is a plain rowid (AUTOINCREMENT's
+  // bookkeeping cost a write per change), and max(seq) + 1 must never fall
+  // back to a number a peer has already acknowledged.
+  auto stmt = replica.db().Prepare(
+      "DELETE FROM _us_changes WHERE seq <= ?1 AND seq < (SELECT max(seq) FROM _us_changes)");
   if (!stmt) return tl::unexpected(stmt.error());
   stmt->BindInt(1, limit);
   return stmt->Run();

@@ -50,8 +50,9 @@ Result<std::vector<LoggedChange>> ListChanges(Replica& replica, int64_t after_se
 
 Result<ChangeLogStats> GetChangeLogStats(Replica& replica, int64_t after_seq);
 
-// Deletes entries with seq <= upto_seq. The caller guarantees every peer has
-// acknowledged them. Sequence numbers are never reused (AUTOINCREMENT).
+// Deletes entries with seq <= upto_seq, except the newest entry of all,
+// which is kept so sequence numbers are never reused. The caller guarantees
+// every peer has acknowledged them; unstamped entries are never deleted.
 Status TrimChangeLog(Replica& replica, int64_t upto_seq);
 
 }  // namespace unitsync::store

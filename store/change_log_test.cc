@@ -33,9 +33,15 @@ TEST(ChangeLog, StatsTrimAndSequenceNumbersAreNeverReused) {
   EXPECT_EQ(stats.pending, 2);
   EXPECT_EQ(ValueOrDie(ListChanges(r, 0, 10)).front().seq, 4);
 
+  // Trimming everything keeps the newest entry, so the next seq is 6, not
+  // a number a peer has already acknowledged.
   US_ASSERT_OK(TrimChangeLog(r, 5));
+  auto left = ValueOrDie(ListChanges(r, 0, 10));
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].seq, 5);
   Exec(r, "UPDATE student SET grade = '3' WHERE id = 's0'");
-  EXPECT_EQ(ValueOrDie(ListChanges(r, 0, 10)).front().seq, 6) << "seq continues after a trim";
+  EXPECT_EQ(ValueOrDie(ListChanges(r, 0, 10)).back().seq, 6) << "seq continues after a trim";
+  EXPECT_EQ(ValueOrDie(GetChangeLogStats(r, 0)).head_seq, 6);
 
   // Trimmed rows keep their versions: the next changeset still carries them
   // if a peer starts from zero (re-seed paths rely on _us_clock, not the log).

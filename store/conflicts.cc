@@ -102,6 +102,9 @@ Status RestoreConflict(Replica& replica, int64_t id) {
 Status DismissConflict(Replica& replica, int64_t id) {
   auto c = GetConflict(replica, id);
   if (!c) return tl::unexpected(c.error());
+  if (c->resolved_ms) {
+    return Fail(Errc::kRejected, "conflict " + std::to_string(id) + " is already resolved");
+  }
   return MarkResolved(replica, id);
 }
 

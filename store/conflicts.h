@@ -46,7 +46,8 @@ Result<Conflict> GetConflict(Replica& replica, int64_t id);
 // final: re-create the record instead), or when already resolved.
 Status RestoreConflict(Replica& replica, int64_t id);
 
-// Marks a conflict resolved without changing data.
+// Marks a conflict resolved without changing data. Fails with kNotFound, or
+// kRejected when it is already resolved.
 Status DismissConflict(Replica& replica, int64_t id);
 
 }  // namespace unitsync::store

@@ -275,9 +275,10 @@ class TableMerger {
     current_loaded_ = false;
     if (!clock.exists) {
       insert_.Reset();
-      insert_.BindText(1, row.pk);
+      insert_.BindText(1, row.pk, Statement::Bytes::kBorrow);
       for (size_t b = 0; b < row.values.size(); ++b) {
-        insert_.BindValue(static_cast<int>(b) + 2, row.values[b]);
+        // The changeset outlives the statement's use: no copy.
+        insert_.BindValue(static_cast<int>(b) + 2, row.values[b], Statement::Bytes::kBorrow);
       }
       auto st = insert_.Run();
       if (st) {
@@ -339,7 +340,7 @@ class TableMerger {
     update.Reset();
     update.BindText(1, row.pk);
     for (size_t i = 0; i < set.size(); ++i) {
-      update.BindValue(static_cast<int>(i) + 2, row.values[set[i]]);
+      update.BindValue(static_cast<int>(i) + 2, row.values[set[i]], Statement::Bytes::kBorrow);
     }
     if (auto st = update.Run(); !st) return st;
     clock.unit = Routing(row, clock);

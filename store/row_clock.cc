@@ -58,19 +58,29 @@ Status RowClockStore::Save(const TableSpec& spec, std::string_view pk, const Row
   save_.BindInt(4, clock.deleted ? 1 : 0);
   save_.BindInt(5, static_cast<int64_t>(clock.tombstone.hlc));
   save_.BindText(6, clock.tombstone.origin);
-  save_.BindBlob(7, EncodeVersions(spec, clock.columns));
+  EncodeVersionsInto(spec, clock.columns, *versions_buf_);
+  save_.BindBlob(7,
+                 {reinterpret_cast<const uint8_t*>(versions_buf_->data()), versions_buf_->size()},
+                 Statement::Bytes::kBorrow);
   return save_.Run();
 }
 
 Blob RowClockStore::EncodeVersions(const TableSpec& spec,
                                    const std::vector<ColumnVersion>& columns) {
   msgpack::sbuffer buf;
+  EncodeVersionsInto(spec, columns, buf);
+  return Blob(reinterpret_cast<const uint8_t*>(buf.data()),
+              reinterpret_cast<const uint8_t*>(buf.data()) + buf.size());
+}
+
+void RowClockStore::EncodeVersionsInto(const TableSpec& spec,
+                                       const std::vector<ColumnVersion>& columns,
+                                       msgpack::sbuffer& buf) {
+  buf.clear();
   msgpack::packer<msgpack::sbuffer> pk(buf);
   PackVersionGroups(pk, columns, [&](msgpack::packer<msgpack::sbuffer>& p, size_t i) {
     p.pack(spec.columns[i]);
   });
-  return Blob(reinterpret_cast<const uint8_t*>(buf.data()),
-              reinterpret_cast<const uint8_t*>(buf.data()) + buf.size());
 }
 
 Status RowClockStore::DecodeVersions(const TableSpec& spec, const Blob& blob,

@@ -3,6 +3,7 @@
 // Layout: store/FORMAT.md "_us_clock".
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,12 +38,17 @@ class RowClockStore {
   Status Save(const TableSpec& spec, std::string_view pk, const RowClock& clock);
 
   static Blob EncodeVersions(const TableSpec& spec, const std::vector<ColumnVersion>& columns);
+  // Same, into `buf` (cleared first); lets a caller reuse one buffer.
+  static void EncodeVersionsInto(const TableSpec& spec, const std::vector<ColumnVersion>& columns,
+                                 msgpack::sbuffer& buf);
   static Status DecodeVersions(const TableSpec& spec, const Blob& blob,
                                std::vector<ColumnVersion>& columns);
 
  private:
   Statement load_;
   Statement save_;
+  // Reused across Save() calls; bound without copying, valid until the next Save.
+  std::unique_ptr<msgpack::sbuffer> versions_buf_ = std::make_unique<msgpack::sbuffer>();
 };
 
 }  // namespace unitsync::store

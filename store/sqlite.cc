@@ -33,16 +33,16 @@ Error SqliteError(int rc, sqlite3* db, std::string_view context) {
   }
 }
 
-void Statement::BindBlob(int i, const Blob& v) {
+void Statement::BindBlob(int i, std::span<const uint8_t> v, Bytes b) {
   // A zero-length blob must still be a blob, not NULL: use zeroblob(0).
   if (v.empty()) {
     sqlite3_bind_zeroblob(stmt_.get(), i, 0);
   } else {
-    sqlite3_bind_blob(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_blob(stmt_.get(), i, v.data(), static_cast<int>(v.size()), Destructor(b));
   }
 }
 
-void Statement::BindValue(int i, const Value& v) {
+void Statement::BindValue(int i, const Value& v, Bytes b) {
   std::visit(
       [&](const auto& x) {
         using T = std::decay_t<decltype(x)>;
@@ -53,9 +53,9 @@ void Statement::BindValue(int i, const Value& v) {
         } else if constexpr (std::is_same_v<T, double>) {
           sqlite3_bind_double(stmt_.get(), i, x);
         } else if constexpr (std::is_same_v<T, std::string>) {
-          BindText(i, x);
+          BindText(i, x, b);
         } else {
-          BindBlob(i, x);
+          BindBlob(i, x, b);
         }
       },
       v);

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -25,15 +26,19 @@ class Statement {
  public:
   Statement() = default;
 
-  // Binding: 1-based indexes as in SQLite. Text and blobs are copied
-  // (SQLITE_TRANSIENT), so the arguments need not outlive the call.
+  // Binding: 1-based indexes as in SQLite. By default text and blobs are
+  // copied (SQLITE_TRANSIENT), so the arguments need not outlive the call.
+  // kBorrow skips the copy (SQLITE_STATIC). REQUIRES for kBorrow: the bytes
+  // stay valid until the parameter is bound again or the statement is reset
+  // or finalized — e.g. a value held by a changeset for the whole apply.
+  enum class Bytes { kCopy, kBorrow };
   void BindNull(int i) { sqlite3_bind_null(stmt_.get(), i); }
   void BindInt(int i, int64_t v) { sqlite3_bind_int64(stmt_.get(), i, v); }
-  void BindText(int i, std::string_view v) {
-    sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  void BindText(int i, std::string_view v, Bytes b = Bytes::kCopy) {
+    sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), Destructor(b));
   }
-  void BindBlob(int i, const Blob& v);
-  void BindValue(int i, const Value& v);
+  void BindBlob(int i, std::span<const uint8_t> v, Bytes b = Bytes::kCopy);
+  void BindValue(int i, const Value& v, Bytes b = Bytes::kCopy);
 
   // Runs one step. Returns true when a row is available, false when done.
   // On failure the statement is reset and the error says `context`.
@@ -57,6 +62,9 @@ class Statement {
     void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
   };
   Statement(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
+  static sqlite3_destructor_type Destructor(Bytes b) {
+    return b == Bytes::kBorrow ? SQLITE_STATIC : SQLITE_TRANSIENT;
+  }
 
   std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
   sqlite3* db_ = nullptr;  // Not owned; outlived by the Db.
