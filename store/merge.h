@@ -24,13 +24,51 @@
 // and type constraints are, and any violation rejects the whole changeset.
 #pragma once
 
+#include <optional>
 #include <span>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/error.h"
 #include "store/changeset.h"
 #include "store/replica.h"
 
 namespace unitsync::store {
+
+// Why one row of a changeset was not applied. Wire values (protocol NACK
+// rows[].reason); the registry is store/FORMAT.md "Row rejection reasons".
+enum class RowRejectReason : uint16_t {
+  kCentralScope = 1,     // a unit wrote a central-scope table
+  kForeignUnit = 2,      // the row's routing value is not the sender's unit
+  kOwnedElsewhere = 3,   // the stored row belongs to another unit (only central moves rows)
+  kLocalOnlyColumn = 4,  // the table block carries a local-only column
+  kConstraint = 5,       // a value breaks a CHECK / type rule of this replica's schema
+  kEviction = 6,         // an eviction sent by a unit (only central evicts)
+};
+
+struct RowRejection {
+  std::string table;
+  std::string pk;
+  RowRejectReason reason = RowRejectReason::kConstraint;
+  bool operator==(const RowRejection&) const = default;
+};
+
+std::string_view RowRejectReasonName(RowRejectReason reason);  // "central_scope", ...
+
+struct ApplyOptions {
+  // Central applying a unit's push: authorize every row as written by this
+  // unit (DESIGN.md "Write authorization at central"); rows that fail are
+  // listed in MergeReport::rejected and the rest applies.
+  std::optional<std::string> authorize_unit;
+  // Advance _us_peers[peer].received_seq to seq in the same transaction as
+  // the apply (a push seq at central, central's log seq at a unit).
+  struct Cursor {
+    std::string peer;
+    int64_t seq = 0;
+  };
+  std::optional<Cursor> advance_received;
+};
 
 struct MergeReport {
   size_t rows_received = 0;
@@ -43,13 +81,17 @@ struct MergeReport {
   // data must converge) but not adopted by the local clock.
   size_t far_future_versions = 0;
   uint64_t max_far_future_ms = 0;  // How far ahead the worst of them was.
+  size_t rows_evicted = 0;         // Rows dropped because they moved to another unit.
+  std::vector<RowRejection> rejected;  // Rows not applied; never values.
 };
 
 // Decodes and applies. Fails, with nothing applied, with kMalformed (bytes
 // do not decode), kRejected (unknown table or column, a local-only column,
 // a value breaking a CHECK or type rule — the message names table, column
 // and row id, never a value), or a storage error (kDiskFull, kIo, kBusy ...).
-Result<MergeReport> ApplyChangeset(Replica& replica, std::span<const uint8_t> bytes);
-Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& changeset);
+Result<MergeReport> ApplyChangeset(Replica& replica, std::span<const uint8_t> bytes,
+                                   const ApplyOptions& options = {});
+Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& changeset,
+                                   const ApplyOptions& options = {});
 
 }  // namespace unitsync::store

@@ -1,0 +1,82 @@
+// Durable sync state beside the data: a unit's outbox of sealed pushes, the
+// cursors that must advance in the same transaction as an apply, and
+// central's generation id. The protocol core decides *when*; this file keeps
+// *what* survives a crash (DESIGN.md "Cursors", "Recovery").
+//
+// Unit side (engine meta keys in _us_meta):
+//   push_built_seq      highest changeset seq built into the outbox
+//   push_built_log_seq  change-log seq the newest outbox entry covers
+//   push_acked_seq      highest changeset seq central acknowledged
+//   push_acked_log_seq  change-log seq covered by that acknowledged entry
+//   central_generation  last generation id seen in WELCOME ("" = never)
+//   The pull cursor (central log seq applied) is _us_peers[central].received_seq,
+//   advanced by ApplyChangeset(... ApplyOptions::advance_received).
+//
+// Central side:
+//   generation          this central's generation id (set at Create)
+//   _us_peers[unit].received_seq   highest push seq of that unit applied
+//   _us_peers[unit].acked_seq      highest central log seq the unit acknowledged
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "store/replica.h"
+#include "store/value.h"
+
+namespace unitsync::store {
+
+// One outgoing changeset, sealed once; a resend sends these exact bytes.
+struct OutboxEntry {
+  int64_t seq = 0;      // push seq (1, 2, ...)
+  int64_t log_seq = 0;  // every change-log entry <= it is covered (with the earlier entries)
+  int64_t rows = 0;
+  Blob sealed;  // opaque to the store (protocol/ seals it)
+  bool operator==(const OutboxEntry&) const = default;
+};
+
+struct OutboxState {
+  int64_t built_seq = 0;
+  int64_t built_log_seq = 0;
+  int64_t acked_seq = 0;
+  int64_t acked_log_seq = 0;
+  int64_t pending = 0;  // entries in the outbox (built, not acked)
+};
+
+Result<OutboxState> GetOutboxState(Replica& replica);
+
+// Appends the next entry and advances push_built_seq / push_built_log_seq, in
+// one transaction. Fails with kInvalidArgument unless entry.seq ==
+// built_seq + 1 and entry.log_seq >= built_log_seq.
+Status AppendOutbox(Replica& replica, const OutboxEntry& entry);
+
+// Entries with seq > after_seq, oldest first, at most `limit`.
+Result<std::vector<OutboxEntry>> ListOutbox(Replica& replica, int64_t after_seq, size_t limit);
+
+// Central acknowledged every push <= upto_seq: deletes those entries, sets
+// push_acked_seq / push_acked_log_seq (never backwards) and trims the change
+// log up to push_acked_log_seq, in one transaction. An ack beyond
+// built_seq fails with kInvalidArgument (central claims what we never built:
+// a recovery case the caller handles with ResetOutbox).
+Status AckOutbox(Replica& replica, int64_t upto_seq);
+
+// Central lost what it had acknowledged (a new generation), or has applied
+// more of our pushes than we remember (we were restored): forget the outbox,
+// continue numbering after `central_applied_seq` (built = acked =
+// central_applied_seq) and re-queue every row of the unit-scope tables we
+// hold (one change-log entry per row, op 'R'), so the next builds resend our
+// whole state. Merge makes the resend idempotent. One transaction.
+Status ResetOutbox(Replica& replica, int64_t central_applied_seq);
+
+// Last central generation seen (empty: never connected) / remember a new one.
+Result<std::string> GetSeenGeneration(Replica& replica);
+Status SetSeenGeneration(Replica& replica, const std::string& generation);
+
+// Central: its generation id (a fresh UUIDv7-based id made at Create, "g-" +
+// uuid). NewGeneration replaces it (after a restore from backup).
+Result<std::string> GetGeneration(Replica& replica);
+Status NewGeneration(Replica& replica);
+
+}  // namespace unitsync::store
