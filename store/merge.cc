@@ -363,13 +363,16 @@ class TableMerger {
 
 }  // namespace
 
-Result<MergeReport> ApplyChangeset(Replica& replica, std::span<const uint8_t> bytes) {
+Result<MergeReport> ApplyChangeset(Replica& replica, std::span<const uint8_t> bytes,
+                                   const ApplyOptions& options) {
   auto cs = DecodeChangeset(bytes);
   if (!cs) return tl::unexpected(cs.error());
-  return ApplyChangeset(replica, *cs);
+  return ApplyChangeset(replica, *cs, options);
 }
 
-Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs) {
+Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs,
+                                   const ApplyOptions& options) {
+  (void)options;  // TODO(sync): authorization and in-transaction cursors.
   auto maps = MapColumns(replica, cs);
   if (!maps) return tl::unexpected(maps.error());
 
