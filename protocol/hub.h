@@ -1,0 +1,93 @@
+// Central's side of one unit's session: answers HELLO, applies the unit's pushes in order
+// (duplicates re-acknowledged, never re-applied), and fans central's log out to the unit
+// through a window. One object per accepted connection. Sans-I/O: see
+// protocol/sync_types.h.
+//
+//   AwaitHello ──HELLO (node = certificate's unit)──► Loading ──UnitLoaded──► Syncing
+//        │ wrong node / version / deadline                                     │
+//        └──────────────────────────► Closed ◄─────────────────────────────────┘
+//
+// The unit id comes from the transport (the TLS client certificate), never from a
+// message: a HELLO naming another node is answered with ERROR not_authorized. Row
+// authorization itself is store work (ApplyPush); the session forwards the verdict.
+//
+// Contract with the driver: as for Uplink (protocol/uplink.h), without Connect; the
+// driver also forwards every LogAdvanced action to the other units' sessions
+// (OnLogAdvanced), and keeps at most one session per unit (a new connection for a unit
+// closes the old one). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+
+#include "protocol/session_core.h"
+
+namespace unitsync::protocol {
+
+class HubSession {
+ public:
+  enum class Phase { kAwaitHello, kLoading, kSyncing, kClosed };
+
+  HubSession(std::string central_node, std::string unit_id, const SyncOptions& options,
+             SyncEnv& env);
+
+  void OnConnected();
+  void OnDisconnected(const std::string& reason);
+  void OnBytes(ByteView bytes);
+  void OnTimer(TimerId id);
+  // Central's log has new entries that may concern this unit.
+  void OnLogAdvanced();
+  void OnStoreResult(StoreResult result);
+  // Central is stopping: ERROR shutting_down, close.
+  void Stop();
+
+  std::vector<SyncAction> TakeActions() { return core_.TakeActions(); }
+
+  Phase phase() const { return phase_; }
+  const std::string& unit_id() const { return unit_id_; }
+  uint64_t applied_seq() const { return applied_; }      // unit pushes applied
+  uint64_t fan_acked() const { return fan_acked_; }      // central log seq the unit has
+  uint64_t fan_sent_to() const { return fan_sent_to_; }  // last CHANGES `to` sent
+
+ private:
+  void HandleMessage(Message& message);
+  void OnHello(const Hello& hello);
+  void OnUnitLoaded(UnitLoaded& loaded);
+  void OnPush(Push& push);
+  void OnPushApplied(const ApplyPush& work, PushApplied& result);
+  void OnAck(const Ack& ack);
+  void OnNack(const Nack& nack);
+  bool AcknowledgeChanges(uint64_t seq);
+  void RewindFanOut();
+  void BuildNext();
+  void OnChangesBuilt(uint64_t epoch, const BuildChanges& work, ChangesBuilt& built);
+  void CloseWith(ErrorCode code, const std::string& message);
+
+  std::string central_node_;
+  std::string unit_id_;
+  SessionCore core_;
+  Phase phase_ = Phase::kAwaitHello;
+
+  Hello hello_;
+  uint16_t version_ = 0;
+  std::string generation_;
+
+  // Pushes.
+  uint64_t applied_ = 0;         // highest push seq applied
+  uint64_t push_queued_to_ = 0;  // highest push seq handed to the store
+  bool push_gap_reported_ = false;
+
+  // Fan-out.
+  uint64_t fan_cursor_ = 0;         // central log examined up to here
+  uint64_t fan_sent_to_ = 0;        // last CHANGES `to` sent (the next `from` is this + 1)
+  uint64_t fan_acked_ = 0;          // highest `to` the unit acknowledged
+  std::deque<uint64_t> in_flight_;  // `to` of CHANGES sent, not yet acknowledged
+  uint64_t fan_epoch_ = 1;          // bumped on rewind: older builds are stale
+  bool building_ = false;
+  bool log_dirty_ = true;
+  bool retry_armed_ = false;
+  bool fan_blocked_ = false;  // the unit refused our changes for good
+};
+
+}  // namespace unitsync::protocol

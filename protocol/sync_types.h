@@ -1,0 +1,218 @@
+// Vocabulary of the sans-I/O sync core (protocol/uplink.h, protocol/hub.h).
+//
+// The core is a plain object driven by events — bytes received, connection up or down,
+// timer fired, local change noticed, store result — that queues actions — bytes to send,
+// timers to arm, store work to do, log lines. It reads time and randomness only through
+// SyncEnv, so tests drive it deterministically; it never blocks and never does I/O.
+//
+//   driver (daemon/ with Asio, or tests/ with a fake link)
+//     ──events──► Uplink / HubSession ──TakeActions()──► driver carries them out
+//     ◄──store results (OnStoreResult)── store work done on the replica
+//
+// Store work and its results travel as plain structs. The core never sees keys or
+// plaintext: whoever carries out the work seals and opens envelopes (protocol/envelope.h)
+// with the header FORMAT.md section 3 prescribes, so the core stays small and testable.
+// At most one store request is outstanding per core object at a time; a result always
+// answers the request issued last.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "protocol/bytes.h"
+#include "protocol/limits.h"
+#include "protocol/message.h"
+
+namespace unitsync::protocol {
+
+// Time and randomness, injected. Monotonic time: never jumps back.
+class SyncEnv {
+ public:
+  virtual ~SyncEnv() = default;
+  virtual int64_t MonotonicMs() = 0;
+  virtual uint64_t Random() = 0;
+};
+
+// Session tuning; defaults suit a unit on a school network.
+struct SyncOptions {
+  // PUSHes (at the unit) or CHANGES (at central) in flight before an ACK is needed.
+  uint32_t window = 8;
+  // A PING is sent after this long without sending anything.
+  int64_t ping_interval_ms = 30'000;
+  // The session is closed when nothing arrives for this long (≥ 2 ping intervals).
+  int64_t read_deadline_ms = 90'000;
+  // Connect + TLS + HELLO/WELCOME must finish within this.
+  int64_t handshake_timeout_ms = 15'000;
+  // Reconnect delay: base × 2^attempt, capped, with jitter in [delay/2, delay].
+  int64_t backoff_base_ms = 1'000;
+  int64_t backoff_max_ms = 300'000;
+  // Frame limit for both directions (FORMAT.md section 4).
+  size_t max_frame = kDefaultMaxFrame;
+};
+
+enum class TimerId : uint8_t {
+  kReconnect = 1,  // uplink: next connect attempt
+  kHandshake = 2,  // connect + handshake deadline
+  kHeartbeat = 3,  // time to send a PING
+  kReadDeadline = 4,
+  kRetry = 5,  // resend after a NACK busy/internal
+};
+
+enum class LogLevel : uint8_t { kInfo, kWarning, kError };
+
+// ---- actions common to both roles ----
+
+struct SendFrame {
+  Bytes frame;  // length prefix + body, ready to write
+};
+struct ArmTimer {
+  TimerId id;
+  int64_t after_ms;  // replaces an armed timer with the same id
+};
+struct CancelTimer {
+  TimerId id;
+};
+// Open a transport connection (uplink only); answer with OnConnected or OnDisconnected.
+struct Connect {};
+// Close the transport after writing what was queued. No OnDisconnected follows.
+struct CloseConnection {
+  std::string reason;
+};
+// Central: accepted rows reached central's log; every other unit's session should be
+// told (HubSession::OnLogAdvanced) so it fans them out.
+struct LogAdvanced {};
+// One line for the operator; never contains row values.
+struct LogLine {
+  LogLevel level;
+  std::string event;   // stable event name, e.g. "push_rejected_rows"
+  std::string fields;  // key=value pairs
+};
+
+// ---- store work a unit's uplink asks for ----
+
+// Returns outbox entries with seq > after_seq (oldest first, at most `limit`), building
+// new ones from the change log when the outbox holds fewer. Answer: PushesReady.
+struct FetchPushes {
+  uint64_t after_seq = 0;
+  uint32_t limit = 0;
+};
+// Central applied every push <= seq: drop them from the outbox. Answer: StoreDone.
+struct AckPushes {
+  uint64_t seq = 0;
+};
+// Open a CHANGES envelope (kind changes, origin = central, destination = this unit,
+// seq_from/seq_to = from/to, stream = generation) and apply it, advancing the pull cursor
+// to `to` in the same transaction. Answer: ChangesApplied.
+struct ApplyChanges {
+  uint64_t from = 0;
+  uint64_t to = 0;
+  std::string generation;
+  std::string central_node;
+  Bytes envelope;
+};
+// Central restored from a backup (new generation) or out of step with our cursors:
+// renumber pushes after `central_applied`, re-queue our whole own state, set the pull
+// cursor to `pull`, remember `generation`. Answer: StoreDone.
+struct Resync {
+  uint64_t central_applied = 0;
+  uint64_t pull = 0;
+  std::string generation;
+};
+// Remember the generation id seen in WELCOME. Answer: StoreDone.
+struct SaveGeneration {
+  std::string generation;
+};
+// Central refused rows of push `seq`: keep them for the admin. Answer: StoreDone.
+struct RecordRejections {
+  uint64_t seq = 0;
+  std::vector<RowRejection> rows;
+};
+
+// ---- store work central's hub session asks for ----
+
+// Where this unit stands at central. Answer: UnitLoaded.
+struct LoadUnit {};
+// Open a PUSH envelope (kind push, origin = unit, destination = central, seq_from =
+// seq_to = seq), authorize and apply it, advancing the unit's applied cursor to `seq` in
+// the same transaction. Answer: PushApplied.
+struct ApplyPush {
+  uint64_t seq = 0;
+  Bytes envelope;
+};
+// Build and seal the unit's fan-out from central's log after `after_seq`, as CHANGES
+// from `from` (≤ after_seq + 1: skipped empty ranges are folded in) to the last log seq
+// examined. Answer: ChangesBuilt.
+struct BuildChanges {
+  uint64_t after_seq = 0;
+  uint64_t from = 0;
+  std::string generation;
+};
+// The unit has applied central's log up to seq. Answer: StoreDone.
+struct AckChanges {
+  uint64_t seq = 0;
+};
+
+using StoreWork = std::variant<FetchPushes, AckPushes, ApplyChanges, Resync, SaveGeneration,
+                               RecordRejections, LoadUnit, ApplyPush, BuildChanges, AckChanges>;
+
+using SyncAction = std::variant<SendFrame, ArmTimer, CancelTimer, Connect, CloseConnection,
+                                LogAdvanced, LogLine, StoreWork>;
+
+// ---- store results ----
+
+// How a store request that opens and applies an envelope ended.
+enum class ApplyOutcome : uint8_t {
+  kApplied,    // durable; `rejected` lists refused rows (then a NACK partial is due)
+  kCorrupt,    // the envelope did not open: nothing applied
+  kMalformed,  // it opened but did not decode, or the replica refuses it whole
+  kBusy,       // transient (locked, disk full): nothing applied, retry later
+  kInternal,   // unexpected failure: nothing applied
+};
+
+struct StoreDone {
+  bool ok = true;
+  std::string error;  // when !ok: for the log, no values
+};
+struct PushesReady {
+  struct Entry {
+    uint64_t seq = 0;
+    Bytes sealed;
+  };
+  std::vector<Entry> entries;
+  bool ok = true;
+  std::string error;
+};
+struct ChangesApplied {
+  ApplyOutcome outcome = ApplyOutcome::kApplied;
+  std::vector<RowRejection> rejected;
+  std::string error;
+};
+struct UnitLoaded {
+  bool ok = true;
+  std::string error;
+  uint64_t applied_seq = 0;  // highest push of this unit applied
+  uint64_t log_head = 0;
+  std::string generation;
+};
+struct PushApplied {
+  ApplyOutcome outcome = ApplyOutcome::kApplied;
+  std::vector<RowRejection> rejected;
+  bool log_advanced = false;  // accepted rows reached central's log: fan out to others
+  uint64_t applied_seq = 0;   // the unit's applied cursor after this request
+  std::string error;
+};
+struct ChangesBuilt {
+  bool ok = true;
+  std::string error;
+  uint64_t to = 0;    // last central log seq examined (new fan-out cursor)
+  size_t rows = 0;    // 0: nothing for this unit in (after_seq, to]; nothing to send
+  Bytes sealed;       // when rows > 0
+  bool more = false;  // the log holds entries after `to`
+};
+
+using StoreResult =
+    std::variant<StoreDone, PushesReady, ChangesApplied, UnitLoaded, PushApplied, ChangesBuilt>;
+
+}  // namespace unitsync::protocol

@@ -1,0 +1,98 @@
+// The unit's side of sync: one long-lived object per unit daemon that connects to central,
+// pushes the outbox through a window, pulls central's fan-out, acknowledges, and
+// reconnects with backoff. Sans-I/O: see protocol/sync_types.h for the event/action model.
+//
+//   Idle ──Start──► Connecting ──OnConnected──► AwaitWelcome ──WELCOME──► Syncing
+//     ▲                 │ OnDisconnected / deadline      │                  │
+//     └──── Backoff ◄───┴────────────────────────────────┴──────────────────┘
+//            (kReconnect timer: base·2^attempt, capped, jittered)
+//
+// Contract with the driver:
+// - The driver performs every queued action (TakeActions) in order: SendFrame writes,
+//   Connect opens a connection, CloseConnection closes it (no OnDisconnected follows),
+//   store work runs on the replica and is answered with exactly one OnStoreResult.
+// - OnDisconnected reports a transport that went away by itself (EOF, reset, TLS error,
+//   connect failure); the core then schedules the reconnect.
+// - A store result may arrive after the connection it was requested for has closed; the
+//   core keeps its durable effect (cursors) and sends nothing for it.
+// Not thread-safe: call from one thread (the daemon's I/O strand).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "protocol/session_core.h"
+
+namespace unitsync::protocol {
+
+// What the unit's replica remembers, loaded by the driver at start.
+struct UplinkState {
+  uint64_t built_seq = 0;  // highest push seq in (or ever in) the outbox
+  uint64_t acked_seq = 0;  // highest push seq central acknowledged
+  uint64_t pull_seq = 0;   // central log seq applied here
+  std::string generation;  // last central generation seen ("" = never connected)
+};
+
+class Uplink {
+ public:
+  enum class Phase { kIdle, kConnecting, kAwaitWelcome, kSyncing, kBackoff, kStopped };
+
+  Uplink(std::string node_id, UplinkState state, const SyncOptions& options, SyncEnv& env);
+
+  // Begins connecting. REQUIRES: phase() == kIdle.
+  void Start();
+  // Closes the session (ERROR shutting_down if connected) and stays stopped.
+  void Stop();
+
+  void OnConnected();
+  void OnDisconnected(const std::string& reason);
+  void OnBytes(ByteView bytes);
+  void OnTimer(TimerId id);
+  // The change log has new entries (a local write, or a periodic check).
+  void OnLocalChange();
+  void OnStoreResult(StoreResult result);
+
+  std::vector<SyncAction> TakeActions() { return core_.TakeActions(); }
+
+  Phase phase() const { return phase_; }
+  const UplinkState& state() const { return state_; }
+  uint64_t in_flight() const { return next_send_ - 1 - state_.acked_seq; }
+  // Consecutive failed connection attempts (0 after a WELCOME).
+  uint32_t attempts() const { return attempts_; }
+
+ private:
+  void BeginConnect();
+  void HandleMessage(Message& message);
+  void OnWelcome(const Welcome& welcome);
+  void OnAck(const Ack& ack);
+  // Central acknowledged every push <= seq. False when that is a protocol error (the
+  // session is then closed).
+  bool Acknowledge(uint64_t seq);
+  void OnNack(const Nack& nack);
+  void OnChanges(Changes& changes);
+  void OnPushesReady(uint64_t connection, PushesReady& ready);
+  void OnChangesApplied(uint64_t connection, const ApplyChanges& work, ChangesApplied& result);
+  void FillWindow();
+  void ScheduleReconnect();
+  void ProtocolError(ErrorCode code, const std::string& message);
+
+  std::string node_id_;
+  UplinkState state_;
+  SessionCore core_;
+  Phase phase_ = Phase::kIdle;
+  uint32_t attempts_ = 0;
+  uint64_t connection_ = 0;  // increments per connection attempt; store work remembers it
+
+  // Per connection.
+  std::string central_node_;
+  uint64_t next_send_ = 1;   // next push seq to send
+  bool fetching_ = false;    // a FetchPushes is outstanding or held
+  bool local_dirty_ = true;  // the change log may hold unbuilt entries
+  bool changes_gap_reported_ = false;
+  uint64_t changes_queued_to_ = 0;  // highest CHANGES `to` accepted for apply
+  // Across connections.
+  uint64_t corrupt_seq_ = 0;   // push NACKed corrupt once (resent by reconnecting)
+  bool push_blocked_ = false;  // a push was refused for good: alert, keep pulling
+};
+
+}  // namespace unitsync::protocol
