@@ -1,0 +1,332 @@
+#include "daemon/sync_executor.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "store/change_log.h"
+#include "store/changeset_builder.h"
+#include "store/cursors.h"
+#include "store/merge.h"
+#include "store/sync_state.h"
+
+namespace unitsync::daemon {
+namespace {
+
+using protocol::ApplyOutcome;
+using protocol::StoreDone;
+using protocol::StoreResult;
+
+ApplyOutcome OutcomeOf(Errc code) {
+  switch (code) {
+    case Errc::kCorrupt:
+      return ApplyOutcome::kCorrupt;
+    case Errc::kMalformed:
+    case Errc::kRejected:
+      return ApplyOutcome::kMalformed;
+    case Errc::kBusy:
+    case Errc::kDiskFull:
+    case Errc::kIo:
+      return ApplyOutcome::kBusy;
+    default:
+      return ApplyOutcome::kInternal;
+  }
+}
+
+StoreDone Done(const Status& st) {
+  if (st) return {};
+  return {false, st.error().ToString()};
+}
+
+// The wire allows ids of up to 64 bytes in a NACK; the store's are UUIDs (36), but a
+// longer one is cut on a character boundary rather than breaking the NACK.
+std::string WireId(const std::string& id) {
+  if (id.size() <= protocol::kMaxIdBytes) return id;
+  size_t n = protocol::kMaxIdBytes;
+  while (n > 0 && (static_cast<uint8_t>(id[n]) & 0xC0) == 0x80) --n;
+  return id.substr(0, n);
+}
+
+std::vector<protocol::RowRejection> ToWire(const std::vector<store::RowRejection>& rows) {
+  std::vector<protocol::RowRejection> out;
+  out.reserve(std::min(rows.size(), protocol::kMaxNackRows));
+  for (const auto& r : rows) {
+    if (out.size() == protocol::kMaxNackRows) break;
+    out.push_back({r.table, WireId(r.pk), static_cast<uint16_t>(r.reason)});
+  }
+  return out;
+}
+
+// Builds the next changeset so that its sealed form fits one frame: values are bounded by
+// half the plaintext budget (encoding adds ~10% plus versions), and a changeset that
+// still overflows is rebuilt with fewer rows.
+Result<store::BuiltChangeset> BuildForFrame(store::Replica& replica, store::BuildRequest request,
+                                            size_t max_frame) {
+  const size_t budget = protocol::MaxPlaintextForFrame(max_frame);
+  request.max_bytes = budget / 2;
+  for (;;) {
+    auto built = store::BuildChangeset(replica, request);
+    if (!built) return built;
+    if (built->bytes.size() <= budget) return built;
+    if (built->rows <= 1) {
+      return Fail(Errc::kRejected,
+                  "a single row does not fit in one frame (" + std::to_string(built->bytes.size()) +
+                      " bytes)",
+                  "raise max_frame on central and every unit");
+    }
+    request.max_rows = std::max<size_t>(1, built->rows / 2);
+  }
+}
+
+}  // namespace
+
+// ---- unit ----
+
+UnitExecutor::UnitExecutor(store::Replica& replica, std::string central_node, const KeyRing& keys,
+                           ExecutorOptions options)
+    : replica_(replica), central_node_(std::move(central_node)), keys_(keys), options_(options) {}
+
+Result<protocol::UplinkState> UnitExecutor::LoadState() {
+  auto outbox = store::GetOutboxState(replica_);
+  if (!outbox) return tl::unexpected(outbox.error());
+  auto cursor = store::GetCursor(replica_, central_node_);
+  if (!cursor) return tl::unexpected(cursor.error());
+  auto generation = store::GetSeenGeneration(replica_);
+  if (!generation) return tl::unexpected(generation.error());
+  protocol::UplinkState state;
+  state.built_seq = static_cast<uint64_t>(outbox->built_seq);
+  state.acked_seq = static_cast<uint64_t>(outbox->acked_seq);
+  state.pull_seq = static_cast<uint64_t>(cursor->received_seq);
+  state.generation = *generation;
+  return state;
+}
+
+StoreResult UnitExecutor::Run(const protocol::StoreWork& work) {
+  return std::visit(
+      [&](const auto& w) -> StoreResult {
+        using W = std::decay_t<decltype(w)>;
+        if constexpr (std::is_same_v<W, protocol::FetchPushes>) {
+          return FetchPushes(w);
+        } else if constexpr (std::is_same_v<W, protocol::AckPushes>) {
+          return Done(store::AckOutbox(replica_, static_cast<int64_t>(w.seq)));
+        } else if constexpr (std::is_same_v<W, protocol::ApplyChanges>) {
+          return ApplyChanges(w);
+        } else if constexpr (std::is_same_v<W, protocol::Resync>) {
+          return Resync(w);
+        } else if constexpr (std::is_same_v<W, protocol::SaveGeneration>) {
+          return Done(store::SetSeenGeneration(replica_, w.generation));
+        } else if constexpr (std::is_same_v<W, protocol::RecordRejections>) {
+          // Kept in the log by the core; a store record for the admin view comes with
+          // the status command.
+          return StoreDone{};
+        } else {
+          return StoreDone{false, "store work for central sent to a unit"};
+        }
+      },
+      work);
+}
+
+StoreResult UnitExecutor::FetchPushes(const protocol::FetchPushes& work) {
+  protocol::PushesReady ready;
+  auto fail = [&](const Error& e) {
+    ready.ok = false;
+    ready.error = e.ToString();
+    return ready;
+  };
+  auto state = store::GetOutboxState(replica_);
+  if (!state) return fail(state.error());
+  auto listed = store::ListOutbox(replica_, static_cast<int64_t>(work.after_seq), work.limit);
+  if (!listed) return fail(listed.error());
+  for (auto& e : *listed) {
+    ready.entries.push_back({static_cast<uint64_t>(e.seq), std::move(e.sealed)});
+  }
+  // New entries are built only once the caller has everything already spooled.
+  const uint64_t reached = work.after_seq + ready.entries.size();
+  if (reached < static_cast<uint64_t>(state->built_seq)) return ready;
+
+  auto key = keys_.Current(replica_.node_id());
+  if (!key) return fail(key.error());
+  int64_t built_seq = state->built_seq;
+  int64_t log_seq = state->built_log_seq;
+  while (ready.entries.size() < work.limit) {
+    store::BuildRequest request;
+    request.after_seq = log_seq;
+    request.max_rows = options_.max_rows;
+    auto built = BuildForFrame(replica_, request, options_.max_frame);
+    if (!built) return fail(built.error());
+    if (built->rows == 0) break;
+    const int64_t seq = built_seq + 1;
+    protocol::EnvelopeHeader header;
+    header.kind = protocol::EnvelopeKind::kPush;
+    header.origin = replica_.node_id();
+    header.destination = central_node_;
+    header.seq_from = header.seq_to = static_cast<uint64_t>(seq);
+    auto sealed = protocol::SealChangeset(**key, header, built->bytes);
+    if (!sealed) return fail(sealed.error());
+    store::OutboxEntry entry{seq, built->last_seq, static_cast<int64_t>(built->rows),
+                             std::move(*sealed)};
+    if (auto st = store::AppendOutbox(replica_, entry); !st) return fail(st.error());
+    ready.entries.push_back({static_cast<uint64_t>(seq), std::move(entry.sealed)});
+    built_seq = seq;
+    log_seq = built->last_seq;
+    if (!built->more) break;
+  }
+  return ready;
+}
+
+StoreResult UnitExecutor::ApplyChanges(const protocol::ApplyChanges& work) {
+  protocol::ChangesApplied out;
+  auto refuse = [&](ApplyOutcome outcome, const Error& e) {
+    out.outcome = outcome;
+    out.error = e.ToString();
+    return out;
+  };
+  auto key_id = protocol::EnvelopeKeyId(work.envelope);
+  if (!key_id) return refuse(ApplyOutcome::kCorrupt, key_id.error());
+  auto key = keys_.Find(replica_.node_id(), *key_id);
+  if (!key) return refuse(ApplyOutcome::kCorrupt, key.error());
+  protocol::EnvelopeHeader expected;
+  expected.kind = protocol::EnvelopeKind::kChanges;
+  expected.origin = central_node_;
+  expected.destination = replica_.node_id();
+  expected.seq_from = work.from;
+  expected.seq_to = work.to;
+  expected.stream = work.generation;
+  auto plaintext = protocol::OpenChangeset(**key, expected, work.envelope);
+  if (!plaintext) return refuse(OutcomeOf(plaintext.error().code), plaintext.error());
+  store::ApplyOptions options;
+  options.advance_received =
+      store::ApplyOptions::Cursor{central_node_, static_cast<int64_t>(work.to)};
+  auto report = store::ApplyChangeset(replica_, *plaintext, options);
+  if (!report) return refuse(OutcomeOf(report.error().code), report.error());
+  out.rejected = ToWire(report->rejected);
+  return out;
+}
+
+StoreResult UnitExecutor::Resync(const protocol::Resync& work) {
+  if (auto st = store::ResetOutbox(replica_, static_cast<int64_t>(work.central_applied)); !st) {
+    return Done(st);
+  }
+  auto cursor = store::GetCursor(replica_, central_node_);
+  if (!cursor) return Done(tl::unexpected(cursor.error()));
+  cursor->received_seq = static_cast<int64_t>(work.pull);
+  if (auto st = store::ResetCursor(replica_, *cursor); !st) return Done(st);
+  return Done(store::SetSeenGeneration(replica_, work.generation));
+}
+
+// ---- central ----
+
+CentralExecutor::CentralExecutor(store::Replica& replica, std::string unit_id, const KeyRing& keys,
+                                 ExecutorOptions options)
+    : replica_(replica), unit_id_(std::move(unit_id)), keys_(keys), options_(options) {}
+
+StoreResult CentralExecutor::Run(const protocol::StoreWork& work) {
+  return std::visit(
+      [&](const auto& w) -> StoreResult {
+        using W = std::decay_t<decltype(w)>;
+        if constexpr (std::is_same_v<W, protocol::LoadUnit>) {
+          return LoadUnit();
+        } else if constexpr (std::is_same_v<W, protocol::ApplyPush>) {
+          return ApplyPush(w);
+        } else if constexpr (std::is_same_v<W, protocol::BuildChanges>) {
+          return BuildChanges(w);
+        } else if constexpr (std::is_same_v<W, protocol::AckChanges>) {
+          return Done(store::AdvanceAcked(replica_, unit_id_, static_cast<int64_t>(w.seq)));
+        } else {
+          return StoreDone{false, "store work for a unit sent to central"};
+        }
+      },
+      work);
+}
+
+StoreResult CentralExecutor::LoadUnit() {
+  protocol::UnitLoaded out;
+  auto fail = [&](const Error& e) {
+    out.ok = false;
+    out.error = e.ToString();
+    return out;
+  };
+  auto cursor = store::GetCursor(replica_, unit_id_);
+  if (!cursor) return fail(cursor.error());
+  auto stats = store::GetChangeLogStats(replica_, std::numeric_limits<int64_t>::max());
+  if (!stats) return fail(stats.error());
+  auto generation = store::GetGeneration(replica_);
+  if (!generation) return fail(generation.error());
+  out.applied_seq = static_cast<uint64_t>(cursor->received_seq);
+  out.log_head = static_cast<uint64_t>(stats->head_seq);
+  out.generation = *generation;
+  return out;
+}
+
+StoreResult CentralExecutor::ApplyPush(const protocol::ApplyPush& work) {
+  protocol::PushApplied out;
+  auto refuse = [&](ApplyOutcome outcome, const Error& e) {
+    out.outcome = outcome;
+    out.error = e.ToString();
+    return out;
+  };
+  auto cursor = store::GetCursor(replica_, unit_id_);
+  if (!cursor) return refuse(OutcomeOf(cursor.error().code), cursor.error());
+  const auto applied = static_cast<uint64_t>(cursor->received_seq);
+  out.applied_seq = applied;
+  if (work.seq <= applied) return out;  // a repeat: acknowledged, never applied twice
+  if (work.seq != applied + 1) {
+    return refuse(
+        ApplyOutcome::kInternal,
+        Error{Errc::kInternal,
+              "push " + std::to_string(work.seq) + " after " + std::to_string(applied), ""});
+  }
+  auto key_id = protocol::EnvelopeKeyId(work.envelope);
+  if (!key_id) return refuse(ApplyOutcome::kCorrupt, key_id.error());
+  auto key = keys_.Find(unit_id_, *key_id);
+  if (!key) return refuse(ApplyOutcome::kCorrupt, key.error());
+  protocol::EnvelopeHeader expected;
+  expected.kind = protocol::EnvelopeKind::kPush;
+  expected.origin = unit_id_;
+  expected.destination = replica_.node_id();
+  expected.seq_from = expected.seq_to = work.seq;
+  auto plaintext = protocol::OpenChangeset(**key, expected, work.envelope);
+  if (!plaintext) return refuse(OutcomeOf(plaintext.error().code), plaintext.error());
+  store::ApplyOptions options;
+  options.authorize_unit = unit_id_;
+  options.advance_received = store::ApplyOptions::Cursor{unit_id_, static_cast<int64_t>(work.seq)};
+  auto report = store::ApplyChangeset(replica_, *plaintext, options);
+  if (!report) return refuse(OutcomeOf(report.error().code), report.error());
+  out.applied_seq = work.seq;
+  out.rejected = ToWire(report->rejected);
+  out.log_advanced = report->rows_inserted + report->rows_updated + report->rows_deleted > 0;
+  return out;
+}
+
+StoreResult CentralExecutor::BuildChanges(const protocol::BuildChanges& work) {
+  protocol::ChangesBuilt out;
+  auto fail = [&](const Error& e) {
+    out.ok = false;
+    out.error = e.ToString();
+    return out;
+  };
+  store::BuildRequest request;
+  request.after_seq = static_cast<int64_t>(work.after_seq);
+  request.max_rows = options_.max_rows;
+  request.destination_unit = unit_id_;
+  auto built = BuildForFrame(replica_, request, options_.max_frame);
+  if (!built) return fail(built.error());
+  out.to = static_cast<uint64_t>(built->last_seq);
+  out.rows = built->rows;
+  out.more = built->more;
+  if (built->rows == 0) return out;
+  auto key = keys_.Current(unit_id_);
+  if (!key) return fail(key.error());
+  protocol::EnvelopeHeader header;
+  header.kind = protocol::EnvelopeKind::kChanges;
+  header.origin = replica_.node_id();
+  header.destination = unit_id_;
+  header.seq_from = work.from;
+  header.seq_to = out.to;
+  header.stream = work.generation;
+  auto sealed = protocol::SealChangeset(**key, header, built->bytes);
+  if (!sealed) return fail(sealed.error());
+  out.sealed = std::move(*sealed);
+  return out;
+}
+
+}  // namespace unitsync::daemon

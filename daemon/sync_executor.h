@@ -1,0 +1,74 @@
+// Carries out the sync core's store work (protocol/sync_types.h) on a replica: builds,
+// seals and spools pushes, opens and applies changesets, moves cursors. The daemon runs
+// these on its store thread; the in-process tests and the simulator call them directly,
+// so every path the daemon takes is the one the tests take.
+//
+//   Uplink ─FetchPushes─► UnitExecutor: BuildChangeset ─► SealChangeset ─► AppendOutbox
+//   HubSession ─ApplyPush─► CentralExecutor: OpenChangeset ─► ApplyChangeset(authorize,
+//                                             advance cursor, one transaction)
+//
+// Envelopes are opened against the header this node expects from its own context (its
+// node id, the frame's seqs, the generation), never against anything the sender claims.
+// Every call is synchronous and answers with exactly one StoreResult; failures are
+// described in the result (no exceptions, nothing thrown away silently). Not
+// thread-safe: one thread per replica.
+#pragma once
+
+#include <string>
+
+#include "daemon/key_ring.h"
+#include "protocol/sync_types.h"
+#include "protocol/uplink.h"
+#include "store/replica.h"
+
+namespace unitsync::daemon {
+
+struct ExecutorOptions {
+  size_t max_frame = protocol::kDefaultMaxFrame;
+  // Rows per changeset at most (smaller changesets ack sooner and resend less).
+  size_t max_rows = 1000;
+};
+
+class UnitExecutor {
+ public:
+  // `replica` and `keys` must outlive the executor. `central_node` is central's node id
+  // (from config; checked against WELCOME by the daemon).
+  UnitExecutor(store::Replica& replica, std::string central_node, const KeyRing& keys,
+               ExecutorOptions options = {});
+
+  // The cursors the Uplink starts from.
+  Result<protocol::UplinkState> LoadState();
+
+  protocol::StoreResult Run(const protocol::StoreWork& work);
+
+ private:
+  protocol::StoreResult FetchPushes(const protocol::FetchPushes& work);
+  protocol::StoreResult ApplyChanges(const protocol::ApplyChanges& work);
+  protocol::StoreResult Resync(const protocol::Resync& work);
+
+  store::Replica& replica_;
+  std::string central_node_;
+  const KeyRing& keys_;
+  ExecutorOptions options_;
+};
+
+class CentralExecutor {
+ public:
+  // Works for one unit's session; several executors may share a replica (one thread).
+  CentralExecutor(store::Replica& replica, std::string unit_id, const KeyRing& keys,
+                  ExecutorOptions options = {});
+
+  protocol::StoreResult Run(const protocol::StoreWork& work);
+
+ private:
+  protocol::StoreResult LoadUnit();
+  protocol::StoreResult ApplyPush(const protocol::ApplyPush& work);
+  protocol::StoreResult BuildChanges(const protocol::BuildChanges& work);
+
+  store::Replica& replica_;
+  std::string unit_id_;
+  const KeyRing& keys_;
+  ExecutorOptions options_;
+};
+
+}  // namespace unitsync::daemon

@@ -1,0 +1,126 @@
+// An in-process deployment for sync tests: one central and N units, each a real replica
+// file with its real executor, the two sans-I/O state machines wired together through a
+// fake link instead of TLS. Time is simulated and every random choice comes from one
+// seed, so a run is replayable (UNITSYNC_SEED).
+//
+// The link behaves like a TCP/TLS stream: frames arrive in order after a latency, a
+// graceful close delivers what was written first, an abort (Drop) loses what is in
+// flight. Faults the tests inject: connection drops, duplicated frames, refused
+// connects (partitions), store work finishing late.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "daemon/key_ring.h"
+#include "daemon/sync_executor.h"
+#include "protocol/hub.h"
+#include "protocol/uplink.h"
+#include "store/replica.h"
+#include "store/test_util.h"
+
+namespace unitsync::testing {
+
+class SimEnv final : public protocol::SyncEnv {
+ public:
+  explicit SimEnv(uint64_t seed) : rng_(seed) {}
+  int64_t MonotonicMs() override { return now_ms_; }
+  uint64_t Random() override { return rng_(); }
+  int64_t now_ms_ = 0;
+  std::mt19937_64 rng_;
+};
+
+struct Faults {
+  double drop_per_frame = 0;       // chance that a frame's delivery aborts the connection
+  double duplicate_per_frame = 0;  // chance that a frame is delivered twice
+  int64_t latency_ms = 5;
+};
+
+class SyncHarness {
+ public:
+  // Central "central" and units "unit-0001".."unit-000N", secrets derived from the seed.
+  SyncHarness(const store::testing::TempDir& dir, int units, uint64_t seed,
+              protocol::SyncOptions options = {});
+  ~SyncHarness();
+
+  store::Replica& central() { return *central_; }
+  store::Replica& unit(int i);
+  const std::string& unit_id(int i) const;
+  protocol::Uplink& uplink(int i);
+  protocol::HubSession* hub(int i);
+  int unit_count() const { return static_cast<int>(units_.size()); }
+  SimEnv& env() { return env_; }
+  Faults& faults() { return faults_; }
+  // Log lines emitted so far, "event fields", per node ("central" or a unit id).
+  const std::vector<std::string>& logs(const std::string& node) { return logs_[node]; }
+  bool Logged(const std::string& node, const std::string& event) const;
+
+  // Starts every uplink.
+  void Start();
+  // Tells unit i's uplink that its change log grew (the daemon does this on a timer and
+  // on local writes it sees).
+  void LocalChange(int i);
+  // Central wrote locally: every hub session fans out.
+  void CentralChange();
+  // Aborts unit i's connection (both sides see a reset; in-flight frames are lost).
+  void Drop(int i);
+  // While partitioned, unit i's connects fail.
+  void Partition(int i, bool partitioned);
+  // Closes and reopens central's replica from `path` (a restore), keeping the harness.
+  void ReplaceCentral(const std::string& path);
+
+  // Runs events until none is left before now + ms; returns how many ran.
+  size_t RunFor(int64_t ms);
+  // Runs until every unit is syncing with nothing in flight, nothing queued, no store
+  // work outstanding, its change log built and acknowledged, and central's fan-out
+  // acknowledged — or `limit_ms` of simulated time passed. True when quiet.
+  bool RunUntilQuiet(int64_t limit_ms = 600'000);
+
+ private:
+  struct Endpoint;  // timers and pending store work of one state machine
+  struct UnitNode;
+  struct Link;
+  using Event = std::function<void()>;
+
+  void At(int64_t delay_ms, Event event);
+  void PumpUnit(UnitNode& u);
+  void PumpHub(UnitNode& u);
+  void Connect(UnitNode& u);
+  void Send(UnitNode& u, bool to_central, protocol::Bytes frame);
+  void CloseLink(UnitNode& u, bool by_central, const std::string& reason);
+  void Arm(Endpoint& e, protocol::TimerId id, int64_t after_ms, std::function<void()> fire);
+  bool Quiet();
+  int IndexOf(const UnitNode& u) const;
+  int64_t StoreDelay();
+
+  SimEnv env_;
+  std::unique_ptr<WallClock> wall_;  // replicas' clock: simulated time
+  Faults faults_;
+  protocol::SyncOptions options_;
+  daemon::KeyRing central_keys_;
+  std::unique_ptr<store::Replica> central_;
+  std::string central_path_;
+  std::vector<std::unique_ptr<UnitNode>> units_;
+  std::map<std::string, std::vector<std::string>> logs_;
+
+  struct Scheduled {
+    int64_t at;
+    uint64_t order;
+    Event event;
+    bool operator>(const Scheduled& o) const { return at != o.at ? at > o.at : order > o.order; }
+  };
+  std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> events_;
+  uint64_t order_ = 0;
+  size_t timers_pending_ = 0;  // scheduled timer events (heartbeats never stop)
+  size_t work_pending_ = 0;    // store work scheduled, not yet run
+};
+
+}  // namespace unitsync::testing
