@@ -326,6 +326,11 @@ void HubSession::OnChangesBuilt(uint64_t epoch, const BuildChanges& work, Change
 }
 
 void HubSession::OnStoreResult(StoreResult result) {
+  Dispatch(result);
+  core_.IssueHeld();
+}
+
+void HubSession::Dispatch(StoreResult& result) {
   auto done = core_.Completed();
   if (!done) {
     core_.Log(LogLevel::kError, "unexpected_store_result", "unit=" + unit_id_);

@@ -51,6 +51,7 @@ class HubSession {
   uint64_t fan_sent_to() const { return fan_sent_to_; }  // last CHANGES `to` sent
 
  private:
+  void Dispatch(StoreResult& result);
   void HandleMessage(Message& message);
   void OnHello(const Hello& hello);
   void OnUnitLoaded(UnitLoaded& loaded);

@@ -89,7 +89,7 @@ void SessionCore::HeartbeatDue() {
 }
 
 void SessionCore::Request(StoreWork work, uint64_t connection) {
-  if (outstanding_) {
+  if (outstanding_ || dispatching_) {
     held_.push_back({std::move(work), connection});
     return;
   }
@@ -108,12 +108,16 @@ void SessionCore::Request(StoreWork work, uint64_t connection) {
 std::optional<SessionCore::Pending> SessionCore::Completed() {
   std::optional<Pending> done = std::move(outstanding_);
   outstanding_.reset();
-  if (!held_.empty()) {
-    Pending next = std::move(held_.front());
-    held_.pop_front();
-    Request(std::move(next.work), next.connection);
-  }
+  dispatching_ = true;
   return done;
+}
+
+void SessionCore::IssueHeld() {
+  dispatching_ = false;
+  if (outstanding_ || held_.empty()) return;
+  Pending next = std::move(held_.front());
+  held_.pop_front();
+  Request(std::move(next.work), next.connection);
 }
 
 std::string SeqField(const char* key, uint64_t seq) {

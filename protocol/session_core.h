@@ -66,9 +66,12 @@ class SessionCore {
     uint64_t connection = 0;
   };
   void Request(StoreWork work, uint64_t connection);
-  // Marks the outstanding request answered, issues the next held one, and returns the
-  // answered request (nullopt: a result nobody asked for, a driver bug).
+  // Takes the answered request (nullopt: a result nobody asked for, a driver bug). Until
+  // IssueHeld() new requests queue behind the held ones, so the caller can still drop
+  // held work that the answer made stale.
   std::optional<Pending> Completed();
+  // Issues the oldest held request, if any. Call once the answer is dispatched.
+  void IssueHeld();
   bool busy() const { return outstanding_.has_value(); }
   // Drops held (not yet issued) requests for which `stale` returns true.
   template <typename Pred>
@@ -83,6 +86,7 @@ class SessionCore {
   std::optional<FrameDecoder> decoder_;
   bool connected_ = false;
   std::optional<Pending> outstanding_;
+  bool dispatching_ = false;  // between Completed() and IssueHeld()
   std::deque<Pending> held_;
 };
 

@@ -384,6 +384,11 @@ void Uplink::OnChangesApplied(uint64_t connection, const ApplyChanges& work,
 }
 
 void Uplink::OnStoreResult(StoreResult result) {
+  Dispatch(result);
+  core_.IssueHeld();
+}
+
+void Uplink::Dispatch(StoreResult& result) {
   auto done = core_.Completed();
   if (!done) {
     core_.Log(LogLevel::kError, "unexpected_store_result", "");

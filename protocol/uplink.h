@@ -61,6 +61,7 @@ class Uplink {
   uint32_t attempts() const { return attempts_; }
 
  private:
+  void Dispatch(StoreResult& result);
   void BeginConnect();
   void HandleMessage(Message& message);
   void OnWelcome(const Welcome& welcome);
