@@ -34,12 +34,23 @@ std::vector<std::string> CaptureTriggerSql(const TableSpec& spec) {
   if (changed_any.empty()) changed_any = "0";
   if (changed_list.empty()) changed_list = "''";
 
+  // A unit-scope row whose routing value changes moved to another unit: the
+  // old unit must be told to drop it. 'X' carries the OLD routing value, in
+  // the same trigger body so it always follows the row's 'U' entry.
+  std::string moved;
+  if (spec.scope == Scope::kUnit && !spec.routing.empty()) {
+    const std::string r = Quote(spec.routing);
+    moved = " INSERT INTO _us_changes(tbl, pk, op, cols, unit, wall_ms) SELECT '" + t +
+            "', NEW.id, 'X', NULL, OLD." + r + ", " + kNowMs + " WHERE OLD." + r +
+            " IS NOT NULL AND OLD." + r + " IS NOT NEW." + r + ";";
+  }
+
   return {
       "CREATE TRIGGER \"_us_capture_ins_" + t + "\" AFTER INSERT ON " + qt + " WHEN " +
           kNotApplying + " BEGIN " + log("NEW", "I", "NULL") + " END",
       "CREATE TRIGGER \"_us_capture_upd_" + t + "\" AFTER UPDATE ON " + qt + " WHEN " +
           kNotApplying + " AND (" + changed_any + ") BEGIN " +
-          log("NEW", "U", "rtrim(" + changed_list + ", ',')") + " END",
+          log("NEW", "U", "rtrim(" + changed_list + ", ',')") + moved + " END",
       "CREATE TRIGGER \"_us_capture_del_" + t + "\" AFTER DELETE ON " + qt + " WHEN " +
           kNotApplying + " BEGIN " + log("OLD", "D", "NULL") + " END",
       "CREATE TRIGGER \"_us_guard_id_" + t + "\" BEFORE UPDATE OF id ON " + qt + " WHEN " +

@@ -4,6 +4,10 @@
 //
 //   INSERT/UPDATE/DELETE on T ──► _us_capture_{ins,upd,del}_T ──► _us_changes
 //
+// An UPDATE that changes a unit-scope row's routing value appends, after its
+// 'U' entry (new unit), an 'X' entry carrying the OLD unit: the old unit
+// receives an eviction for the row (changeset_builder.h).
+//
 // The triggers stay silent while `_us_applying` holds a row, which is only
 // ever inside the engine's own apply transaction (SQLite has one writer, so
 // no other connection can observe or race with that row).

@@ -33,7 +33,10 @@ Status StampPendingChanges(Replica& replica) {
   const std::string& self = replica.node_id();
 
   for (const LoggedChange& e : *entries) {
-    if (e.op == 'M') continue;  // Merged from a peer: versioned by its origin already.
+    // 'M': merged from a peer, versioned by its origin already. 'X' (a row
+    // moved away) and 'R' (re-queued for a resend) change no column: a
+    // version bump here would invent a write nobody made.
+    if (e.op == 'M' || e.op == 'X' || e.op == 'R') continue;
     const TableSpec* spec = replica.manifest().Find(e.table);
     if (spec == nullptr) continue;  // Table left the manifest since capture.
     auto clock = clocks->Load(*spec, e.pk);

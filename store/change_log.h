@@ -24,9 +24,12 @@ struct LoggedChange {
   int64_t seq = 0;
   std::string table;
   std::string pk;
-  char op = 'U';     // I insert, U update, D delete, M merged from a peer (central).
+  // I insert, U update, D delete, M merged from a peer (central), X the row
+  // moved away from `unit` (an eviction for that unit), R re-queued for a
+  // resend (sync_state.h ResetOutbox). X and R carry no column changes.
+  char op = 'U';
   std::string cols;  // Changed columns for U, comma-separated.
-  std::string unit;  // Routing value when captured; empty in central scope.
+  std::string unit;  // Routing value when captured (X: the old one); empty in central scope.
   int64_t wall_ms = 0;
 };
 
@@ -38,8 +41,9 @@ struct ChangeLogStats {
 
 // Stamps every entry captured since the last call: each changed column gets
 // a fresh version (greater than the one it replaces), deletes become
-// tombstones. REQUIRES: inside a write transaction (the apply and build
-// paths call it first so no unstamped local write can be overtaken).
+// tombstones; 'M', 'X' and 'R' entries are skipped (they write nothing). REQUIRES: inside a write
+// transaction (the apply and build paths call it first so no unstamped local write can be
+// overtaken).
 Status StampPendingChanges(Replica& replica);
 
 // Stamps in its own transaction.

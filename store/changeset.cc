@@ -87,8 +87,16 @@ Result<ChangeRow> DecodeRow(const msgpack::object& o, size_t ncols, const std::s
   const std::string at = where + " row " + row.pk;
   const bool has_values = f[1].type != msgpack::type::NIL;
   row.tombstone = f[3].type != msgpack::type::NIL;
-  if (has_values == row.tombstone) {
-    return Fail(Errc::kMalformed, at + ": exactly one of values and tombstone must be set");
+  if (has_values && row.tombstone) {
+    return Fail(Errc::kMalformed, at + ": at most one of values and tombstone may be set");
+  }
+  if (!has_values && !row.tombstone) {
+    // An eviction: [id, nil, [], nil] and nothing else.
+    if (f[2].type != msgpack::type::ARRAY || f[2].via.array.size != 0) {
+      return Fail(Errc::kMalformed, at + ": an eviction must have empty versions");
+    }
+    row.evict = true;
+    return row;
   }
   if (has_values) {
     if (f[1].type != msgpack::type::ARRAY || f[1].via.array.size != ncols) {
@@ -189,6 +197,12 @@ Blob EncodeChangeset(const Changeset& cs) {
     for (const ChangeRow& r : t.rows) {
       pk.pack_array(4);
       pk.pack(r.pk);
+      if (r.evict) {
+        pk.pack_nil();
+        pk.pack_array(0);
+        pk.pack_nil();
+        continue;
+      }
       if (r.tombstone) {
         pk.pack_nil();
       } else {

@@ -6,7 +6,8 @@
 // value and version), so any entry can create the row on a replica that has
 // never seen it, in any delivery order. A tombstone carries the deleter's
 // view of the column versions, so the receiver can tell which of its own
-// values the deleter never saw (a conflict).
+// values the deleter never saw (a conflict). An eviction (central fan-out
+// only) tells a unit to drop a row that now belongs to another unit.
 #pragma once
 
 #include <cstdint>
@@ -22,9 +23,14 @@ namespace unitsync::store {
 
 inline constexpr uint64_t kChangesetFormatVersion = 1;
 
+// A row entry is one of three kinds: an upsert (values set), a tombstone
+// (tombstone set), or an eviction (evict set: values and versions empty).
 struct ChangeRow {
   std::string pk;
   bool tombstone = false;
+  // The row moved to another unit: the receiving unit drops it (merge.h).
+  // Never together with tombstone; values and versions stay empty.
+  bool evict = false;
   std::vector<Value> values;            // Per TableChanges::columns; empty for a tombstone.
   std::vector<ColumnVersion> versions;  // Per TableChanges::columns (deleter's view if tombstone).
   Version tombstone_version;            // Set iff tombstone.
@@ -47,7 +53,8 @@ struct Changeset {
 Blob EncodeChangeset(const Changeset& changeset);
 
 // Strict decoding: exact shapes and types, no unknown or duplicate keys, no
-// trailing bytes, every upserted column versioned. Fails with kMalformed and
+// trailing bytes, every upserted column versioned, an eviction with no
+// versions. Fails with kMalformed and
 // leaves nothing half-built. Whether tables and columns exist is the
 // merge's business (it knows the manifest).
 Result<Changeset> DecodeChangeset(std::span<const uint8_t> bytes);

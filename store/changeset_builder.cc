@@ -1,7 +1,6 @@
 #include "store/changeset_builder.h"
 
 #include <map>
-#include <set>
 
 #include "store/change_log.h"
 #include "store/row_clock.h"
@@ -78,72 +77,103 @@ Result<BuiltChangeset> BuildChangeset(Replica& replica, const BuildRequest& requ
   cs.origin = replica.node_id();
   std::map<std::string, size_t> block_of;  // table -> index in cs.tables
   std::map<std::string, RowReader> readers;
-  std::set<std::pair<std::string, std::string>> seen;
+  const std::optional<std::string>& dest = request.destination_unit;
+
+  auto add = [&](const TableSpec& spec, ChangeRow row) {
+    auto [bit, fresh] = block_of.emplace(spec.name, cs.tables.size());
+    if (fresh) cs.tables.push_back({spec.name, spec.columns, {}});
+    out.raw_value_bytes += row.pk.size();
+    for (const Value& v : row.values) out.raw_value_bytes += RawSize(v);
+    cs.tables[bit->second].rows.push_back(std::move(row));
+    ++out.rows;
+  };
+  auto full = [&] {
+    return out.rows >= request.max_rows || out.raw_value_bytes >= request.max_bytes;
+  };
+
+  // What became of each row met in the range. A row is decided by its
+  // current state when first met; an eviction additionally needs an 'X'
+  // entry for the destination anywhere in the range, which may come after
+  // the row's other entries.
+  enum class Fate { kSent, kSkipped, kEvictable, kEvicted };
+  std::map<std::pair<std::string, std::string>, Fate> fate;
+
+  // Emits the row's current state if it qualifies; says what became of it.
+  auto decide = [&](const LoggedChange& e) -> Result<Fate> {
+    const TableSpec* spec = replica.manifest().Find(e.table);
+    if (spec == nullptr) return Fate::kSkipped;  // Table left the manifest since capture.
+    auto clock = clocks->Load(*spec, e.pk);
+    if (!clock) return tl::unexpected(clock.error());
+    ChangeRow row;
+    row.pk = e.pk;
+    row.versions = clock->columns;
+    bool include = clock->exists;
+    std::string unit = clock->unit;
+    if (include && clock->deleted) {
+      row.tombstone = true;
+      row.tombstone_version = clock->tombstone;
+      row.tombstone_unit = clock->unit;
+      if (dest && clock->tombstone.origin == *dest) {
+        include = false;  // The unit deleted it itself.
+      }
+    } else if (include) {
+      auto it = readers.find(spec->name);
+      if (it == readers.end()) {
+        auto reader = RowReader::Prepare(replica.db(), *spec);
+        if (!reader) return tl::unexpected(reader.error());
+        it = readers.emplace(spec->name, std::move(*reader)).first;
+      }
+      auto values = it->second.Read(e.pk);
+      if (!values) return tl::unexpected(values.error());
+      include = values->has_value() && !IsPrivate(*spec, **values);
+      if (values->has_value()) unit = RoutingValue(*spec, **values);
+      if (include) {
+        row.values = std::move(**values);
+        if (dest) {
+          include = std::any_of(row.versions.begin(), row.versions.end(),
+                                [&](const ColumnVersion& c) { return c.v.origin != *dest; });
+        }
+      }
+    }
+    if (dest && spec->scope == Scope::kUnit && unit != *dest) {
+      return Fate::kEvictable;  // Routed to another unit: at most an eviction.
+    }
+    if (!include) return Fate::kSkipped;
+    add(*spec, std::move(row));
+    return Fate::kSent;
+  };
 
   constexpr size_t kPage = 512;
   int64_t cursor = request.after_seq;
-  bool full = false;
-  while (!full) {
+  bool stop = false;
+  while (!stop) {
     auto page = ListChanges(replica, cursor, kPage);
     if (!page) return tl::unexpected(page.error());
     for (const LoggedChange& e : *page) {
       if (e.seq > stamped_seq) break;  // Captured after our stamp: next time.
-      if (!seen.contains({e.table, e.pk})) {
-        if (out.rows >= request.max_rows || out.raw_value_bytes >= request.max_bytes) {
-          full = true;
+      const auto key = std::make_pair(e.table, e.pk);
+      auto it = fate.find(key);
+      if (it == fate.end()) {
+        if (full()) {
+          stop = true;
           out.more = true;
           break;
         }
-        seen.insert({e.table, e.pk});
-        const TableSpec* spec = replica.manifest().Find(e.table);
-        if (spec != nullptr) {
-          auto clock = clocks->Load(*spec, e.pk);
-          if (!clock) return tl::unexpected(clock.error());
-          ChangeRow row;
-          row.pk = e.pk;
-          row.versions = clock->columns;
-          bool include = clock->exists;
-          std::string unit = clock->unit;
-          if (include && clock->deleted) {
-            row.tombstone = true;
-            row.tombstone_version = clock->tombstone;
-            row.tombstone_unit = clock->unit;
-            if (request.destination_unit && clock->tombstone.origin == *request.destination_unit) {
-              include = false;  // The unit deleted it itself.
-            }
-          } else if (include) {
-            auto it = readers.find(spec->name);
-            if (it == readers.end()) {
-              auto reader = RowReader::Prepare(replica.db(), *spec);
-              if (!reader) return tl::unexpected(reader.error());
-              it = readers.emplace(spec->name, std::move(*reader)).first;
-            }
-            auto values = it->second.Read(e.pk);
-            if (!values) return tl::unexpected(values.error());
-            include = values->has_value() && !IsPrivate(*spec, **values);
-            if (include) {
-              row.values = std::move(**values);
-              unit = RoutingValue(*spec, row.values);
-              if (request.destination_unit) {
-                const std::string& dest = *request.destination_unit;
-                include = std::any_of(row.versions.begin(), row.versions.end(),
-                                      [&](const ColumnVersion& c) { return c.v.origin != dest; });
-              }
-            }
-          }
-          if (include && request.destination_unit && spec->scope == Scope::kUnit &&
-              unit != *request.destination_unit) {
-            include = false;  // Routed to another unit.
-          }
-          if (include) {
-            auto [bit, fresh] = block_of.emplace(spec->name, cs.tables.size());
-            if (fresh) cs.tables.push_back({spec->name, spec->columns, {}});
-            out.raw_value_bytes += row.pk.size();
-            for (const Value& v : row.values) out.raw_value_bytes += RawSize(v);
-            cs.tables[bit->second].rows.push_back(std::move(row));
-            ++out.rows;
-          }
+        auto decided = decide(e);
+        if (!decided) return tl::unexpected(decided.error());
+        it = fate.emplace(key, *decided).first;
+      }
+      if (it->second == Fate::kEvictable && e.op == 'X' && dest && e.unit == *dest) {
+        if (full()) {  // The eviction goes first in the next changeset.
+          stop = true;
+          out.more = true;
+          break;
         }
+        ChangeRow evict;
+        evict.pk = e.pk;
+        evict.evict = true;
+        add(*replica.manifest().Find(e.table), std::move(evict));
+        it->second = Fate::kEvicted;
       }
       out.last_seq = e.seq;
       cursor = e.seq;

@@ -31,7 +31,11 @@ struct BuiltChangeset {
 // Stamps pending local changes, then reads entries (after_seq, ...] in one
 // consistent snapshot and emits each changed row once, in its current state.
 // Local-only columns never appear; rows whose private_row_flag is 1 are
-// skipped. When nothing qualifies, rows == 0 and last_seq still advances
+// skipped. With destination_unit = D, a unit-scope row not (any more) routed
+// to D is sent as an eviction row when the range holds an 'X' entry for D
+// (the row moved away from D), whichever of the row's entries comes first;
+// a row routed to D is sent whole. Without destination_unit no eviction is
+// ever built. When nothing qualifies, rows == 0 and last_seq still advances
 // past the entries examined, so the caller's cursor moves on.
 Result<BuiltChangeset> BuildChangeset(Replica& replica, const BuildRequest& request);
 

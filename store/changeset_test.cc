@@ -88,6 +88,54 @@ TEST(ChangesetFormat, GoldenBytesDecode) {
   EXPECT_EQ(cs->tables[0].rows[1].tombstone_unit, "unit-0001");
 }
 
+// The eviction example from store/FORMAT.md: central tells a unit to drop
+// row r3, which now belongs to another unit.
+constexpr const char* kEvictionHex =
+    "83a17601a66f726967696ea763656e7472616ca67461626c657391"
+    "93a8666f6c6c6f77757092a7756e69745f6964a56e6f746573"
+    "91"
+    "94a27233c090c0";
+
+Changeset EvictionExample() {
+  Changeset cs;
+  cs.origin = "central";
+  ChangeRow evict;
+  evict.pk = "r3";
+  evict.evict = true;
+  cs.tables.push_back({"followup", {"unit_id", "notes"}, {evict}});
+  return cs;
+}
+
+TEST(ChangesetFormat, EvictionGoldenBytes) {
+  EXPECT_EQ(Hex(EncodeChangeset(EvictionExample())), kEvictionHex);
+  auto cs = DecodeChangeset(Unhex(kEvictionHex));
+  ASSERT_TRUE(cs) << cs.error().ToString();
+  ASSERT_EQ(cs->tables[0].rows.size(), 1u);
+  const ChangeRow& row = cs->tables[0].rows[0];
+  EXPECT_TRUE(row.evict);
+  EXPECT_FALSE(row.tombstone);
+  EXPECT_TRUE(row.values.empty());
+  EXPECT_TRUE(row.versions.empty());
+  EXPECT_EQ(EncodeChangeset(*cs), Unhex(kEvictionHex));
+}
+
+TEST(ChangesetFormat, EvictionWithAnythingButEmptyVersionsIsMalformed) {
+  auto expect_malformed = [](const std::string& hex, const char* what) {
+    auto r = DecodeChangeset(Unhex(hex));
+    ASSERT_FALSE(r) << what;
+    EXPECT_EQ(r.error().code, Errc::kMalformed) << what;
+  };
+  const std::string head =
+      "83a17601a66f726967696ea763656e7472616ca67461626c657391"
+      "93a8666f6c6c6f77757092a7756e69745f6964a56e6f74657391";
+  // [r3, nil, [[1, "c", 0, "", nil]], nil]: versions on an eviction.
+  expect_malformed(head + "94a27233c0919501a16300a0c0c0", "eviction with versions");
+  // [r3, nil, nil, nil]: versions not an array.
+  expect_malformed(head + "94a27233c0c0c0", "eviction with nil versions");
+  // [r3, [..], [], [..]]: values and tombstone both set.
+  expect_malformed(head + "94a2723392c0c0909301a163c0", "values and tombstone");
+}
+
 TEST(ChangesetFormat, RoundTripsRandomValues) {
   const uint64_t seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));

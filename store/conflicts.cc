@@ -77,6 +77,13 @@ Status RestoreConflict(Replica& replica, int64_t id) {
   if (c->resolved_ms) {
     return Fail(Errc::kRejected, "conflict " + std::to_string(id) + " is already resolved");
   }
+  if (c->kind == "evict") {
+    return Fail(Errc::kRejected,
+                "conflict " + std::to_string(id) + ": row " + c->pk + " of " + c->table +
+                    " now belongs to another unit",
+                "restoring here would write another unit's row; an admin at central re-creates "
+                "the record deliberately, with the value from 'conflicts show'");
+  }
   const TableSpec* spec = replica.manifest().Find(c->table);
   if (spec == nullptr || spec->ColumnIndex(c->column) < 0) {
     return Fail(Errc::kRejected, "conflict " + std::to_string(id) +

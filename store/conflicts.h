@@ -20,7 +20,10 @@ struct Conflict {
   std::string table;
   std::string pk;
   std::string column;
-  std::string kind;  // "update": concurrent writes; "delete": a write that lost to a delete.
+  // "update": concurrent writes; "delete": a write that lost to a delete;
+  // "evict": local work central had not acknowledged when the row moved to
+  // another unit (winner: no value, version 0 / "").
+  std::string kind;
   Value winner_value;
   Version winner;
   Value loser_value;
@@ -43,7 +46,8 @@ Result<Conflict> GetConflict(Replica& replica, int64_t id);
 // Writes the losing value back as a new local write (captured and synced
 // like any other, so it wins everywhere) and marks the conflict resolved.
 // Fails with kRejected when the row has since been deleted (tombstones are
-// final: re-create the record instead), or when already resolved.
+// final: re-create the record instead), when the conflict is an eviction
+// (the row belongs to another unit now), or when already resolved.
 Status RestoreConflict(Replica& replica, int64_t id);
 
 // Marks a conflict resolved without changing data. Fails with kNotFound, or

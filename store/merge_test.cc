@@ -46,6 +46,10 @@ class MergeTest : public ::testing::Test {
   }
 
   void ExpectConverged() { EXPECT_EQ(Digests(unit_, "unit-0001"), Digests(central_, "unit-0001")); }
+  void ExpectConvergedAfterSync() {
+    Sync();
+    ExpectConverged();
+  }
 
   std::string Description(Replica& r) {
     return Query(r, "SELECT description FROM support_action WHERE id = 'a'");
@@ -179,8 +183,13 @@ TEST_F(MergeTest, RestoringALoserMakesItWinEverywhere) {
   ExpectConverged();
 }
 
-TEST_F(MergeTest, RejectedChangesetAppliesNothing) {
-  const auto before = Digests(central_);
+// The status column's index in a support_action block.
+int StatusColumn(const TableChanges& t) {
+  return static_cast<int>(std::find(t.columns.begin(), t.columns.end(), "status") -
+                          t.columns.begin());
+}
+
+TEST_F(MergeTest, ConstraintViolationRejectsOnlyThatRow) {
   // Two rows: one fine, one with a status outside the CHECK.
   unit_clock_.Advance(1000);
   Exec(unit_, "UPDATE support_action SET description = 'fine' WHERE id = 'a'");
@@ -190,35 +199,71 @@ TEST_F(MergeTest, RejectedChangesetAppliesNothing) {
   ASSERT_EQ(cs.tables[0].table, "support_action");
   ChangeRow bad = cs.tables[0].rows[0];
   bad.pk = "a2";
-  const int status = static_cast<int>(
-      std::find(cs.tables[0].columns.begin(), cs.tables[0].columns.end(), "status") -
-      cs.tables[0].columns.begin());
-  bad.values[status] = std::string("hittepa");
-  cs.tables[0].rows.push_back(bad);
-  auto r = ApplyChangeset(central_, cs);
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::kRejected);
-  EXPECT_NE(r.error().message.find("support_action"), std::string::npos);
-  EXPECT_EQ(r.error().message.find("hittepa"), std::string::npos) << "values never in errors";
-  EXPECT_EQ(Digests(central_), before);
-  EXPECT_EQ(Description(central_), "Inläsningstjänst i svenska");
+  bad.values[StatusColumn(cs.tables[0])] = std::string("hittepa");
+  cs.tables[0].rows.insert(cs.tables[0].rows.begin(), bad);  // Before the good rows.
+  const int64_t log_before = ValueOrDie(GetChangeLogStats(central_, 0)).head_seq;
+  const MergeReport report = ValueOrDie(ApplyChangeset(central_, cs));
+  EXPECT_EQ(report.rejected,
+            (std::vector<RowRejection>{{"support_action", "a2", RowRejectReason::kConstraint}}));
+  EXPECT_EQ(Description(central_), "fine");
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM support_action WHERE id = 'a2'"), "0");
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM _us_clock WHERE pk = 'a2'"), "0");
+  EXPECT_EQ(Query(central_, "SELECT group_concat(pk) FROM _us_changes WHERE seq > " +
+                                std::to_string(log_before)),
+            "a");
+  ExpectConvergedAfterSync();
 
   // Wrong type: STRICT tables refuse text in an INTEGER column.
+  const auto before = Digests(central_);
   Changeset typed = cs;
   typed.tables.resize(1);
   typed.tables[0].rows.resize(1);
   typed.tables[0].table = "student";
   typed.tables[0].columns = {"unit_id", "pseudo_id", "birth_year"};
+  typed.tables[0].rows[0].pk = "s2";
   typed.tables[0].rows[0].values = {std::string("unit-0001"), std::string("p"),
                                     std::string("nineteen")};
   typed.tables[0].rows[0].versions.resize(3, typed.tables[0].rows[0].versions[0]);
-  auto t = ApplyChangeset(central_, typed);
-  ASSERT_FALSE(t);
-  EXPECT_EQ(t.error().code, Errc::kRejected);
+  const MergeReport t = ValueOrDie(ApplyChangeset(central_, typed));
+  EXPECT_EQ(t.rejected,
+            (std::vector<RowRejection>{{"student", "s2", RowRejectReason::kConstraint}}));
+  EXPECT_EQ(t.rows_inserted, 0u);
   EXPECT_EQ(Digests(central_), before);
 }
 
-TEST_F(MergeTest, UnknownTableUnknownColumnLocalOnlyColumnAndGarbageAreRejected) {
+TEST_F(MergeTest, RowRejectedByAConstraintLeavesNoConflictClockOrLogBehind) {
+  // Central edits the description; the unit, not having seen it, edits the
+  // description too (a conflict) and a status this schema refuses.
+  central_clock_.Advance(1000);
+  Exec(central_, "UPDATE support_action SET description = 'central' WHERE id = 'a'");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  unit_clock_.Advance(2000);
+  Exec(unit_, "UPDATE support_action SET description = 'unit', status = 'pagaende' WHERE id = 'a'");
+  Changeset cs = ValueOrDie(DecodeChangeset(Changes(unit_)));
+  TableChanges* actions = nullptr;
+  for (auto& t : cs.tables) {
+    if (t.table == "support_action") actions = &t;
+  }
+  ASSERT_NE(actions, nullptr);
+  ASSERT_EQ(actions->rows.size(), 1u);
+  actions->rows[0].values[StatusColumn(*actions)] = std::string("hittepa");
+
+  const std::string clock_before =
+      Query(central_, "SELECT hex(versions) FROM _us_clock WHERE pk = 'a'");
+  const int64_t log_before = ValueOrDie(GetChangeLogStats(central_, 0)).head_seq;
+  const MergeReport report = ValueOrDie(ApplyChangeset(central_, cs));
+  EXPECT_EQ(report.rejected,
+            (std::vector<RowRejection>{{"support_action", "a", RowRejectReason::kConstraint}}));
+  EXPECT_EQ(report.conflicts, 0u);
+  EXPECT_TRUE(ValueOrDie(ListConflicts(central_)).empty());
+  EXPECT_EQ(Description(central_), "central");
+  EXPECT_EQ(Query(central_, "SELECT hex(versions) FROM _us_clock WHERE pk = 'a'"), clock_before);
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM _us_changes WHERE pk = 'a' AND seq > " +
+                                std::to_string(log_before)),
+            "0");
+}
+
+TEST_F(MergeTest, UnknownTableUnknownColumnAndGarbageRejectTheWholeChangeset) {
   const auto before = Digests(unit_);
   Changeset cs = ValueOrDie(DecodeChangeset(Changes(unit_)));
   ASSERT_EQ(cs.tables[0].table, "student");
@@ -235,21 +280,28 @@ TEST_F(MergeTest, UnknownTableUnknownColumnLocalOnlyColumnAndGarbageAreRejected)
   ASSERT_FALSE(b);
   EXPECT_EQ(b.error().code, Errc::kRejected);
 
-  Changeset local_only = cs;
-  for (auto& t : local_only.tables) {
-    if (t.table == "student") t.columns[1] = "personnummer";
-  }
-  auto c = ApplyChangeset(unit_, local_only);
-  ASSERT_FALSE(c);
-  EXPECT_EQ(c.error().code, Errc::kRejected);
-  EXPECT_NE(c.error().message.find("local-only"), std::string::npos);
-
   Blob garbage = Changes(unit_);
   garbage.resize(garbage.size() / 2);
   auto d = ApplyChangeset(unit_, garbage);
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().code, Errc::kMalformed);
   EXPECT_EQ(Digests(unit_), before);
+}
+
+TEST_F(MergeTest, LocalOnlyColumnRejectsEveryRowOfItsBlockAndNothingElse) {
+  unit_clock_.Advance(1000);
+  Exec(unit_,
+       "UPDATE student SET grade = '4' WHERE id = 's';"
+       "UPDATE support_action SET description = 'v2' WHERE id = 'a'");
+  Changeset cs = ValueOrDie(DecodeChangeset(Changes(unit_)));
+  for (auto& t : cs.tables) {
+    if (t.table == "student") t.columns[1] = "personnummer";  // Was pseudo_id.
+  }
+  const MergeReport report = ValueOrDie(ApplyChangeset(central_, cs));
+  EXPECT_EQ(report.rejected,
+            (std::vector<RowRejection>{{"student", "s", RowRejectReason::kLocalOnlyColumn}}));
+  EXPECT_EQ(Description(central_), "v2");
+  EXPECT_EQ(Query(central_, "SELECT grade IS NULL AND personnummer IS NULL FROM student"), "1");
 }
 
 TEST_F(MergeTest, ProtectedIdentityRowsNeverLeaveTheUnit) {

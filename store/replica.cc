@@ -22,7 +22,7 @@ CREATE TABLE _us_changes (
   seq INTEGER PRIMARY KEY,
   tbl TEXT NOT NULL,
   pk TEXT NOT NULL,
-  op TEXT NOT NULL CHECK (op IN ('I', 'U', 'D', 'M')),
+  op TEXT NOT NULL CHECK (op IN ('I', 'U', 'D', 'M', 'X', 'R')),
   cols TEXT,
   unit TEXT,
   wall_ms INTEGER NOT NULL
@@ -43,7 +43,7 @@ CREATE TABLE _us_conflicts (
   tbl TEXT NOT NULL,
   pk TEXT NOT NULL,
   col TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('update', 'delete')),
+  kind TEXT NOT NULL CHECK (kind IN ('update', 'delete', 'evict')),
   winner_value ANY,
   winner_hlc INTEGER NOT NULL,
   winner_origin TEXT NOT NULL,
@@ -53,6 +53,13 @@ CREATE TABLE _us_conflicts (
   detected_ms INTEGER NOT NULL,
   resolved_ms INTEGER,
   UNIQUE (tbl, pk, col, loser_hlc, loser_origin)
+) STRICT;
+CREATE TABLE _us_outbox (
+  seq INTEGER PRIMARY KEY,
+  log_seq INTEGER NOT NULL,
+  rows INTEGER NOT NULL,
+  sealed BLOB NOT NULL,
+  built_ms INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE _us_peers (
   peer TEXT PRIMARY KEY NOT NULL,
@@ -80,6 +87,14 @@ Status ApplyPragmas(Db& db, bool read_only) {
   // FULL: a commit is durable before an ack covering it is sent (DESIGN.md "Recovery").
   if (!read_only) sql += "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
   return db.Exec(sql);
+}
+
+// Central's generation id (store/sync_state.h): "g-" + a UUIDv7.
+std::string NewGenerationId(const ReplicaOptions& options) {
+  SystemWallClock system;
+  WallClock& wall = options.clock != nullptr ? *options.clock : system;
+  UuidV7Generator uuid;
+  return "g-" + uuid.Next(wall.NowMs());
 }
 
 }  // namespace
@@ -128,7 +143,7 @@ Result<Replica> Replica::Create(const std::string& path, Role role, const std::s
     if (st) {
       auto ins = db->Prepare("INSERT INTO _us_meta(key, value) VALUES (?1, ?2)");
       if (!ins) return tl::unexpected(ins.error());
-      const std::pair<const char*, std::string> rows[] = {
+      std::vector<std::pair<const char*, std::string>> rows = {
           {"role", std::string(RoleName(role))},
           {"node_id", node_id},
           {"engine_version", std::to_string(kEngineVersion)},
@@ -136,6 +151,7 @@ Result<Replica> Replica::Create(const std::string& path, Role role, const std::s
           {"hlc", "0"},
           {"stamped_seq", "0"},
       };
+      if (role == Role::kCentral) rows.push_back({"generation", NewGenerationId(options)});
       for (const auto& [k, v] : rows) {
         ins->Reset();
         ins->BindText(1, k);

@@ -22,8 +22,11 @@ Result<RowClockStore> RowClockStore::Prepare(Db& db) {
       "unit = excluded.unit, deleted = excluded.deleted, tomb_hlc = excluded.tomb_hlc, "
       "tomb_origin = excluded.tomb_origin, versions = excluded.versions");
   if (!save) return tl::unexpected(save.error());
+  auto erase = db.Prepare("DELETE FROM _us_clock WHERE tbl = ?1 AND pk = ?2");
+  if (!erase) return tl::unexpected(erase.error());
   s.load_ = std::move(*load);
   s.save_ = std::move(*save);
+  s.erase_ = std::move(*erase);
   return s;
 }
 
@@ -63,6 +66,13 @@ Status RowClockStore::Save(const TableSpec& spec, std::string_view pk, const Row
                  {reinterpret_cast<const uint8_t*>(versions_buf_->data()), versions_buf_->size()},
                  Statement::Bytes::kBorrow);
   return save_.Run();
+}
+
+Status RowClockStore::Erase(const TableSpec& spec, std::string_view pk) {
+  erase_.Reset();
+  erase_.BindText(1, spec.name);
+  erase_.BindText(2, pk);
+  return erase_.Run();
 }
 
 Blob RowClockStore::EncodeVersions(const TableSpec& spec,

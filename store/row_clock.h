@@ -36,6 +36,8 @@ class RowClockStore {
   // empty) when there is none. Fails with kCorrupt on an undecodable record.
   Result<RowClock> Load(const TableSpec& spec, std::string_view pk);
   Status Save(const TableSpec& spec, std::string_view pk, const RowClock& clock);
+  // Removes the row's record (an evicted row: the replica forgets it).
+  Status Erase(const TableSpec& spec, std::string_view pk);
 
   static Blob EncodeVersions(const TableSpec& spec, const std::vector<ColumnVersion>& columns);
   // Same, into `buf` (cleared first); lets a caller reuse one buffer.
@@ -47,6 +49,7 @@ class RowClockStore {
  private:
   Statement load_;
   Statement save_;
+  Statement erase_;
   // Reused across Save() calls; bound without copying, valid until the next Save.
   std::unique_ptr<msgpack::sbuffer> versions_buf_ = std::make_unique<msgpack::sbuffer>();
 };

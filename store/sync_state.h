@@ -28,6 +28,14 @@
 
 namespace unitsync::store {
 
+// The _us_meta keys above (a missing key reads as 0, or "" for ids).
+inline constexpr const char* kMetaPushBuiltSeq = "push_built_seq";
+inline constexpr const char* kMetaPushBuiltLogSeq = "push_built_log_seq";
+inline constexpr const char* kMetaPushAckedSeq = "push_acked_seq";
+inline constexpr const char* kMetaPushAckedLogSeq = "push_acked_log_seq";
+inline constexpr const char* kMetaCentralGeneration = "central_generation";
+inline constexpr const char* kMetaGeneration = "generation";
+
 // One outgoing changeset, sealed once; a resend sends these exact bytes.
 struct OutboxEntry {
   int64_t seq = 0;      // push seq (1, 2, ...)
