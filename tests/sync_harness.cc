@@ -173,6 +173,7 @@ void SyncHarness::Connect(UnitNode& u) {
       u.hub->TakeActions();
     }
     ++u.link;
+    ++counters_.connections;
     u.link_up = true;
     u.unit_closed = u.central_closed = false;
     u.hub = std::make_unique<protocol::HubSession>("central", u.id, options_, env_);
@@ -188,6 +189,7 @@ void SyncHarness::Connect(UnitNode& u) {
 void SyncHarness::Send(UnitNode& u, bool to_central, protocol::Bytes frame) {
   if (!u.link_up || (to_central ? u.unit_closed : u.central_closed)) return;
   const uint64_t link = u.link;
+  ++counters_.frames;
   const bool drop = faults_.drop_per_frame > 0 &&
                     std::uniform_real_distribution<>(0, 1)(env_.rng_) < faults_.drop_per_frame;
   const bool dup = faults_.duplicate_per_frame > 0 &&
@@ -195,6 +197,7 @@ void SyncHarness::Send(UnitNode& u, bool to_central, protocol::Bytes frame) {
   auto deliver = [this, &u, link, to_central, drop](const protocol::Bytes& bytes) {
     if (u.link != link || !u.link_up) return;
     if (drop) {
+      ++counters_.drops;
       Drop(IndexOf(u));
       return;
     }
@@ -208,6 +211,7 @@ void SyncHarness::Send(UnitNode& u, bool to_central, protocol::Bytes frame) {
       PumpUnit(u);
     }
   };
+  if (dup) ++counters_.duplicates;
   if (dup) At(faults_.latency_ms, [deliver, frame] { deliver(frame); });
   At(faults_.latency_ms, [deliver, frame = std::move(frame)] { deliver(frame); });
 }

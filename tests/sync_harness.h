@@ -58,6 +58,14 @@ class SyncHarness {
   protocol::HubSession* hub(int i);
   int unit_count() const { return static_cast<int>(units_.size()); }
   SimEnv& env() { return env_; }
+  // Faults that actually happened, so a test can tell it exercised them.
+  struct Counters {
+    size_t connections = 0;
+    size_t frames = 0;
+    size_t drops = 0;
+    size_t duplicates = 0;
+  };
+  const Counters& counters() const { return counters_; }
   Faults& faults() { return faults_; }
   // Log lines emitted so far, "event fields", per node ("central" or a unit id).
   const std::vector<std::string>& logs(const std::string& node) { return logs_[node]; }
@@ -119,6 +127,7 @@ class SyncHarness {
   };
   std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> events_;
   uint64_t order_ = 0;
+  Counters counters_;
   size_t timers_pending_ = 0;  // scheduled timer events (heartbeats never stop)
   size_t work_pending_ = 0;    // store work scheduled, not yet run
 };

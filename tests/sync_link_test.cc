@@ -122,6 +122,9 @@ TEST_P(SyncLinkFaults, ConvergeUnderDropsDuplicatesAndReconnects) {
     if (rng() % 8 == 0) h.Drop(static_cast<int>(rng() % 3));
     h.RunFor(static_cast<int64_t>(rng() % 200));
   }
+  // The run must have exercised what it claims to.
+  EXPECT_GT(h.counters().duplicates, 0u);
+  EXPECT_GT(h.counters().connections, 3u) << "no reconnect happened";
   h.faults() = Faults{};
   for (int u = 0; u < 3; ++u) h.LocalChange(u);
   h.CentralChange();
