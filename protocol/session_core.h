@@ -48,9 +48,11 @@ class SessionCore {
   // Constructed in place: GCC 12 reports false maybe-uninitialized warnings when a
   // temporary is moved into this nested variant.
   void Arm(TimerId id, int64_t after_ms) {
-    actions_.emplace_back(std::in_place_type<ArmTimer>, id, after_ms);
+    actions_.emplace_back(std::in_place_type<ArmTimer>, ArmTimer{id, after_ms});
   }
-  void Cancel(TimerId id) { actions_.emplace_back(std::in_place_type<CancelTimer>, id); }
+  void Cancel(TimerId id) {
+    actions_.emplace_back(std::in_place_type<CancelTimer>, CancelTimer{id});
+  }
   void Log(LogLevel level, std::string event, std::string fields);
 
   // Any frame received: the peer is alive.
