@@ -200,11 +200,10 @@ Result<std::optional<RowRejectReason>> TableMerger::Authorize(const ChangeRow& r
     if (const auto* s = std::get_if<std::string>(&row.values[routing_block_])) incoming = *s;
   }
   if (incoming != unit) return RowRejectReason::kForeignUnit;
-  if (clock.exists) {
-    if (clock.unit != unit) return RowRejectReason::kOwnedElsewhere;
-    return std::nullopt;
-  }
-  // A row written before unitsync tracked it has no clock: ask the row.
+  if (clock.exists && clock.unit != unit) return RowRejectReason::kOwnedElsewhere;
+  if (clock.deleted) return std::nullopt;
+  // The live row too: it may predate unitsync's tracking (no clock), and an
+  // authorization check should not rest on bookkeeping alone.
   auto values = Current(row.pk);
   if (!values) return tl::unexpected(values.error());
   if (current_found_ && routing_index_ >= 0) {
