@@ -181,6 +181,38 @@ TEST_F(AuthorizeTest, AUnitCannotMoveItsRowAwayNorTouchItOnceMoved) {
             "unit-0002/-");
 }
 
+TEST_F(AuthorizeTest, TheLiveRowsOwnerCountsEvenWithoutOrAgainstItsClock) {
+  // Rows central holds that capture never saw (written with the apply flag
+  // set, like rows that predate unitsync): one with no clock, and c2, whose
+  // clock still says unit-0002 but whose row now belongs to unit-0003.
+  Exec(central_,
+       "INSERT INTO _us_applying(flag) VALUES (1);"
+       "INSERT INTO support_case(id, unit_id, student_id, opened_on) "
+       "VALUES ('untracked', 'unit-0003', 's2', '2026-01-01');"
+       "UPDATE support_case SET unit_id = 'unit-0003' WHERE id = 'c2';"
+       "DELETE FROM _us_applying;");
+  ASSERT_EQ(Query(central_, "SELECT unit FROM _us_clock WHERE pk = 'c2'"), "unit-0002");
+  Changeset cs;
+  cs.origin = "unit-0002";
+  TableChanges cases{"support_case", {"unit_id", "student_id", "opened_on"}, {}};
+  for (const char* id : {"untracked", "c2"}) {
+    cases.rows.push_back(Row(
+        id, {std::string("unit-0002"), std::string("s2"), std::string("2026-03-03")}, "unit-0002"));
+    cases.rows.back().versions.assign(
+        3, ColumnVersion{{static_cast<uint64_t>(kT0 + 60'000) << 16, "unit-0002"}, {}});
+  }
+  cs.tables.push_back(cases);
+  const MergeReport r =
+      ValueOrDie(ApplyChangeset(central_, EncodeChangeset(cs), AsUnit("unit-0002")));
+  EXPECT_EQ(r.rejected, (std::vector<RowRejection>{
+                            {"support_case", "untracked", RowRejectReason::kOwnedElsewhere},
+                            {"support_case", "c2", RowRejectReason::kOwnedElsewhere}}));
+  EXPECT_EQ(Query(central_,
+                  "SELECT group_concat(unit_id || opened_on) FROM (SELECT * FROM support_case "
+                  "WHERE id IN ('untracked', 'c2') ORDER BY id)"),
+            "unit-00032026-01-10,unit-00032026-01-01");
+}
+
 TEST_F(AuthorizeTest, OnlyCentralAuthorizes) {
   auto r = ApplyChangeset(u1_, Changes(u2_), AsUnit("unit-0002"));
   ASSERT_FALSE(r);

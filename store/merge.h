@@ -19,9 +19,34 @@
 // changesets in any order, any number of times, gives the same state.
 // (Which replica records a given conflict may differ; the data does not.)
 //
-// A changeset applies in one transaction, all or nothing. Foreign keys are
-// not checked during a merge (a child may arrive before its parent); CHECK
-// and type constraints are, and any violation rejects the whole changeset.
+// Evictions (central fan-out only): the unit drops the row and its clock
+// record without capturing it; a row it does not have is a no-op. If the
+// row has change-log entries central has not acknowledged (seq >
+// push_acked_log_seq, sync_state.h), each column whose version this node
+// wrote is kept in _us_conflicts as kind 'evict' (winner: no value, version
+// 0 / ""). An eviction is an instruction, not a state: it relies on the
+// fan-out being applied in central-log order (the received_seq cursor),
+// not on commutativity. Central ignores evictions (rows_unchanged) unless
+// it authorizes a unit's push, where they are rejected (kEviction).
+//
+// A changeset applies in one transaction. It fails as a whole, with nothing
+// applied, only when it cannot be applied at all (bytes, schema skew,
+// storage). Otherwise each row is applied or rejected on its own and the
+// rest still applies: a rejected row leaves nothing behind (no value, clock,
+// change-log entry or conflict) and is listed in MergeReport::rejected.
+// Foreign keys are not checked during a merge (a child may arrive before its
+// parent); CHECK and type constraints are, and a violating row is rejected
+// (kConstraint). Rows are rejected, first match wins, when:
+//   authorize_unit = U and the table is central scope      kCentralScope
+//   the block names a local-only column (any sender)        kLocalOnlyColumn
+//   authorize_unit = U and the row is an eviction           kEviction
+//   authorize_unit = U and the incoming routing value (a
+//     tombstone's unit) is not U                            kForeignUnit
+//   authorize_unit = U and the stored row (its clock's unit,
+//     or the live row's routing value) is not U's           kOwnedElsewhere
+//   a value breaks a CHECK / type rule                      kConstraint
+// Every received row is counted once: rows_received = inserted + updated +
+// deleted + unchanged + evicted + rejected.size().
 #pragma once
 
 #include <optional>
@@ -59,10 +84,11 @@ std::string_view RowRejectReasonName(RowRejectReason reason);  // "central_scope
 struct ApplyOptions {
   // Central applying a unit's push: authorize every row as written by this
   // unit (DESIGN.md "Write authorization at central"); rows that fail are
-  // listed in MergeReport::rejected and the rest applies.
+  // listed in MergeReport::rejected and the rest applies. Central only.
   std::optional<std::string> authorize_unit;
-  // Advance _us_peers[peer].received_seq to seq in the same transaction as
-  // the apply (a push seq at central, central's log seq at a unit).
+  // Advance _us_peers[peer].received_seq to max(old, seq) in the same
+  // transaction as the apply (a push seq at central, central's log seq at a
+  // unit): it moves iff the apply commits, also when rows were rejected.
   struct Cursor {
     std::string peer;
     int64_t seq = 0;
@@ -82,13 +108,15 @@ struct MergeReport {
   size_t far_future_versions = 0;
   uint64_t max_far_future_ms = 0;  // How far ahead the worst of them was.
   size_t rows_evicted = 0;         // Rows dropped because they moved to another unit.
-  std::vector<RowRejection> rejected;  // Rows not applied; never values.
+  std::vector<RowRejection> rejected;  // Rows not applied, in changeset order; never values.
 };
 
-// Decodes and applies. Fails, with nothing applied, with kMalformed (bytes
-// do not decode), kRejected (unknown table or column, a local-only column,
-// a value breaking a CHECK or type rule — the message names table, column
-// and row id, never a value), or a storage error (kDiskFull, kIo, kBusy ...).
+// Decodes and applies. Fails, with nothing applied and no cursor moved, with
+// kMalformed (bytes do not decode), kRejected (unknown table or column: the
+// message names them, never a value), kInvalidArgument (authorize_unit on a
+// unit replica or empty; advance_received with no peer), kCorrupt (an
+// undecodable clock record), or a storage error (kDiskFull, kIo, kBusy ...).
+// Rows rejected one by one are not failures: see MergeReport::rejected.
 Result<MergeReport> ApplyChangeset(Replica& replica, std::span<const uint8_t> bytes,
                                    const ApplyOptions& options = {});
 Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& changeset,

@@ -57,7 +57,8 @@ Result<OutboxState> GetOutboxState(Replica& replica);
 
 // Appends the next entry and advances push_built_seq / push_built_log_seq, in
 // one transaction. Fails with kInvalidArgument unless entry.seq ==
-// built_seq + 1 and entry.log_seq >= built_log_seq.
+// built_seq + 1, entry.log_seq >= built_log_seq and entry.rows >= 0; on
+// failure nothing changes.
 Status AppendOutbox(Replica& replica, const OutboxEntry& entry);
 
 // Entries with seq > after_seq, oldest first, at most `limit`.
@@ -65,25 +66,35 @@ Result<std::vector<OutboxEntry>> ListOutbox(Replica& replica, int64_t after_seq,
 
 // Central acknowledged every push <= upto_seq: deletes those entries, sets
 // push_acked_seq / push_acked_log_seq (never backwards) and trims the change
-// log up to push_acked_log_seq, in one transaction. An ack beyond
-// built_seq fails with kInvalidArgument (central claims what we never built:
-// a recovery case the caller handles with ResetOutbox).
+// log up to push_acked_log_seq, in one transaction (TrimChangeLog: never an
+// unstamped entry, always keeps the newest). An ack <= acked_seq (late or
+// repeated) changes nothing. An ack beyond built_seq fails with
+// kInvalidArgument (central claims what we never built: a recovery case the
+// caller handles with ResetOutbox); a built entry missing from the outbox
+// fails with kCorrupt. On failure nothing changes.
 Status AckOutbox(Replica& replica, int64_t upto_seq);
 
 // Central lost what it had acknowledged (a new generation), or has applied
 // more of our pushes than we remember (we were restored): forget the outbox,
 // continue numbering after `central_applied_seq` (built = acked =
 // central_applied_seq) and re-queue every row of the unit-scope tables we
-// hold (one change-log entry per row, op 'R'), so the next builds resend our
-// whole state. Merge makes the resend idempotent. One transaction.
+// hold (one change-log entry per _us_clock record, tombstones included, op
+// 'R', unit = the record's unit, wall_ms = now), so the next builds after
+// push_built_log_seq resend our whole state. push_built_log_seq and
+// push_acked_log_seq stay as they are. 'R' stamps no new version: the
+// resend repeats our writes, and merge makes it idempotent. One
+// transaction; kInvalidArgument for a negative central_applied_seq.
 Status ResetOutbox(Replica& replica, int64_t central_applied_seq);
 
-// Last central generation seen (empty: never connected) / remember a new one.
+// Last central generation seen (empty: never connected) / remember a new one
+// (meta central_generation; meant for a unit).
 Result<std::string> GetSeenGeneration(Replica& replica);
 Status SetSeenGeneration(Replica& replica, const std::string& generation);
 
 // Central: its generation id (a fresh UUIDv7-based id made at Create, "g-" +
-// uuid). NewGeneration replaces it (after a restore from backup).
+// uuid). NewGeneration replaces it (after a restore from backup). Both fail
+// with kInvalidArgument on a unit replica; GetGeneration with kCorrupt when
+// the id is missing.
 Result<std::string> GetGeneration(Replica& replica);
 Status NewGeneration(Replica& replica);
 
