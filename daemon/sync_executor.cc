@@ -7,6 +7,7 @@
 #include "store/changeset_builder.h"
 #include "store/cursors.h"
 #include "store/merge.h"
+#include "store/rejections.h"
 #include "store/sync_state.h"
 
 namespace unitsync::daemon {
@@ -115,9 +116,13 @@ StoreResult UnitExecutor::Run(const protocol::StoreWork& work) {
         } else if constexpr (std::is_same_v<W, protocol::SaveGeneration>) {
           return Done(store::SetSeenGeneration(replica_, w.generation));
         } else if constexpr (std::is_same_v<W, protocol::RecordRejections>) {
-          // Kept in the log by the core; a store record for the admin view comes with
-          // the status command.
-          return StoreDone{};
+          std::vector<store::RowRejection> rows;
+          for (const auto& r : w.rows) {
+            rows.push_back({r.table, r.id, static_cast<store::RowRejectReason>(r.reason)});
+          }
+          return Done(store::RecordRejections(replica_, central_node_,
+                                              store::RejectionDirection::kRefusedByPeer,
+                                              static_cast<int64_t>(w.seq), rows));
         } else {
           return StoreDone{false, "store work for central sent to a unit"};
         }

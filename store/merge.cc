@@ -2,6 +2,7 @@
 
 #include "store/change_log.h"
 #include "store/cursors.h"
+#include "store/rejections.h"
 #include "store/row_clock.h"
 #include "store/table_merger.h"
 
@@ -130,6 +131,12 @@ Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs,
   if (options.advance_received) {
     const ApplyOptions::Cursor& c = *options.advance_received;
     if (auto st = AdvanceReceived(replica, c.peer, c.seq); !st) return fail(st.error());
+    // Refused rows are kept with the apply that refused them, for the admin.
+    if (auto st = InsertRejections(replica, c.peer, RejectionDirection::kRefusedHere, c.seq,
+                                   report.rejected);
+        !st) {
+      return fail(st.error());
+    }
   }
   if (auto st = replica.SaveClock(); !st) return fail(st.error());
   if (auto st = tx->Commit(); !st) return fail(st.error());

@@ -61,6 +61,16 @@ CREATE TABLE _us_outbox (
   sealed BLOB NOT NULL,
   built_ms INTEGER NOT NULL
 ) STRICT;
+CREATE TABLE _us_rejections (
+  id INTEGER PRIMARY KEY,
+  peer TEXT NOT NULL,
+  direction TEXT NOT NULL CHECK (direction IN ('i', 'o')),
+  seq INTEGER NOT NULL,
+  tbl TEXT NOT NULL,
+  pk TEXT NOT NULL,
+  reason INTEGER NOT NULL,
+  detected_ms INTEGER NOT NULL
+) STRICT;
 CREATE TABLE _us_peers (
   peer TEXT PRIMARY KEY NOT NULL,
   sent_seq INTEGER NOT NULL DEFAULT 0,

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <random>
 
+#include "store/rejections.h"
 #include "store/sync_state.h"
 #include "tests/sync_harness.h"
 
@@ -164,6 +165,19 @@ TEST(SyncLink, ForgedRowIsRefusedAndDoesNotBlockLaterChanges) {
   // The reason reached both the unit and central's operator.
   EXPECT_TRUE(h.Logged(h.unit_id(0), "push_rows_rejected"));
   EXPECT_TRUE(h.Logged("central", "push_rows_rejected"));
+  // ...and is kept in both replicas for the admin, without values.
+  auto at_central = store::testing::ValueOrDie(store::ListRejections(h.central(), 10));
+  ASSERT_EQ(at_central.size(), 1u);
+  EXPECT_EQ(at_central[0].peer, h.unit_id(0));
+  EXPECT_EQ(at_central[0].direction, store::RejectionDirection::kRefusedHere);
+  EXPECT_EQ(at_central[0].pk, StudentId(9, 9));
+  EXPECT_EQ(at_central[0].reason, static_cast<uint16_t>(store::RowRejectReason::kForeignUnit));
+  auto at_unit = store::testing::ValueOrDie(store::ListRejections(h.unit(0), 10));
+  ASSERT_EQ(at_unit.size(), 1u);
+  EXPECT_EQ(at_unit[0].peer, "central");
+  EXPECT_EQ(at_unit[0].direction, store::RejectionDirection::kRefusedByPeer);
+  EXPECT_EQ(at_unit[0].pk, StudentId(9, 9));
+  EXPECT_EQ(at_unit[0].seq, at_central[0].seq);
 
   // The refused changeset was consumed: the next write still flows.
   InsertStudent(h.unit(0), h.unit_id(0), StudentId(0, 2), 4);
