@@ -84,11 +84,7 @@ void HubSession::HandleMessage(Message& message) {
     phase_ = Phase::kClosed;
     return;
   }
-  if (auto* ping = std::get_if<Ping>(&message)) {
-    core_.Send(Pong{ping->nonce});
-    return;
-  }
-  if (std::holds_alternative<Pong>(message)) return;
+  if (core_.HandleLiveness(message)) return;
   if (phase_ == Phase::kAwaitHello) {
     if (auto* hello = std::get_if<Hello>(&message)) return OnHello(*hello);
   } else if (phase_ == Phase::kSyncing) {

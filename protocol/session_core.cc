@@ -88,6 +88,14 @@ void SessionCore::HeartbeatDue() {
   Send(Ping{env_.Random()});
 }
 
+bool SessionCore::HandleLiveness(const Message& message) {
+  if (const auto* ping = std::get_if<Ping>(&message)) {
+    Send(Pong{ping->nonce});
+    return true;
+  }
+  return std::holds_alternative<Pong>(message);
+}
+
 void SessionCore::Request(StoreWork work, uint64_t connection) {
   if (outstanding_ || dispatching_) {
     held_.push_back({std::move(work), connection});

@@ -59,6 +59,8 @@ class SessionCore {
   void Received();
   // Heartbeat timer fired: PING with a random nonce.
   void HeartbeatDue();
+  // PING is answered with PONG, PONG needs nothing: true when `message` was one of them.
+  bool HandleLiveness(const Message& message);
 
   // Store requests are serialized: Request issues one if none is outstanding, otherwise
   // holds it until the outstanding one is answered. `connection` tags the request with

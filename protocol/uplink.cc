@@ -157,11 +157,7 @@ void Uplink::HandleMessage(Message& message) {
     ScheduleReconnect();
     return;
   }
-  if (auto* ping = std::get_if<Ping>(&message)) {
-    core_.Send(Pong{ping->nonce});
-    return;
-  }
-  if (std::holds_alternative<Pong>(message)) return;
+  if (core_.HandleLiveness(message)) return;
   if (phase_ == Phase::kAwaitWelcome) {
     if (auto* welcome = std::get_if<Welcome>(&message)) return OnWelcome(*welcome);
   } else if (phase_ == Phase::kSyncing) {
