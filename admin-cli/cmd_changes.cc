@@ -25,6 +25,10 @@ std::string OpName(char op) {
       return "delete";
     case 'M':
       return "merged";
+    case 'X':
+      return "moved out";  // the row left this unit: its old unit gets an eviction
+    case 'R':
+      return "resend";  // re-queued after central lost what it had acknowledged
   }
   return "?";
 }

@@ -30,13 +30,14 @@
 // it authorizes a unit's push, where they are rejected (kEviction).
 //
 // A changeset applies in one transaction. It fails as a whole, with nothing
-// applied, only when it cannot be applied at all (bytes, schema skew,
-// storage). Otherwise each row is applied or rejected on its own and the
-// rest still applies: a rejected row leaves nothing behind (no value, clock,
-// change-log entry or conflict) and is listed in MergeReport::rejected.
-// Foreign keys are not checked during a merge (a child may arrive before its
-// parent); CHECK and type constraints are, and a violating row is rejected
-// (kConstraint). Rows are rejected, first match wins, when:
+// applied, when it cannot be applied as sent: bytes that do not decode, an
+// unknown table or column, a value breaking a CHECK or STRICT type rule
+// (kRejected: schema skew between versions — stop rather than half-apply),
+// storage errors. Foreign keys are not checked during a merge (a child may
+// arrive before its parent). Otherwise each row is applied or refused on its
+// own and the rest still applies: a refused row leaves nothing behind (no
+// value, clock, change-log entry or conflict) and is listed in
+// MergeReport::rejected. Rows are refused, first match wins, when:
 //   authorize_unit = U and the table is central scope      kCentralScope
 //   the block names a local-only column (any sender)        kLocalOnlyColumn
 //   authorize_unit = U and the row is an eviction           kEviction
@@ -44,7 +45,6 @@
 //     tombstone's unit) is not U                            kForeignUnit
 //   authorize_unit = U and the stored row (its clock's unit,
 //     or the live row's routing value) is not U's           kOwnedElsewhere
-//   a value breaks a CHECK / type rule                      kConstraint
 // Every received row is counted once: rows_received = inserted + updated +
 // deleted + unchanged + evicted + rejected.size().
 #pragma once
@@ -68,7 +68,7 @@ enum class RowRejectReason : uint16_t {
   kForeignUnit = 2,      // the row's routing value is not the sender's unit
   kOwnedElsewhere = 3,   // the stored row belongs to another unit (only central moves rows)
   kLocalOnlyColumn = 4,  // the table block carries a local-only column
-  kConstraint = 5,       // a value breaks a CHECK / type rule of this replica's schema
+  kConstraint = 5,       // reserved: a schema violation rejects the whole changeset
   kEviction = 6,         // an eviction sent by a unit (only central evicts)
 };
 
@@ -106,8 +106,8 @@ struct MergeReport {
   // Remote timestamps beyond the clock-skew bound: merged as they are (the
   // data must converge) but not adopted by the local clock.
   size_t far_future_versions = 0;
-  uint64_t max_far_future_ms = 0;  // How far ahead the worst of them was.
-  size_t rows_evicted = 0;         // Rows dropped because they moved to another unit.
+  uint64_t max_far_future_ms = 0;      // How far ahead the worst of them was.
+  size_t rows_evicted = 0;             // Rows dropped because they moved to another unit.
   std::vector<RowRejection> rejected;  // Rows not applied, in changeset order; never values.
 };
 

@@ -156,9 +156,14 @@ Status TableMerger::Apply(const ChangeRow& row) {
   }
   if (!st) {
     if (st.error().code != Errc::kConstraint) return st;
-    // SQLite rolled the failing statement back; the clock is not saved,
-    // nothing is logged and the pending conflicts are dropped.
-    return Reject(row, RowRejectReason::kConstraint);
+    // A value this schema refuses: the whole changeset is rejected (the
+    // caller rolls back). Both ends check the same rules on local writes,
+    // so this means schema skew between versions: stop, don't half-apply.
+    return Fail(
+        Errc::kRejected,
+        "changeset rejected: table " + spec_.name + " row " + row.pk + ": " + st.error().message,
+        "the sender wrote a value this replica's schema does not allow; nothing was "
+        "applied");
   }
   for (const PendingConflict& c : pending_) {
     if (auto s = m_.RecordConflict(spec_, row.pk, c.col, c.kind, c.winner_value, c.winner,
