@@ -1,0 +1,235 @@
+#include "daemon/config.h"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "protocol/frame.h"
+
+namespace unitsync::daemon {
+namespace {
+
+std::string Where(const toml::node& node, const std::string& source) {
+  const auto& src = node.source();
+  return source + ":" + std::to_string(src.begin.line);
+}
+
+// Reads the keys of one table into `out`, refusing unknown keys and wrong types.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string prefix, const std::string& source)
+      : table_(table), prefix_(std::move(prefix)), source_(source) {}
+
+  Status String(const char* key, std::string& out) {
+    return Read<std::string>(key, "a string", [&](const std::string& v) {
+      out = v;
+      return Status{};
+    });
+  }
+  template <typename Int>
+  Status Integer(const char* key, Int& out, int64_t min, int64_t max) {
+    return Read<int64_t>(key, "an integer", [&](int64_t v) -> Status {
+      if (v < min || v > max) {
+        return Fail(Errc::kInvalidArgument,
+                    Name(key) + " must be in " + std::to_string(min) + ".." + std::to_string(max));
+      }
+      out = static_cast<Int>(v);
+      return {};
+    });
+  }
+  // A key handled elsewhere (a sub-table).
+  void MarkKnown(const char* key) { seen_.insert(key); }
+  // Every key of the table must have been read.
+  Status NoUnknownKeys() const {
+    for (const auto& [k, v] : table_) {
+      if (!seen_.contains(std::string(k.str()))) {
+        return Fail(Errc::kInvalidArgument,
+                    Where(v, source_) + ": unknown key " + Name(std::string(k.str()).c_str()),
+                    "see packaging/unitsyncd.toml.example for every key");
+      }
+    }
+    return {};
+  }
+
+ private:
+  std::string Name(const char* key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
+
+  template <typename T, typename F>
+  Status Read(const char* key, const char* what, F&& use) {
+    seen_.insert(key);
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return {};
+    const auto value = node->value<T>();
+    if (!value || (std::is_same_v<T, int64_t> && !node->is_integer())) {
+      return Fail(Errc::kInvalidArgument,
+                  Where(*node, source_) + ": " + Name(key) + " must be " + what);
+    }
+    return use(*value);
+  }
+
+  const toml::table& table_;
+  std::string prefix_;
+  const std::string& source_;
+  std::set<std::string> seen_;
+};
+
+bool ValidId(const std::string& id) {
+  if (id.empty() || id.size() > protocol::kMaxIdBytes) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+#define CONFIG_TRY(expr)                                             \
+  do {                                                               \
+    if (auto _st = (expr); !_st) return tl::unexpected(_st.error()); \
+  } while (0)
+
+}  // namespace
+
+Result<Config> ParseConfig(std::string_view text, const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& err) {
+    return Fail(Errc::kInvalidArgument, source + ":" + std::to_string(err.source().begin.line) +
+                                            ": " + std::string(err.description()));
+  }
+  Config c;
+  TableReader top(root, "", source);
+  std::string role;
+  CONFIG_TRY(top.String("role", role));
+  if (role == "unit") {
+    c.role = NodeRole::kUnit;
+  } else if (role == "central") {
+    c.role = NodeRole::kCentral;
+  } else {
+    return Fail(Errc::kInvalidArgument, source + ": role must be \"unit\" or \"central\"");
+  }
+  CONFIG_TRY(top.String("node_id", c.node_id));
+  CONFIG_TRY(top.String("database", c.database));
+
+  auto section = [&](const char* name, auto&& read) -> Status {
+    top.MarkKnown(name);
+    const toml::node* node = root.get(name);
+    if (node == nullptr) return {};
+    const toml::table* t = node->as_table();
+    if (t == nullptr) {
+      return Fail(Errc::kInvalidArgument,
+                  Where(*node, source) + ": [" + name + "] must be a table");
+    }
+    TableReader r(*t, name, source);
+    if (auto st = read(r); !st) return st;
+    return r.NoUnknownKeys();
+  };
+  CONFIG_TRY(section("tls", [&](TableReader& r) -> Status {
+    if (auto st = r.String("bundle", c.bundle); !st) return st;
+    return r.String("pki_dir", c.pki_dir);
+  }));
+  CONFIG_TRY(section("central", [&](TableReader& r) -> Status {
+    if (auto st = r.String("host", c.central_host); !st) return st;
+    if (auto st = r.Integer("port", c.central_port, 1, 65535); !st) return st;
+    return r.String("node_id", c.central_node);
+  }));
+  CONFIG_TRY(section("listen", [&](TableReader& r) -> Status {
+    if (auto st = r.String("address", c.listen_address); !st) return st;
+    if (auto st = r.Integer("port", c.listen_port, 1, 65535); !st) return st;
+    return r.Integer("max_sessions", c.max_sessions, 1, 100'000);
+  }));
+  CONFIG_TRY(
+      section("control", [&](TableReader& r) { return r.String("socket", c.control_socket); }));
+  CONFIG_TRY(section("metrics", [&](TableReader& r) -> Status {
+    if (auto st = r.String("address", c.metrics_address); !st) return st;
+    return r.Integer("port", c.metrics_port, 1, 65535);
+  }));
+  CONFIG_TRY(section("sync", [&](TableReader& r) -> Status {
+    protocol::SyncOptions& s = c.sync;
+    if (auto st = r.Integer("window", s.window, 1, 1024); !st) return st;
+    if (auto st = r.Integer("ping_interval_ms", s.ping_interval_ms, 100, 3'600'000); !st) return st;
+    if (auto st = r.Integer("read_deadline_ms", s.read_deadline_ms, 200, 7'200'000); !st) return st;
+    if (auto st = r.Integer("handshake_timeout_ms", s.handshake_timeout_ms, 100, 600'000); !st) {
+      return st;
+    }
+    if (auto st = r.Integer("backoff_base_ms", s.backoff_base_ms, 10, 600'000); !st) return st;
+    if (auto st = r.Integer("backoff_max_ms", s.backoff_max_ms, 10, 86'400'000); !st) return st;
+    if (auto st = r.Integer("max_frame", s.max_frame, 1024, 64 * 1024 * 1024); !st) return st;
+    if (auto st = r.Integer("max_rows_per_changeset", c.max_rows_per_changeset, 1, 100'000); !st) {
+      return st;
+    }
+    return r.Integer("change_poll_ms", c.change_poll_ms, 100, 3'600'000);
+  }));
+  CONFIG_TRY(top.NoUnknownKeys());
+  return c;
+}
+
+Result<Config> ParseConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Fail(Errc::kNotFound, "cannot read config " + path,
+                "pass --config PATH, or copy packaging/unitsyncd.toml.example there");
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str(), path);
+}
+
+Status ValidateConfig(const Config& c) {
+  if (!ValidId(c.node_id)) {
+    return Fail(Errc::kInvalidArgument, "node_id must be 1..64 characters of [A-Za-z0-9._:-]");
+  }
+  if (c.database.empty()) return Fail(Errc::kInvalidArgument, "database is required");
+  if (c.bundle.empty()) {
+    return Fail(Errc::kInvalidArgument, "tls.bundle is required",
+                "make one with 'unitsyncctl pki enroll' (unit) or 'unitsyncctl pki server' "
+                "(central)");
+  }
+  if (c.role == NodeRole::kCentral && c.pki_dir.empty()) {
+    return Fail(Errc::kInvalidArgument, "tls.pki_dir is required on central",
+                "the directory made by 'unitsyncctl pki init-ca': it lists the enrolled units");
+  }
+  if (c.role == NodeRole::kUnit && !ValidId(c.central_node)) {
+    return Fail(Errc::kInvalidArgument, "central.node_id must be a valid node id");
+  }
+  if (c.control_socket.empty()) return Fail(Errc::kInvalidArgument, "control.socket is required");
+  if (c.sync.read_deadline_ms < 2 * c.sync.ping_interval_ms) {
+    return Fail(Errc::kInvalidArgument,
+                "sync.read_deadline_ms must be at least twice sync.ping_interval_ms",
+                "otherwise an idle but healthy session is dropped");
+  }
+  if (c.sync.backoff_max_ms < c.sync.backoff_base_ms) {
+    return Fail(Errc::kInvalidArgument, "sync.backoff_max_ms must be ≥ sync.backoff_base_ms");
+  }
+  return protocol::ValidateMaxFrame(c.sync.max_frame);
+}
+
+std::string DescribeConfig(const Config& c) {
+  std::ostringstream out;
+  out << "role:            " << (c.role == NodeRole::kUnit ? "unit" : "central") << "\n"
+      << "node id:         " << c.node_id << "\n"
+      << "database:        " << c.database << "\n"
+      << "tls bundle:      " << c.bundle << "\n";
+  if (c.role == NodeRole::kCentral) {
+    out << "pki dir:         " << c.pki_dir << "\n"
+        << "listen:          " << c.listen_address << ":" << c.listen_port << " (at most "
+        << c.max_sessions << " sessions)\n";
+  } else {
+    out << "central:         " << c.central_node << " at " << c.central_host << ":"
+        << c.central_port << "\n";
+  }
+  out << "control socket:  " << c.control_socket << "\n"
+      << "metrics:         "
+      << (c.metrics_address.empty() ? std::string("off")
+                                    : c.metrics_address + ":" + std::to_string(c.metrics_port))
+      << "\n"
+      << "sync window:     " << c.sync.window << ", ping every " << c.sync.ping_interval_ms
+      << " ms, read deadline " << c.sync.read_deadline_ms << " ms, frames up to "
+      << c.sync.max_frame << " bytes\n";
+  return out.str();
+}
+
+}  // namespace unitsync::daemon

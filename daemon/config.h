@@ -1,0 +1,66 @@
+// unitsyncd's configuration: defaults here, Parse (TOML) → Validate, every key documented
+// in packaging/unitsyncd.toml.example. `unitsyncd --check-config` runs both and explains.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "protocol/sync_types.h"
+
+namespace unitsync::daemon {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/unitsync/unitsyncd.toml";
+inline constexpr uint16_t kDefaultPort = 7443;
+
+enum class NodeRole { kUnit, kCentral };
+
+struct Config {
+  NodeRole role = NodeRole::kUnit;
+  std::string node_id;   // this node; must match the CN of `bundle`'s certificate
+  std::string database;  // the replica file
+
+  // [tls]
+  std::string bundle;  // directory from `unitsyncctl pki enroll|server` (cert, key, ca, secret)
+  // central only: the CA directory's registrations (which units exist, their sealing
+  // secrets, revocations) — `unitsyncctl pki init-ca --dir`.
+  std::string pki_dir;
+
+  // [central] (unit role): where to connect.
+  std::string central_host = "127.0.0.1";
+  uint16_t central_port = kDefaultPort;
+  std::string central_node = "central";  // expected node id of central's certificate
+
+  // [listen] (central role)
+  std::string listen_address = "0.0.0.0";
+  uint16_t listen_port = kDefaultPort;
+  uint32_t max_sessions = 1000;
+
+  // [control]
+  std::string control_socket = "/run/unitsync/control.sock";
+
+  // [metrics]: empty address = off.
+  std::string metrics_address;
+  uint16_t metrics_port = 9464;
+
+  // [sync]
+  protocol::SyncOptions sync;
+  size_t max_rows_per_changeset = 1000;
+  // A local write is noticed through the WAL file changing; this bounds how long a write
+  // that changed nothing visible to the watch (e.g. a checkpoint race) waits.
+  int64_t change_poll_ms = 5'000;
+};
+
+// Reads and parses a TOML file. kNotFound (no file), kInvalidArgument naming the key and
+// line for a parse error, an unknown key or a wrong type. Does not check cross-field rules.
+Result<Config> ParseConfigFile(const std::string& path);
+Result<Config> ParseConfig(std::string_view toml_text, const std::string& source_name);
+
+// Cross-field and range rules (role-specific keys present, ids valid, ports, limits).
+Status ValidateConfig(const Config& config);
+
+// A human summary of the effective configuration (for --check-config); no secrets.
+std::string DescribeConfig(const Config& config);
+
+}  // namespace unitsync::daemon
