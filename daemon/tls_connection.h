@@ -8,7 +8,10 @@
 // or Abort() no callback runs any more. Not thread-safe: use from the I/O thread.
 #pragma once
 
-// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
+// clang-format off
+// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>: first.
+#include <utility>
+// clang-format on
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -16,7 +19,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <utility>
 
 #include "protocol/bytes.h"
 
