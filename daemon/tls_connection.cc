@@ -11,7 +11,8 @@ namespace unitsync::daemon {
 
 namespace asio = boost::asio;
 
-TlsConnection::TlsConnection(Stream stream) : stream_(std::move(stream)) {
+TlsConnection::TlsConnection(asio::ip::tcp::socket socket, asio::ssl::context& tls)
+    : stream_(std::move(socket), tls) {
   boost::system::error_code ec;
   auto ep = stream_.lowest_layer().remote_endpoint(ec);
   peer_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -32,9 +33,9 @@ asio::awaitable<void> TlsConnection::ReadLoop() {
     boost::system::error_code ec;
     const size_t n = co_await stream_.async_read_some(
         asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-    if (done_) co_return;
+    if (done_ || closing_) co_return;
     if (n > 0) on_bytes_(protocol::ByteView(buf.data(), n));
-    if (done_) co_return;
+    if (done_ || closing_) co_return;
     if (ec) {
       Finish(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ? "closed by peer"
                                                                                 : ec.message());
@@ -82,9 +83,8 @@ asio::awaitable<void> TlsConnection::WriteLoop() {
 
 void TlsConnection::Close() {
   if (done_ || closing_) return;
+  // The callbacks stay (Close may be called from inside one); the flags silence them.
   closing_ = true;
-  on_bytes_ = nullptr;
-  on_closed_ = nullptr;
   if (!writing_) {
     done_ = true;
     boost::system::error_code ec;
@@ -107,7 +107,7 @@ void TlsConnection::Finish(const std::string& reason) {
   done_ = true;
   boost::system::error_code ec;
   stream_.lowest_layer().close(ec);
-  if (auto cb = std::move(on_closed_)) cb(reason);
+  if (on_closed_) on_closed_(reason);
 }
 
 }  // namespace unitsync::daemon

@@ -31,7 +31,8 @@ class TlsConnection : public std::enable_shared_from_this<TlsConnection> {
   // The transport went away by itself (EOF, reset, TLS alert); not called after Close().
   using OnClosed = std::function<void(const std::string& reason)>;
 
-  explicit TlsConnection(Stream stream);
+  // Takes a connected TCP socket; the TLS handshake is the caller's (through stream()).
+  TlsConnection(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& tls);
 
   Stream& stream() { return stream_; }
   std::string peer() const { return peer_; }

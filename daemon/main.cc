@@ -1,0 +1,144 @@
+// unitsyncd: parse, build, run, map the result to an exit code.
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "daemon/config.h"
+#include "daemon/nodes.h"
+#include "daemon/tls_context.h"
+#include "pki/bundle.h"
+#include "pki/registry.h"
+#include "store/replica.h"
+
+namespace unitsync::daemon {
+namespace {
+
+int Fatal(Logger& log, const char* event, const Error& e) {
+  log.Error(event,
+            "error=\"" + e.message + "\"" + (e.hint.empty() ? "" : " hint=\"" + e.hint + "\""));
+  return 1;
+}
+
+int Run(const Config& config) {
+  Logger log;
+  auto bundle = pki::LoadBundle(config.bundle);
+  if (!bundle) return Fatal(log, "bundle_unusable", bundle.error());
+  if (bundle->node_id != config.node_id) {
+    return Fatal(log, "bundle_unusable",
+                 Error{Errc::kInvalidArgument,
+                       "the bundle is for " + bundle->node_id + ", node_id is " + config.node_id,
+                       "use this node's own bundle"});
+  }
+  store::ReplicaOptions ropts;
+  ropts.expect_node_id = config.node_id;
+  ropts.expect_role = config.role == NodeRole::kUnit ? store::Role::kUnit : store::Role::kCentral;
+  auto replica = store::Replica::Open(config.database, ropts);
+  if (!replica) return Fatal(log, "replica_unusable", replica.error());
+
+  boost::asio::io_context io;
+  StoreWorker store(io.get_executor());
+  KeyRing keys;
+  pki::Registry registry;
+  std::unique_ptr<UnitNode> unit;
+  std::unique_ptr<CentralNode> central;
+  std::optional<boost::asio::ssl::context> tls;
+
+  if (config.role == NodeRole::kUnit) {
+    if (!bundle->sealing) {
+      return Fatal(log, "bundle_unusable",
+                   Error{Errc::kInvalidArgument, "a unit bundle needs its sealing secret", ""});
+    }
+    if (auto st =
+            keys.Add(config.node_id, bundle->sealing->secret.bytes(), bundle->sealing->key_id);
+        !st) {
+      return Fatal(log, "bundle_unusable", st.error());
+    }
+    auto ctx = MakeClientContext(*bundle);
+    if (!ctx) return Fatal(log, "tls_unusable", ctx.error());
+    tls.emplace(std::move(*ctx));
+    UnitExecutor loader(*replica, config.central_node, keys);
+    auto state = loader.LoadState();
+    if (!state) return Fatal(log, "replica_unusable", state.error());
+    unit = std::make_unique<UnitNode>(io, config, *replica, keys, *tls, store, log, *state);
+    unit->Start();
+  } else {
+    auto reg = pki::LoadRegistrations(config.pki_dir);
+    if (!reg) return Fatal(log, "pki_unusable", reg.error());
+    registry = std::move(*reg);
+    for (const auto& u : registry.units) {
+      for (const auto& k : u.keys) {
+        if (auto st = keys.Add(u.unit.unit_id, k.secret.bytes(), k.key_id); !st) {
+          return Fatal(log, "pki_unusable", st.error());
+        }
+      }
+    }
+    auto ctx = MakeServerContext(*bundle, registry.ca_cert_path, registry.crl_path);
+    if (!ctx) return Fatal(log, "tls_unusable", ctx.error());
+    tls.emplace(std::move(*ctx));
+    central = std::make_unique<CentralNode>(io, config, *replica, registry, keys, *tls, store, log);
+    if (auto st = central->Start(); !st) return Fatal(log, "listen_failed", st.error());
+  }
+
+  // Local writes by other programs: checked on a short timer until the WAL watch lands.
+  boost::asio::steady_timer poll(io);
+  std::function<void()> arm = [&] {
+    poll.expires_after(std::chrono::milliseconds(config.change_poll_ms));
+    poll.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (unit) unit->LocalChange();
+      if (central) central->LogAdvanced();
+      arm();
+    });
+  };
+  arm();
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log.Info("stopping", "signal=" + std::to_string(sig));
+    poll.cancel();
+    if (unit) unit->Stop();
+    if (central) central->Stop();
+    // Give the sessions a moment to flush ERROR shutting_down, then stop.
+    auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
+    t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
+  });
+  log.Info("started",
+           std::string("role=") + (unit ? "unit" : "central") + " node=" + config.node_id);
+  io.run();
+  store.Stop();  // the running transaction finishes; nothing else starts
+  log.Info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace unitsync::daemon
+
+int main(int argc, char** argv) {
+  using namespace unitsync::daemon;
+  CLI::App app{
+      "unitsyncd keeps a unitsync replica in sync with central (or, as central, with "
+      "every unit)."};
+  std::string config_path = kDefaultConfigPath;
+  bool check = false;
+  app.add_option("--config", config_path, "Configuration file (TOML)");
+  app.add_flag("--check-config", check, "Validate the configuration, explain it, and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  auto config = ParseConfigFile(config_path);
+  if (config) {
+    if (auto st = ValidateConfig(*config); !st) config = tl::unexpected(st.error());
+  }
+  if (!config) {
+    std::cerr << "unitsyncd: " << config.error().ToString() << "\n";
+    return 2;
+  }
+  if (check) {
+    std::cout << config_path << " is valid:\n" << DescribeConfig(*config);
+    return 0;
+  }
+  return Run(*config);
+}
