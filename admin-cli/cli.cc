@@ -67,6 +67,7 @@ void BuildApp(CLI::App& app, Context& ctx) {
   RegisterChanges(app, ctx);
   RegisterConflicts(app, ctx);
   RegisterDigest(app, ctx);
+  RegisterPki(app, ctx);
 }
 
 int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {

@@ -71,6 +71,7 @@ void RegisterAction(CLI::App& app, Context& ctx);     // cmd_action.cc
 void RegisterChanges(CLI::App& app, Context& ctx);    // cmd_changes.cc
 void RegisterConflicts(CLI::App& app, Context& ctx);  // cmd_conflicts.cc
 void RegisterDigest(CLI::App& app, Context& ctx);     // cmd_digest.cc
+void RegisterPki(CLI::App& app, Context& ctx);        // cmd_pki.cc
 
 // Sets up the top-level app: name, description, global flags, every
 // subcommand.

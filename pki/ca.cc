@@ -11,6 +11,7 @@
 #include "pki/identity.h"
 #include "pki/keys.h"
 #include "pki/registration.h"
+#include "pki/text.h"
 
 namespace unitsync::pki {
 
@@ -110,7 +111,8 @@ Result<Revocation> Revoke(const std::string& ca_dir, const std::string& unit_id)
   auto target = ReadRegistration(path, unit_id);
   if (!target) return tl::unexpected(target.error());
   if (target->unit.revoked) {
-    return Fail(Errc::kRejected, "unit " + unit_id + " is already revoked");
+    return Fail(Errc::kRejected, "unit " + unit_id + " is already revoked",
+                "it was revoked at " + FormatUtc(target->unit.revoked_at) + "; nothing to do");
   }
   auto registry = LoadRegistrations(ca_dir);
   if (!registry) return tl::unexpected(registry.error());
