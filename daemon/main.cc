@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "daemon/change_watcher.h"
 #include "daemon/config.h"
 #include "daemon/nodes.h"
 #include "daemon/tls_context.h"
@@ -82,24 +83,19 @@ int Run(const Config& config) {
     if (auto st = central->Start(); !st) return Fatal(log, "listen_failed", st.error());
   }
 
-  // Local writes by other programs: checked on a short timer until the WAL watch lands.
-  boost::asio::steady_timer poll(io);
-  std::function<void()> arm = [&] {
-    poll.expires_after(std::chrono::milliseconds(config.change_poll_ms));
-    poll.async_wait([&](const boost::system::error_code& ec) {
-      if (ec) return;
-      if (unit) unit->LocalChange();
-      if (central) central->LogAdvanced();
-      arm();
-    });
-  };
-  arm();
+  // Local writes by other programs (the app, sqlite3, unitsyncctl) are pushed as they
+  // are committed; at central they fan out to the units.
+  ChangeWatcher watcher(io, store, *replica, log, config.change_poll_ms, [&] {
+    if (unit) unit->LocalChange();
+    if (central) central->LogAdvanced();
+  });
+  watcher.Start();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log.Info("stopping", "signal=" + std::to_string(sig));
-    poll.cancel();
+    watcher.Stop();
     if (unit) unit->Stop();
     if (central) central->Stop();
     // Give the sessions a moment to flush ERROR shutting_down, then stop.

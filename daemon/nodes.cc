@@ -130,7 +130,7 @@ struct CentralNode::Session {
         hub(node.config_.node_id, unit_id, node.config_.sync, node.env_),
         exec(node.replica_, unit_id, node.keys_,
              ExecutorOptions{node.config_.sync.max_frame, node.config_.max_rows_per_changeset}),
-        driver(node.io_, node.store_, node.log_, "unit=" + unit_id,
+        driver(node.io_, node.store_, node.log_, "",
                CoreDriver::Hooks{
                    [this] { return hub.TakeActions(); },
                    [this](protocol::TimerId id) { hub.OnTimer(id); },

@@ -77,7 +77,8 @@ void HubSession::OnBytes(ByteView bytes) {
 
 void HubSession::HandleMessage(Message& message) {
   if (auto* error = std::get_if<ErrorMessage>(&message)) {
-    core_.Log(LogLevel::kWarning, "error_from_unit",
+    core_.Log(error->code == ErrorCode::kShuttingDown ? LogLevel::kInfo : LogLevel::kWarning,
+              "error_from_unit",
               "unit=" + unit_id_ + " code=" + std::to_string(static_cast<int>(error->code)) +
                   " message=\"" + error->message + "\"");
     core_.Close("unit sent ERROR");

@@ -72,7 +72,7 @@ std::string Config(const std::string& role, const std::string& node, const std::
                    const std::string& bundle, const std::string& extra) {
   return "role = \"" + role + "\"\nnode_id = \"" + node + "\"\ndatabase = \"" + db +
          "\"\n[tls]\nbundle = \"" + bundle + "\"\n" + extra +
-         "[sync]\nchange_poll_ms = 100\nping_interval_ms = 1000\nread_deadline_ms = 3000\n"
+         "[sync]\nchange_poll_ms = 600000\nping_interval_ms = 1000\nread_deadline_ms = 3000\n"
          "backoff_base_ms = 100\nbackoff_max_ms = 1000\n";
 }
 

@@ -1,0 +1,57 @@
+// Notices writes that other programs make to the replica — the app, the sqlite3 shell,
+// unitsyncctl — by watching the database's directory with inotify (the -wal file changes
+// on every commit), not by polling. Each burst of events becomes one check on the store
+// thread: `PRAGMA data_version` moves only when another connection committed, so the
+// daemon's own writes never wake it. A slow fallback timer covers what inotify cannot
+// see (e.g. a network filesystem).
+//
+// Runs on the I/O thread; `changed` is called there.
+#pragma once
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <string>
+
+#include "daemon/log.h"
+#include "daemon/store_worker.h"
+#include "store/replica.h"
+
+namespace unitsync::daemon {
+
+class ChangeWatcher {
+ public:
+  // `replica` is used on the store thread only.
+  ChangeWatcher(boost::asio::io_context& io, StoreWorker& store, store::Replica& replica,
+                Logger& log, int64_t fallback_ms, std::function<void()> changed);
+  ~ChangeWatcher();
+
+  // Starts watching; without inotify (kernel limit reached) only the fallback runs, with a
+  // warning.
+  void Start();
+  void Stop();
+
+ private:
+  void Read();
+  void Check();
+  void ArmFallback();
+
+  boost::asio::io_context& io_;
+  StoreWorker& store_;
+  store::Replica& replica_;
+  Logger& log_;
+  int64_t fallback_ms_;
+  std::function<void()> changed_;
+  std::string db_name_;
+  boost::asio::posix::stream_descriptor inotify_;
+  boost::asio::steady_timer fallback_;
+  std::array<char, 4096> buf_{};
+  bool checking_ = false;
+  bool again_ = false;
+  int64_t data_version_ = -1;  // store thread only
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace unitsync::daemon
