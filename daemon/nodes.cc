@@ -128,21 +128,24 @@ struct CentralNode::Session {
   Session(CentralNode& node, const std::string& unit_id)
       : unit(unit_id),
         hub(node.config_.node_id, unit_id, node.config_.sync, node.env_),
-        exec(node.replica_, unit_id, node.keys_,
-             ExecutorOptions{node.config_.sync.max_frame, node.config_.max_rows_per_changeset}),
+        exec(std::make_shared<CentralExecutor>(
+            node.replica_, unit_id, node.keys_,
+            ExecutorOptions{node.config_.sync.max_frame, node.config_.max_rows_per_changeset})),
         driver(node.io_, node.store_, node.log_, "",
                CoreDriver::Hooks{
                    [this] { return hub.TakeActions(); },
                    [this](protocol::TimerId id) { hub.OnTimer(id); },
                    [this](protocol::StoreResult r) { hub.OnStoreResult(std::move(r)); },
-                   [this](const protocol::StoreWork& w) { return exec.Run(w); },
+                   // Store work may still be queued when the session is gone: the
+                   // executor lives as long as the last task that uses it.
+                   [exec = exec](const protocol::StoreWork& w) { return exec->Run(w); },
                    {},
                    [&node, this] { node.LogAdvanced(unit); },
                }) {}
 
   std::string unit;
   protocol::HubSession hub;
-  CentralExecutor exec;
+  std::shared_ptr<CentralExecutor> exec;
   CoreDriver driver;
 };
 
