@@ -15,6 +15,7 @@
 
 #include "pki/ca.h"
 #include "store/test_util.h"
+#include "tests/daemon_util.h"
 
 namespace unitsync::testing {
 namespace {
@@ -24,68 +25,6 @@ using store::testing::Exec;
 using store::testing::Query;
 using store::testing::TempDir;
 using store::testing::ValueOrDie;
-
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-class Daemon {
- public:
-  Daemon(const std::string& config, const std::string& log) {
-    const std::string bin = std::string(std::getenv("UNITSYNC_BIN")) + "/unitsyncd";
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      FILE* f = std::freopen(log.c_str(), "w", stderr);
-      (void)f;
-      ::execl(bin.c_str(), bin.c_str(), "--config", config.c_str(), static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-  }
-  ~Daemon() { Stop(); }
-  // SIGTERM and wait; the exit status.
-  int Stop() {
-    if (pid_ <= 0) return status_;
-    ::kill(pid_, SIGTERM);
-    int st = 0;
-    ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return status_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int status_ = -1;
-};
-
-void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-
-std::string Config(const std::string& role, const std::string& node, const std::string& db,
-                   const std::string& bundle, const std::string& extra) {
-  return "role = \"" + role + "\"\nnode_id = \"" + node + "\"\ndatabase = \"" + db +
-         "\"\n[tls]\nbundle = \"" + bundle + "\"\n" + extra +
-         "[sync]\nchange_poll_ms = 600000\nping_interval_ms = 1000\nread_deadline_ms = 3000\n"
-         "backoff_base_ms = 100\nbackoff_max_ms = 1000\n";
-}
-
-// Waits (bounded) for `done`; convergence time is measured by the benchmarks, not here.
-template <typename F>
-bool Eventually(F done, std::chrono::seconds limit = std::chrono::seconds(60)) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
 
 TEST(DaemonLoopback, UnitsAndCentralConvergeOverTls) {
   TempDir dir;
