@@ -47,7 +47,8 @@ tl::unexpected<Error> FailErrno(int err, std::string_view what, const std::strin
   return tl::unexpected<Error>(ErrnoError(err, what, path));
 }
 
-std::string ParentDir(const std::string& path) {
+std::string ParentDir(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();  // "out/" is "out".
   const size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";

@@ -1,105 +1,33 @@
-// The CA life cycle on real files: init-ca, enroll, server, revoke, list. Checks
-// what an operator and central's TLS would rely on: the modes, the certificate
-// profiles, verification by OpenSSL's own verifier (with the CRL), refusals.
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
-
-#include <set>
-
-#include "pki/ca.h"
-#include "pki/cert_info.h"
+// The CA life cycle on real files, part 1: init-ca and enroll. Checks what an
+// operator and central's TLS rely on: modes, certificate profiles, verification by
+// OpenSSL's own verifier (with the CRL), refusals. Server and revoke: revoke_test.cc.
 #include "pki/files.h"
 #include "pki/identity.h"
+#include "pki/pki_fixture_test_util.h"
 #include "pki/registry.h"
-#include "pki/test_util.h"
 #include "protocol/envelope.h"
 
 namespace unitsync::pki {
 namespace {
 
+using testing::AltNames;
 using testing::Cert;
+using testing::CommonName;
+using testing::CrlSerials;
+using testing::Days;
+using testing::ExtendedKeyUsages;
 using testing::ModeOf;
 using testing::Must;
+using testing::PkiFixture;
 using testing::ReadFile;
 using testing::ScopedUmask;
-using testing::TempDir;
 using testing::Verify;
 
 static_assert(kSealingSecretSize == protocol::kUnitSecretSize,
               "the enrollment secret is the protocol's unit secret");
 
-constexpr long kDay = 24 * 60 * 60;
-
-class PkiFixture : public ::testing::Test {
- protected:
-  PkiFixture() : umask_(022) {}
-
-  std::string Ca() const { return dir_.File("ca"); }
-  std::string Out(const std::string& name) const { return dir_.File(name); }
-
-  CaSummary InitTestCa(const std::string& dir) { return Must(InitCa(dir, "Test Kommun"), "init"); }
-  IssuedBundle Enroll(const std::string& unit) {
-    return Must(EnrollUnit(Ca(), unit, Out(unit)), "enroll");
-  }
-
-  ScopedUmask umask_;
-  TempDir dir_;
-};
-
 using pki_ca = PkiFixture;
 using pki_enroll = PkiFixture;
-using pki_server = PkiFixture;
-using pki_revoke = PkiFixture;
-
-// Days between two times, rounded to the nearest day.
-long Days(std::time_t from, std::time_t to) { return (to - from + kDay / 2) / kDay; }
-
-std::set<std::string> ExtendedKeyUsages(const X509* cert) {
-  std::set<std::string> out;
-  ExtKeyUsagePtr eku(static_cast<EXTENDED_KEY_USAGE*>(
-      X509_get_ext_d2i(cert, NID_ext_key_usage, nullptr, nullptr)));
-  for (int i = 0; eku && i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
-    out.insert(OBJ_nid2sn(OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), i))));
-  }
-  return out;
-}
-
-std::vector<std::string> AltNames(const X509* cert) {
-  std::vector<std::string> out;
-  GeneralNamesPtr names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
-  for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
-    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names.get(), i);
-    if (n->type == GEN_URI || n->type == GEN_DNS) {
-      const ASN1_STRING* s = n->type == GEN_URI ? n->d.uniformResourceIdentifier : n->d.dNSName;
-      out.push_back(std::string(n->type == GEN_URI ? "URI:" : "DNS:") +
-                    std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                                static_cast<size_t>(ASN1_STRING_length(s))));
-    } else if (n->type == GEN_IPADD) {
-      out.push_back("IP:" + std::to_string(ASN1_STRING_length(n->d.iPAddress)) + "bytes");
-    }
-  }
-  return out;
-}
-
-std::string CommonName(const X509* cert) {
-  char buf[256] = {};
-  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
-  return buf;
-}
-
-// Serials that a CRL file lists.
-std::set<std::string> CrlSerials(const std::string& path) {
-  std::set<std::string> out;
-  BioPtr bio(BIO_new_file(path.c_str(), "r"));
-  X509CrlPtr crl(bio ? PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!crl) return {"<unreadable CRL>"};
-  const STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());
-  for (int i = 0; i < sk_X509_REVOKED_num(revoked); ++i) {
-    out.insert(Must(SerialHex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i)))));
-  }
-  return out;
-}
 
 TEST_F(pki_ca, InitCaMakesACaCertificateKeyAndEmptyCrlWithStrictModes) {
   const CaSummary ca = InitTestCa(Ca());
@@ -353,124 +281,6 @@ TEST_F(pki_enroll, ACertificateFromAnotherCaDoesNotVerifyOrAuthenticate) {
   EXPECT_EQ(auth.error().code, Errc::kRejected);
   EXPECT_EQ(Must(AuthenticateUnit(registry, Cert(Out("unit-0001") + "/cert.pem").get())),
             "unit-0001");
-}
-
-TEST_F(pki_server, ServerCertificateNamesTheNodeAndEveryHost) {
-  InitTestCa(Ca());
-  const IssuedBundle b = Must(IssueServer(
-      Ca(), "central", {"Central.Example.org", "10.0.0.5", "::1", "central.example.org"},
-      Out("central"), 400));
-  EXPECT_EQ(b.hosts, (std::vector<std::string>{"central.example.org", "10.0.0.5", "::1"}));
-  X509Ptr cert = Cert(b.dir + "/cert.pem");
-  EXPECT_EQ(CommonName(cert.get()), "central");
-  EXPECT_EQ(AltNames(cert.get()),
-            (std::vector<std::string>{"DNS:central.example.org", "IP:4bytes", "IP:16bytes"}));
-  EXPECT_EQ(X509_check_host(cert.get(), "central.example.org", 0, 0, nullptr), 1);
-  EXPECT_EQ(X509_check_ip_asc(cert.get(), "10.0.0.5", 0), 1);
-  EXPECT_EQ(X509_check_ip_asc(cert.get(), "::1", 0), 1);
-  EXPECT_EQ(X509_check_host(cert.get(), "other.example.org", 0, 0, nullptr), 0);
-  EXPECT_EQ(ExtendedKeyUsages(cert.get()), std::set<std::string>{"serverAuth"});
-  EXPECT_EQ(Days(std::time(nullptr), Must(NotAfter(cert.get()))), 400);
-  EXPECT_EQ(
-      Verify(Ca() + "/ca.pem", b.dir + "/cert.pem", Ca() + "/crl.pem", X509_PURPOSE_SSL_SERVER),
-      X509_V_OK);
-  EXPECT_EQ(ModeOf(b.dir + "/key.pem"), 0600);
-  EXPECT_EQ(ModeOf(b.dir + "/secret"), -1);
-  EXPECT_TRUE(b.registration_path.empty());
-  EXPECT_TRUE(Must(ListEnrolled(Ca())).empty());  // Central is not a unit.
-}
-
-TEST_F(pki_server, BadHostsAreRefused) {
-  InitTestCa(Ca());
-  for (const std::vector<std::string>& hosts :
-       std::vector<std::vector<std::string>>{{},
-                                             {"bad_host"},
-                                             {"-lead.example"},
-                                             {"a..b"},
-                                             {"x,DNS:evil.example"},
-                                             {"trail.example."},
-                                             {"1.2.3.4/24"},
-                                             {std::string(64, 'a') + ".example"}}) {
-    auto r = IssueServer(Ca(), "central", hosts, Out("central"));
-    ASSERT_FALSE(r) << (hosts.empty() ? "<none>" : hosts[0]);
-    EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
-  }
-  EXPECT_EQ(ModeOf(Out("central")), -1);
-}
-
-TEST_F(pki_revoke, ARevokedCertificateFailsCrlCheckedVerificationAndAuthentication) {
-  InitTestCa(Ca());
-  const IssuedBundle a = Enroll("unit-a");
-  const IssuedBundle b = Enroll("unit-b");
-  const std::string ca = Ca() + "/ca.pem", crl = Ca() + "/crl.pem";
-  ASSERT_EQ(Verify(ca, a.dir + "/cert.pem", crl), X509_V_OK);
-
-  const Revocation r = Must(Revoke(Ca(), "unit-a"));
-  EXPECT_EQ(r.serial_hex, a.serial_hex);
-  EXPECT_EQ(r.crl_number, 2);
-  EXPECT_EQ(r.crl_entries, 1u);
-  EXPECT_EQ(CrlSerials(crl), std::set<std::string>{a.serial_hex});
-  EXPECT_EQ(ModeOf(crl), 0644);
-  EXPECT_EQ(Verify(ca, a.dir + "/cert.pem", crl), X509_V_ERR_CERT_REVOKED);
-  EXPECT_EQ(Verify(ca, b.dir + "/cert.pem", crl), X509_V_OK);
-  // Without the CRL the chain alone still verifies: the CRL is what revokes.
-  EXPECT_EQ(Verify(ca, a.dir + "/cert.pem"), X509_V_OK);
-
-  const Registry registry = Must(LoadRegistrations(Ca()));
-  ASSERT_NE(registry.Find("unit-a"), nullptr);
-  EXPECT_TRUE(registry.Find("unit-a")->unit.revoked);
-  EXPECT_EQ(registry.Find("unit-a")->unit.revoked_at, r.revoked_at);
-  EXPECT_FALSE(registry.Find("unit-b")->unit.revoked);
-  EXPECT_EQ(ModeOf(a.registration_path), 0600);
-  auto auth = AuthenticateUnit(registry, Cert(a.dir + "/cert.pem").get());
-  ASSERT_FALSE(auth);
-  EXPECT_EQ(auth.error().code, Errc::kRejected);
-  EXPECT_EQ(Must(AuthenticateUnit(registry, Cert(b.dir + "/cert.pem").get())), "unit-b");
-
-  // The next revocation keeps the earlier serial on the list.
-  EXPECT_EQ(Must(Revoke(Ca(), "unit-b")).crl_number, 3);
-  EXPECT_EQ(CrlSerials(crl), (std::set<std::string>{a.serial_hex, b.serial_hex}));
-  EXPECT_EQ(Verify(ca, a.dir + "/cert.pem", crl), X509_V_ERR_CERT_REVOKED);
-  // A revoked unit id is not issued again.
-  EXPECT_EQ(EnrollUnit(Ca(), "unit-a", Out("again")).error().code, Errc::kAlreadyExists);
-}
-
-TEST_F(pki_revoke, UnknownAndAlreadyRevokedUnitsAreRefused) {
-  InitTestCa(Ca());
-  Enroll("unit-a");
-  auto unknown = Revoke(Ca(), "unit-zz");
-  ASSERT_FALSE(unknown);
-  EXPECT_EQ(unknown.error().code, Errc::kNotFound);
-  EXPECT_NE(unknown.error().hint.find("pki list"), std::string::npos);
-  Must(Revoke(Ca(), "unit-a"));
-  const std::string crl = ReadFile(Ca() + "/crl.pem");
-  auto twice = Revoke(Ca(), "unit-a");
-  ASSERT_FALSE(twice);
-  EXPECT_EQ(twice.error().code, Errc::kRejected);
-  EXPECT_EQ(ReadFile(Ca() + "/crl.pem"), crl);
-  EXPECT_EQ(Revoke(Ca(), "bad id").error().code, Errc::kInvalidArgument);
-}
-
-TEST_F(pki_revoke, ARevocationInterruptedAfterTheCrlIsCompletedByRunningItAgain) {
-  InitTestCa(Ca());
-  const IssuedBundle a = Enroll("unit-a");
-  const std::string before = ReadFile(a.registration_path);
-  const Revocation first = Must(Revoke(Ca(), "unit-a"));
-  // Crash after the CRL was replaced, before the registration was: put the old
-  // registration back.
-  ASSERT_EQ(::unlink(a.registration_path.c_str()), 0);
-  {
-    const int fd = ::open(a.registration_path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(::write(fd, before.data(), before.size()), static_cast<ssize_t>(before.size()));
-    ::close(fd);
-  }
-  EXPECT_FALSE(Must(LoadRegistrations(Ca())).Find("unit-a")->unit.revoked);
-  const Revocation second = Must(Revoke(Ca(), "unit-a"));
-  EXPECT_EQ(second.revoked_at, first.revoked_at);  // The CRL's date is kept.
-  EXPECT_EQ(second.crl_entries, 1u);
-  EXPECT_TRUE(Must(LoadRegistrations(Ca())).Find("unit-a")->unit.revoked);
-  EXPECT_EQ(CrlSerials(Ca() + "/crl.pem"), std::set<std::string>{a.serial_hex});
 }
 
 }  // namespace
