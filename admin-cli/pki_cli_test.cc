@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "admin-cli/cli_test_util.h"
 #include "admin-cli/exit_codes.h"
 #include "pki/secret.h"
 #include "pki/test_util.h"
@@ -24,47 +25,15 @@ using pki::testing::RunProcess;
 using pki::testing::ScopedUmask;
 using pki::testing::TempDir;
 
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string BinaryPath() {
-  if (const char* dir = std::getenv("UNITSYNC_BIN")) {
-    return (std::filesystem::path(dir) / "unitsyncctl").string();
-  }
-  const auto self = std::filesystem::read_symlink("/proc/self/exe");
-  return (self.parent_path().parent_path() / "bin" / "unitsyncctl").string();
-}
+using testing::CliResult;
 
 class PkiCliTest : public ::testing::Test {
  protected:
   PkiCliTest() : umask_(022) {}
 
   // Runs unitsyncctl; every output is kept for the secrecy check.
-  CliResult Run(std::vector<std::string> args) {
-    const std::string out_path = dir_.File("stdout.txt");
-    const std::string err_path = dir_.File("stderr.txt");
-    args.insert(args.begin(), BinaryPath());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(127);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    CliResult r;
-    int status = 0;
-    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) {
-      r.code = WEXITSTATUS(status);
-    }
-    r.out = ReadFile(out_path);
-    r.err = ReadFile(err_path);
+  CliResult Run(const std::vector<std::string>& args) {
+    CliResult r = testing::RunUnitsyncctl(args, dir_.File(""));
     transcript_ += r.out + r.err;
     return r;
   }

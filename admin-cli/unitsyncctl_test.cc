@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "admin-cli/cli_test_util.h"
 #include "admin-cli/exit_codes.h"
 #include "common/clock.h"
 #include "common/uuid.h"
@@ -31,27 +32,7 @@ using store::testing::Query;
 using store::testing::TempDir;
 using store::testing::ValueOrDie;
 
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string BinaryPath() {
-  if (const char* dir = std::getenv("UNITSYNC_BIN")) {
-    return (std::filesystem::path(dir) / "unitsyncctl").string();
-  }
-  // build/tests/unitsyncctl_test -> build/bin/unitsyncctl
-  const auto self = std::filesystem::read_symlink("/proc/self/exe");
-  return (self.parent_path().parent_path() / "bin" / "unitsyncctl").string();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::CliResult;
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -62,33 +43,7 @@ class UnitsyncctlTest : public ::testing::Test {
  protected:
   // Runs unitsyncctl with `args` in the test's temp dir.
   CliResult Run(const std::vector<std::string>& args) {
-    const std::string bin = BinaryPath();
-    const std::string out_path = dir_.File("stdout.txt");
-    const std::string err_path = dir_.File("stderr.txt");
-    std::vector<std::string> full = {bin};
-    full.insert(full.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : full) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const std::string cwd = dir_.File("");
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 || chdir(cwd.c_str()) != 0) {
-        _exit(127);
-      }
-      execv(bin.c_str(), argv.data());
-      _exit(127);
-    }
-    CliResult r;
-    int status = 0;
-    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) {
-      r.code = WEXITSTATUS(status);
-    }
-    r.out = ReadFile(out_path);
-    r.err = ReadFile(err_path);
-    return r;
+    return testing::RunUnitsyncctl(args, dir_.File(""), dir_.File(""));
   }
 
   // Runs and expects exit 0; returns stdout.
