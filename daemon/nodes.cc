@@ -8,7 +8,6 @@
 #include <chrono>
 
 #include "daemon/tls_context.h"
-#include "pki/cert_info.h"
 
 namespace unitsync::daemon {
 
@@ -229,19 +228,14 @@ asio::awaitable<void> CentralNode::Admit(tcp::socket socket) {
     log_.Warn("tls_refused", "peer=" + peer + " reason=\"" + ec.message() + "\"");
     co_return;
   }
-  auto unit = PeerNodeId(conn->stream().native_handle());
-  auto refuse = [&](const std::string& why) {
-    log_.Warn("unit_refused", "peer=" + peer + " reason=\"" + why + "\"");
+  // The chain and the CRL were checked in the handshake; the registration decides the
+  // rest: an enrolled, unrevoked unit presenting exactly its enrolled certificate.
+  auto unit =
+      pki::AuthenticateUnit(registry_, SSL_get0_peer_certificate(conn->stream().native_handle()));
+  if (!unit) {
+    log_.Warn("unit_refused", "peer=" + peer + " reason=\"" + unit.error().message + "\"");
     conn->Abort();
-  };
-  if (!unit) co_return refuse(unit.error().message);
-  const pki::UnitRegistration* reg = registry_.Find(*unit);
-  if (reg == nullptr) co_return refuse("unit " + *unit + " is not enrolled");
-  if (reg->unit.revoked) co_return refuse("unit " + *unit + " is revoked");
-  auto fingerprint =
-      pki::FingerprintSha256(SSL_get0_peer_certificate(conn->stream().native_handle()));
-  if (!fingerprint || *fingerprint != reg->unit.fingerprint_sha256) {
-    co_return refuse("unit " + *unit + " presented another certificate than the enrolled one");
+    co_return;
   }
   if (stopping_) co_return;
   if (auto it = sessions_.find(*unit); it != sessions_.end()) {

@@ -111,19 +111,23 @@ TEST_F(Refusals, ForeignCaRevokedAndTls12AreRefusedAndOthersCarryOn) {
 
 TEST_F(Refusals, GarbageOversizedFramesAndStalledPeersAreDroppedNotFatal) {
   ASSERT_TRUE(pki::EnrollUnit(ca_, "unit-0001", dir_.File("good-bundle")));
-  ASSERT_TRUE(pki::EnrollUnit(ca_, "unit-0002", dir_.File("hostile-bundle")));
+  // Two hostile but enrolled peers, each with its own identity (a second connection of
+  // the same unit would replace the first).
+  ASSERT_TRUE(pki::EnrollUnit(ca_, "unit-0002", dir_.File("oversize-bundle")));
+  ASSERT_TRUE(pki::EnrollUnit(ca_, "unit-0003", dir_.File("stall-bundle")));
   StartCentral();
   const std::string port = std::to_string(port_);
-  const std::string h = dir_.File("hostile-bundle");
-  const std::string tls = "timeout 20 openssl s_client -quiet -connect 127.0.0.1:" + port +
-                          " -cert " + h + "/cert.pem -key " + h + "/key.pem -CAfile " + h +
-                          "/ca.pem";
+  auto s_client = [&](const std::string& bundle) {
+    const std::string b = dir_.File(bundle);
+    return "timeout 20 openssl s_client -quiet -connect 127.0.0.1:" + port + " -cert " + b +
+           "/cert.pem -key " + b + "/key.pem -CAfile " + b + "/ca.pem";
+  };
   // Plain garbage instead of a TLS handshake.
   Shell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + port +
         "; head -c 4096 /dev/urandom >&3; sleep 1' >/dev/null 2>&1");
   // An authenticated peer announcing a 4 GiB frame, and one stalling in a half frame.
-  Shell("printf '\\377\\377\\377\\377' | " + tls + " >/dev/null 2>&1 &");
-  Shell("(printf '\\000\\000'; sleep 15) | " + tls + " >/dev/null 2>&1 &");
+  Shell("printf '\\377\\377\\377\\377' | " + s_client("oversize-bundle") + " >/dev/null 2>&1 &");
+  Shell("(printf '\\000\\000'; sleep 15) | " + s_client("stall-bundle") + " >/dev/null 2>&1 &");
 
   Daemon good(Unit("unit-0001", dir_.File("good-bundle")), dir_.File("unit-0001.log"));
   ASSERT_TRUE(Eventually([&] { return AtCentral("unit-0001"); }))
