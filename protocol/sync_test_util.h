@@ -1,0 +1,85 @@
+// Driving one sync state machine event by event in tests: a fake environment, frames
+// in, actions out sorted by kind.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol/frame.h"
+#include "protocol/message_codec.h"
+#include "protocol/sync_types.h"
+
+namespace unitsync::protocol::testing {
+
+class FakeEnv final : public SyncEnv {
+ public:
+  int64_t MonotonicMs() override { return now; }
+  uint64_t Random() override { return next_random++; }
+  int64_t now = 0;
+  uint64_t next_random = 0;
+};
+
+inline Bytes FrameOf(const Message& m) {
+  auto f = EncodeMessageFrame(m);
+  EXPECT_TRUE(f.has_value());
+  return f ? *f : Bytes();
+}
+
+// What one batch of actions says, sorted by kind.
+struct Out {
+  std::vector<Message> sent;
+  std::vector<StoreWork> work;
+  std::vector<ArmTimer> armed;
+  std::vector<std::string> logs;
+  bool closed = false;
+  bool connect = false;
+  bool log_advanced = false;
+};
+
+inline Out Take(std::vector<SyncAction> actions) {
+  Out out;
+  for (auto& a : actions) {
+    if (auto* s = std::get_if<SendFrame>(&a)) {
+      FrameDecoder dec;
+      ByteView in(s->frame);
+      auto body = dec.Next(in);
+      EXPECT_TRUE(body && *body);
+      auto m = DecodeMessage(**body);
+      EXPECT_TRUE(m.has_value());
+      if (m) out.sent.push_back(*m);
+    } else if (auto* w = std::get_if<StoreWork>(&a)) {
+      out.work.push_back(*w);
+    } else if (auto* t = std::get_if<ArmTimer>(&a)) {
+      out.armed.push_back(*t);
+    } else if (auto* l = std::get_if<LogLine>(&a)) {
+      out.logs.push_back(l->event);
+    } else if (std::holds_alternative<CloseConnection>(a)) {
+      out.closed = true;
+    } else if (std::holds_alternative<Connect>(a)) {
+      out.connect = true;
+    } else if (std::holds_alternative<LogAdvanced>(a)) {
+      out.log_advanced = true;
+    }
+  }
+  return out;
+}
+
+template <typename T>
+const T* Only(const std::vector<Message>& sent) {
+  EXPECT_EQ(sent.size(), 1u);
+  return sent.size() == 1 ? std::get_if<T>(&sent[0]) : nullptr;
+}
+
+inline std::optional<int64_t> Armed(const Out& out, TimerId id) {
+  for (const auto& t : out.armed) {
+    if (t.id == id) return t.after_ms;
+  }
+  return std::nullopt;
+}
+
+inline Bytes FakeEnvelope() { return Bytes(40, 0xAB); }
+
+}  // namespace unitsync::protocol::testing
