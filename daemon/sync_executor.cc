@@ -146,7 +146,10 @@ StoreResult UnitExecutor::FetchPushes(const protocol::FetchPushes& work) {
   }
   // New entries are built only once the caller has everything already spooled.
   const uint64_t reached = work.after_seq + ready.entries.size();
-  if (reached < static_cast<uint64_t>(state->built_seq)) return ready;
+  if (reached < static_cast<uint64_t>(state->built_seq)) {
+    ready.more = true;  // spooled entries beyond the limit
+    return ready;
+  }
 
   auto key = keys_.Current(replica_.node_id());
   if (!key) return fail(key.error());
@@ -173,6 +176,7 @@ StoreResult UnitExecutor::FetchPushes(const protocol::FetchPushes& work) {
     ready.entries.push_back({static_cast<uint64_t>(seq), std::move(entry.sealed)});
     built_seq = seq;
     log_seq = built->last_seq;
+    ready.more = built->more;
     if (!built->more) break;
   }
   return ready;

@@ -181,6 +181,9 @@ struct PushesReady {
     Bytes sealed;
   };
   std::vector<Entry> entries;
+  // More is waiting (in the outbox or the change log) than `limit` allowed: fetch again
+  // as soon as the window has room, without waiting for a new local change.
+  bool more = false;
   bool ok = true;
   std::string error;
 };

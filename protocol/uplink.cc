@@ -238,6 +238,7 @@ void Uplink::OnPushesReady(uint64_t connection, PushesReady& ready) {
     return;  // The next local change or reconnect tries again.
   }
   for (const auto& e : ready.entries) state_.built_seq = std::max(state_.built_seq, e.seq);
+  if (ready.more) local_dirty_ = true;
   if (connection != connection_ || phase_ != Phase::kSyncing) return;
   bool sent = false;
   for (auto& e : ready.entries) {

@@ -207,5 +207,29 @@ TEST_F(UplinkTest, PersistentErrorsBackOffToTheMaximum) {
   EXPECT_GE(*delay, 30'000);
 }
 
+TEST_F(UplinkTest, MoreWaitingIsFetchedWhenTheWindowFreesWithoutANewLocalChange) {
+  options_.window = 2;
+  auto u = Make({0, 0, 0, "g-1"});
+  Connect(*u);
+  Feed(*u, Welcome{1, "central", "g-1", 0, 0});
+  PushesReady ready;
+  ready.entries = {{1, FakeEnvelope()}, {2, FakeEnvelope()}};
+  ready.more = true;  // the change log holds more than the window allowed
+  Out out = Result(*u, ready);
+  ASSERT_EQ(out.sent.size(), 2u);
+  out = Feed(*u, Ack{AckOf::kPush, 1});
+  Out next = Result(*u, StoreDone{});  // AckPushes answered; the fetch follows
+  bool fetched = false;
+  for (const auto* w : {&out.work, &next.work}) {
+    for (const auto& work : *w) {
+      if (const auto* f = std::get_if<FetchPushes>(&work)) {
+        fetched = true;
+        EXPECT_EQ(f->after_seq, 2u);
+      }
+    }
+  }
+  EXPECT_TRUE(fetched) << "a backlog larger than the window must keep flowing";
+}
+
 }  // namespace
 }  // namespace unitsync::protocol
