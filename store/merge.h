@@ -106,8 +106,8 @@ struct MergeReport {
   // Remote timestamps beyond the clock-skew bound: merged as they are (the
   // data must converge) but not adopted by the local clock.
   size_t far_future_versions = 0;
-  uint64_t max_far_future_ms = 0;  // How far ahead the worst of them was.
-  size_t rows_evicted = 0;         // Rows dropped because they moved to another unit.
+  uint64_t max_far_future_ms = 0;      // How far ahead the worst of them was.
+  size_t rows_evicted = 0;             // Rows dropped because they moved to another unit.
   std::vector<RowRejection> rejected;  // Rows not applied, in changeset order; never values.
 };
 
