@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "protocol/frame.h"
+#include "store/replica.h"
 
 namespace unitsync::daemon {
 namespace {
@@ -74,16 +75,6 @@ class TableReader {
   const std::string& source_;
   std::set<std::string> seen_;
 };
-
-bool ValidId(const std::string& id) {
-  if (id.empty() || id.size() > protocol::kMaxIdBytes) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == ':' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 #define CONFIG_TRY(expr)                                             \
   do {                                                               \
@@ -179,8 +170,10 @@ Result<Config> ParseConfigFile(const std::string& path) {
 }
 
 Status ValidateConfig(const Config& c) {
-  if (!ValidId(c.node_id)) {
-    return Fail(Errc::kInvalidArgument, "node_id must be 1..64 characters of [A-Za-z0-9._:-]");
+  if (!store::IsValidNodeId(c.node_id)) {
+    // The replica's rule: a node id `unitsyncctl init` would refuse can never match one.
+    return Fail(Errc::kInvalidArgument,
+                "node_id must be 1..64 characters of [a-z0-9._-], starting with a letter or digit");
   }
   if (c.database.empty()) return Fail(Errc::kInvalidArgument, "database is required");
   if (c.bundle.empty()) {
@@ -192,7 +185,7 @@ Status ValidateConfig(const Config& c) {
     return Fail(Errc::kInvalidArgument, "tls.pki_dir is required on central",
                 "the directory made by 'unitsyncctl pki init-ca': it lists the enrolled units");
   }
-  if (c.role == NodeRole::kUnit && !ValidId(c.central_node)) {
+  if (c.role == NodeRole::kUnit && !store::IsValidNodeId(c.central_node)) {
     return Fail(Errc::kInvalidArgument, "central.node_id must be a valid node id");
   }
   if (c.control_socket.empty()) return Fail(Errc::kInvalidArgument, "control.socket is required");
