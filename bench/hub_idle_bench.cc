@@ -196,6 +196,7 @@ Result<WindowStats> Observe(pid_t pid, Host* host, std::chrono::seconds window) 
     BENCH_TRY(Idle(window));
   }
   const double elapsed = Seconds(Clock::now() - t0);
+  const double own1 = OwnCpuSeconds();  // before reading /proc: that is not the uplinks' work
   auto cpu1 = CpuSeconds(pid);
   auto sw1 = ContextSwitches(pid);
   auto io1 = DataSegments(pid);
@@ -206,7 +207,7 @@ Result<WindowStats> Observe(pid_t pid, Host* host, std::chrono::seconds window) 
   s.cpu_pct = 100.0 * (*cpu1 - *cpu0) / elapsed;
   s.switches_per_s = static_cast<double>(SwitchesBetween(*sw0, *sw1)) / elapsed;
   s.segments = TcpSegments{io1->in - io0->in, io1->out - io0->out, io1->sockets};
-  s.own_cpu_pct = 100.0 * (OwnCpuSeconds() - own0) / elapsed;
+  s.own_cpu_pct = 100.0 * (own1 - own0) / elapsed;
   return s;
 }
 
