@@ -1,7 +1,5 @@
 #include "bench/deployment.h"
 
-#include <sys/stat.h>
-
 #include <filesystem>
 #include <fstream>
 #include <random>
