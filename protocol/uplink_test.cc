@@ -231,5 +231,45 @@ TEST_F(UplinkTest, MoreWaitingIsFetchedWhenTheWindowFreesWithoutANewLocalChange)
   EXPECT_TRUE(fetched) << "a backlog larger than the window must keep flowing";
 }
 
+TEST_F(UplinkTest, PausedUplinkSaysWhyStaysDownAndResumesAtOnce) {
+  auto u = Make({0, 0, 0, "g-1"});
+  Connect(*u);
+  Feed(*u, Welcome{1, "central", "g-1", 0, 0});
+  u->Stop("paused by the unit's admin");
+  Out out = Take(u->TakeActions());
+  const auto* err = Only<ErrorMessage>(out.sent);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->code, ErrorCode::kShuttingDown);
+  EXPECT_EQ(err->message, "paused by the unit's admin");
+  EXPECT_TRUE(out.closed);
+  EXPECT_FALSE(Armed(out, TimerId::kReconnect).has_value()) << "paused means no reconnect";
+  EXPECT_EQ(u->phase(), Uplink::Phase::kStopped);
+  u->OnLocalChange();  // writes while paused wait in the log
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+  u->Resume();
+  EXPECT_TRUE(Take(u->TakeActions()).connect);
+  EXPECT_EQ(u->phase(), Uplink::Phase::kConnecting);
+  u->Resume();  // only from kStopped
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+}
+
+TEST_F(UplinkTest, ConnectNowSkipsTheBackoffWait) {
+  options_.backoff_base_ms = 60'000;
+  auto u = Make({});
+  u->Start();
+  Take(u->TakeActions());
+  u->OnDisconnected("connection refused");
+  Out out = Take(u->TakeActions());
+  ASSERT_TRUE(Armed(out, TimerId::kReconnect).has_value());
+  ASSERT_EQ(u->phase(), Uplink::Phase::kBackoff);
+  u->ConnectNow();
+  EXPECT_TRUE(Take(u->TakeActions()).connect);
+  EXPECT_EQ(u->attempts(), 0u);
+  u->ConnectNow();  // already connecting: nothing more
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+  u->OnTimer(TimerId::kReconnect);  // the cancelled wait firing late changes nothing
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+}
+
 }  // namespace
 }  // namespace unitsync::protocol
