@@ -25,6 +25,7 @@
 
 #include "admin-cli/exit_codes.h"
 #include "common/error.h"
+#include "control/format.h"
 #include "store/hlc.h"
 #include "store/replica.h"
 #include "store/value.h"
@@ -112,20 +113,18 @@ class TextTable {
 // replaced (U+FFFD) rather than failing the command.
 void PrintJson(std::ostream& out, const nlohmann::json& doc);
 
-// "2026-05-28T10:13:20.000Z" (UTC, milliseconds).
-std::string FormatTimeMs(int64_t unix_ms);
+// FormatTimeMs, VersionJson, ValueJson: control/format.h (shared with the daemon).
+using control::FormatTimeMs;
+using control::ValueJson;
+using control::VersionJson;
 // A short age: "45s", "12m", "3h05m", "9d04h"; "-" for a time in the future
 // by more than a second.
 std::string FormatAge(int64_t age_ms);
 // "2026-05-28T10:13:20.000Z+3 @unit-0001": wall time, counter, origin.
 std::string FormatVersion(const store::Version& v);
-// {"hlc": N, "wall_ms": N, "wall_time": "...", "counter": N, "origin": "..."}.
-nlohmann::json VersionJson(const store::Version& v);
 // A value for people: text through ForTerminal (newlines kept), numbers,
 // "NULL", "<blob N bytes>".
 std::string FormatValue(const store::Value& v);
-// A value as JSON: null, number, string, or {"blob_hex": "..."}.
-nlohmann::json ValueJson(const store::Value& v);
 // The first `n` characters of a hex digest, for human tables.
 inline std::string ShortHash(const std::string& hex, size_t n = 16) { return hex.substr(0, n); }
 

@@ -35,6 +35,7 @@ struct Conflict {
 struct ConflictFilter {
   bool include_resolved = false;
   std::optional<std::string> table;
+  std::optional<std::string> pk;  // Only this row's (with `table`).
   size_t limit = 1000;
 };
 
