@@ -1,10 +1,17 @@
 #include "control/format.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
 namespace unitsync::control {
+
+int64_t WallNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 std::string FormatTimeMs(int64_t unix_ms) {
   unix_ms = std::max<int64_t>(unix_ms, 0);

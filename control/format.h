@@ -11,6 +11,8 @@
 
 namespace unitsync::control {
 
+// Wall-clock milliseconds since the epoch (what admins' tools show and compare).
+int64_t WallNowMs();
 // "2026-05-28T10:13:20.000Z" (UTC, milliseconds).
 std::string FormatTimeMs(int64_t unix_ms);
 // {"hlc": N, "wall_ms": N, "wall_time": "...", "counter": N, "origin": "..."}.

@@ -6,8 +6,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include "daemon/admin_service.h"
 #include "daemon/change_watcher.h"
 #include "daemon/config.h"
+#include "daemon/control_server.h"
+#include "daemon/metrics_server.h"
 #include "daemon/nodes.h"
 #include "daemon/tls_context.h"
 #include "pki/bundle.h"
@@ -91,10 +94,27 @@ int Run(const Config& config) {
   });
   watcher.Start();
 
+  // unitsyncctl's way in, and the scrape endpoint.
+  AdminService admin(config, store, *replica, log, unit.get(), central.get());
+  ControlServer control(io, config.control_socket, log,
+                        [&admin](const control::Request& request, uint32_t uid,
+                                 std::shared_ptr<ControlServer::Responder> responder) {
+                          admin.Handle(request, uid, std::move(responder));
+                        });
+  if (auto st = control.Start(); !st) return Fatal(log, "control_socket_failed", st.error());
+  std::optional<MetricsServer> metrics;
+  if (!config.metrics_address.empty()) {
+    metrics.emplace(io, config.metrics_address, config.metrics_port, log,
+                    [&admin](std::function<void(std::string)> done) { admin.Metrics(done); });
+    if (auto st = metrics->Start(); !st) return Fatal(log, "metrics_failed", st.error());
+  }
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log.Info("stopping", "signal=" + std::to_string(sig));
+    control.Stop();
+    if (metrics) metrics->Stop();
     watcher.Stop();
     if (unit) unit->Stop();
     if (central) central->Stop();

@@ -14,12 +14,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
+#include <set>
 #include <string>
 
 #include "daemon/config.h"
 #include "daemon/core_driver.h"
 #include "daemon/key_ring.h"
+#include "daemon/link_stats.h"
 #include "daemon/log.h"
 #include "daemon/store_worker.h"
 #include "daemon/sync_executor.h"
@@ -53,9 +56,22 @@ class UnitNode {
   void LocalChange();
   const protocol::Uplink& uplink() const { return uplink_; }
 
+  // Admin controls (unitsyncctl pause / resume / sync-now). Pause closes the session and
+  // keeps it closed (local writes wait in the log) until Resume; not persisted.
+  void Pause();
+  void Resume();
+  // Reconnect now if waiting to, and push whatever is waiting.
+  void SyncNow();
+  bool paused() const { return paused_; }
+  // "connected", "connecting", "waiting to reconnect", "paused", "stopped".
+  std::string LinkState() const;
+  const LinkStats& link() const { return link_; }
+  uint64_t session_errors() const { return session_errors_; }
+
  private:
   void Connect();
   boost::asio::awaitable<void> ConnectAttempt(uint64_t attempt);
+  void AfterPump();
 
   boost::asio::io_context& io_;
   const Config& config_;
@@ -66,6 +82,11 @@ class UnitNode {
   protocol::Uplink uplink_;
   CoreDriver driver_;
   uint64_t attempt_ = 0;
+  bool paused_ = false;
+  LinkStats link_;
+  uint64_t session_errors_ = 0;
+  uint64_t seen_acked_ = 0;  // cursors at the last AfterPump, to notice progress
+  uint64_t seen_pull_ = 0;
 };
 
 class CentralNode {
@@ -82,6 +103,25 @@ class CentralNode {
   void LogAdvanced(const std::string& except_unit = {});
   size_t sessions() const { return sessions_.size(); }
   uint16_t port() const { return port_; }
+
+  // Admin controls. Pausing a unit closes its session and refuses it until resumed;
+  // pausing central (no unit) does that for every unit. Not persisted.
+  void Pause(const std::optional<std::string>& unit);
+  void Resume(const std::optional<std::string>& unit);
+  bool paused() const { return paused_all_; }
+  bool paused(const std::string& unit) const { return paused_all_ || paused_units_.contains(unit); }
+  const std::set<std::string>& paused_units() const { return paused_units_; }
+
+  // What the daemon knows about each unit's link (units seen since start).
+  const std::map<std::string, LinkStats>& links() const { return links_; }
+  // Changesets in flight to the unit (0 without a session).
+  size_t QueueDepth(const std::string& unit) const;
+  bool Connected(const std::string& unit) const;
+  const ProcessCounters& counters() const { return counters_; }
+  // Bytes over all sessions since start, live ones included.
+  uint64_t BytesIn() const;
+  uint64_t BytesOut() const;
+  const pki::Registry& registry() const { return registry_; }
 
  private:
   struct Session;
@@ -102,7 +142,11 @@ class CentralNode {
   uint16_t port_ = 0;
   size_t handshakes_ = 0;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
+  std::map<std::string, LinkStats> links_;
+  ProcessCounters counters_;
   bool stopping_ = false;
+  bool paused_all_ = false;
+  std::set<std::string> paused_units_;
 };
 
 }  // namespace unitsync::daemon

@@ -22,9 +22,9 @@ void HubSession::OnDisconnected(const std::string& reason) {
   phase_ = Phase::kClosed;
 }
 
-void HubSession::Stop() {
+void HubSession::Stop(const std::string& why) {
   if (phase_ == Phase::kClosed) return;
-  CloseWith(ErrorCode::kShuttingDown, "central stopping");
+  CloseWith(ErrorCode::kShuttingDown, why);
 }
 
 void HubSession::CloseWith(ErrorCode code, const std::string& message) {

@@ -39,8 +39,9 @@ class HubSession {
   // Central's log has new entries that may concern this unit.
   void OnLogAdvanced();
   void OnStoreResult(StoreResult result);
-  // Central is stopping: ERROR shutting_down, close.
-  void Stop();
+  // Central is stopping (or an admin paused this unit): ERROR shutting_down with `why`,
+  // close.
+  void Stop(const std::string& why = "central stopping");
 
   std::vector<SyncAction> TakeActions() { return core_.TakeActions(); }
 
@@ -49,6 +50,7 @@ class HubSession {
   uint64_t applied_seq() const { return applied_; }      // unit pushes applied
   uint64_t fan_acked() const { return fan_acked_; }      // central log seq the unit has
   uint64_t fan_sent_to() const { return fan_sent_to_; }  // last CHANGES `to` sent
+  size_t changes_in_flight() const { return in_flight_.size(); }  // CHANGES not yet acked
 
  private:
   void Dispatch(StoreResult& result);

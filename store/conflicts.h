@@ -35,8 +35,8 @@ struct Conflict {
 struct ConflictFilter {
   bool include_resolved = false;
   std::optional<std::string> table;
-  std::optional<std::string> pk;  // Only this row's (with `table`).
   size_t limit = 1000;
+  std::optional<std::string> pk;  // Only this row's (with `table`).
 };
 
 Result<std::vector<Conflict>> ListConflicts(Replica& replica, const ConflictFilter& filter = {});
