@@ -30,6 +30,8 @@ class CoreDriver {
     std::function<protocol::StoreResult(const protocol::StoreWork&)> run_store_work;
     std::function<void()> connect;       // Connect action (unit only)
     std::function<void()> log_advanced;  // LogAdvanced action (central only)
+    // VerifyDone action: a verify the node started has ended.
+    std::function<void(protocol::VerifyDone)> verify_done;
   };
 
   CoreDriver(boost::asio::io_context& io, StoreWorker& store, Logger& log, std::string who,
