@@ -56,7 +56,7 @@ void VerifyExchange::OnDigests(Digests& digests, uint64_t connection) {
   }
   if (!digests.error.empty()) {
     Finish(digests.id, Fail(Errc::kBusy, std::string(peer_name()) +
-                                             " could not compute its digests: " + digests.error));
+                                             " answered without digests: " + digests.error));
     return ArmDeadline();
   }
   it->second.peer = std::move(digests);
