@@ -149,6 +149,9 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
     if (auto st = r.Integer("backoff_base_ms", s.backoff_base_ms, 10, 600'000); !st) return st;
     if (auto st = r.Integer("backoff_max_ms", s.backoff_max_ms, 10, 86'400'000); !st) return st;
     if (auto st = r.Integer("max_frame", s.max_frame, 1024, 64 * 1024 * 1024); !st) return st;
+    if (auto st = r.Integer("verify_timeout_ms", s.verify_timeout_ms, 1'000, 3'600'000); !st) {
+      return st;
+    }
     if (auto st = r.Integer("max_rows_per_changeset", c.max_rows_per_changeset, 1, 100'000); !st) {
       return st;
     }

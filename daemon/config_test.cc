@@ -29,6 +29,7 @@ TEST(Config, TheShippedExampleParsesValidatesAndMatchesTheDefaults) {
   EXPECT_EQ(c->sync.backoff_base_ms, d.sync.backoff_base_ms);
   EXPECT_EQ(c->sync.backoff_max_ms, d.sync.backoff_max_ms);
   EXPECT_EQ(c->sync.max_frame, d.sync.max_frame);
+  EXPECT_EQ(c->sync.verify_timeout_ms, d.sync.verify_timeout_ms);
   EXPECT_EQ(c->max_rows_per_changeset, d.max_rows_per_changeset);
   EXPECT_EQ(c->change_poll_ms, d.change_poll_ms);
   EXPECT_EQ(c->metrics_port, d.metrics_port);

@@ -47,6 +47,8 @@ void CoreDriver::Pump() {
             connection_.reset();
           } else if constexpr (std::is_same_v<A, protocol::LogAdvanced>) {
             if (hooks_.log_advanced) hooks_.log_advanced();
+          } else if constexpr (std::is_same_v<A, protocol::VerifyDone>) {
+            if (hooks_.verify_done) hooks_.verify_done(std::move(a));
           } else if constexpr (std::is_same_v<A, protocol::LogLine>) {
             log_.Line(a.level, a.event, who_.empty() ? a.fields : who_ + " " + a.fields);
             if (a.level != protocol::LogLevel::kInfo && hooks_.on_problem) hooks_.on_problem(a);

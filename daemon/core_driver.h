@@ -34,6 +34,8 @@ class CoreDriver {
     std::function<void()> after_pump;
     // Optional: the core logged a warning or an error (for status and metrics).
     std::function<void(const protocol::LogLine&)> on_problem;
+    // VerifyDone action: a verify the node started has ended.
+    std::function<void(protocol::VerifyDone)> verify_done;
   };
 
   CoreDriver(boost::asio::io_context& io, StoreWorker& store, Logger& log, std::string who,

@@ -45,6 +45,7 @@ UnitNode::UnitNode(asio::io_context& io, const Config& config, store::Replica& r
                     ++session_errors_;
                     link_.Problem(line);
                   },
+                  [this](protocol::VerifyDone d) { VerifyDone(std::move(d)); },
               }) {
   seen_acked_ = uplink_.state().acked_seq;
   seen_pull_ = uplink_.state().pull_seq;
@@ -114,6 +115,33 @@ void UnitNode::AfterPump() {
     link_.last_sync_ms = WallNowMs();
   }
   link_.bytes_out = driver_.bytes_sent();
+}
+
+void UnitNode::Verify(std::function<void(Result<protocol::VerifyReport>)> done) {
+  const uint64_t id = ++last_verify_id_;
+  if (!uplink_.StartVerify(id)) {
+    const bool connected = uplink_.phase() == protocol::Uplink::Phase::kSyncing;
+    Error e =
+        connected
+            ? Error{Errc::kRejected,
+                    std::to_string(protocol::kMaxPendingVerifies) + " verifies are already running",
+                    "wait for them to finish"}
+            : Error{Errc::kRejected, "not connected to central",
+                    "check unitsyncd's log for why (connect, TLS, central's "
+                    "answer); verify once the unit is connected"};
+    asio::post(io_, [done = std::move(done), e = std::move(e)] { done(tl::unexpected(e)); });
+    return;
+  }
+  verifies_[id] = std::move(done);
+  driver_.Pump();
+}
+
+void UnitNode::VerifyDone(protocol::VerifyDone d) {
+  auto it = verifies_.find(d.id);
+  if (it == verifies_.end()) return;
+  auto done = std::move(it->second);
+  verifies_.erase(it);
+  done(std::move(d.result));
 }
 
 void UnitNode::Connect() { asio::co_spawn(io_, ConnectAttempt(++attempt_), asio::detached); }
@@ -210,7 +238,24 @@ struct CentralNode::Session {
                      ++node.counters_.session_errors;
                      link.Problem(line);
                    },
-               }) {}
+                   [this](protocol::VerifyDone d) {
+                     auto it = verifies.find(d.id);
+                     if (it == verifies.end()) return;
+                     auto done = std::move(it->second);
+                     verifies.erase(it);
+                     done(std::move(d.result));
+                   },
+               }),
+        io(node.io_) {}
+
+  // A session dropped or replaced without telling its core still answers every verify.
+  ~Session() {
+    for (auto& [id, done] : verifies) {
+      asio::post(io, [done = std::move(done), unit = unit] {
+        done(Fail(Errc::kIo, "the session with " + unit + " ended before the verify completed"));
+      });
+    }
+  }
 
   void AfterPump() {
     link.SetConnected(hub.phase() == protocol::HubSession::Phase::kSyncing);
@@ -230,6 +275,8 @@ struct CentralNode::Session {
   protocol::HubSession hub;
   std::shared_ptr<CentralExecutor> exec;
   CoreDriver driver;
+  asio::io_context& io;
+  std::map<uint64_t, std::function<void(Result<protocol::VerifyReport>)>> verifies;
 };
 
 CentralNode::CentralNode(asio::io_context& io, const Config& config, store::Replica& replica,
@@ -427,6 +474,39 @@ void CentralNode::LogAdvanced(const std::string& except_unit) {
     s->hub.OnLogAdvanced();
     s->driver.Pump();
   }
+}
+
+void CentralNode::Verify(const std::string& unit,
+                         std::function<void(Result<protocol::VerifyReport>)> done) {
+  auto it = sessions_.find(unit);
+  if (it == sessions_.end() || it->second->hub.phase() != protocol::HubSession::Phase::kSyncing) {
+    asio::post(io_, [done = std::move(done), unit] {
+      done(Fail(Errc::kRejected, "unit not connected",
+                unit + " has no sync session with central now; verify once it is connected"));
+    });
+    return;
+  }
+  Session& s = *it->second;
+  const uint64_t id = ++last_verify_id_;
+  if (!s.hub.StartVerify(id)) {
+    asio::post(io_, [done = std::move(done), unit] {
+      done(Fail(Errc::kRejected,
+                std::to_string(protocol::kMaxPendingVerifies) + " verifies of " + unit +
+                    " are already running",
+                "wait for them to finish"));
+    });
+    return;
+  }
+  s.verifies[id] = std::move(done);
+  s.driver.Pump();
+}
+
+std::vector<std::string> CentralNode::ConnectedUnits() const {
+  std::vector<std::string> out;
+  for (const auto& [unit, s] : sessions_) {
+    if (s->hub.phase() == protocol::HubSession::Phase::kSyncing) out.push_back(unit);
+  }
+  return out;
 }
 
 }  // namespace unitsync::daemon

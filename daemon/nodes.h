@@ -12,12 +12,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "daemon/config.h"
 #include "daemon/core_driver.h"
@@ -67,11 +69,21 @@ class UnitNode {
   std::string LinkState() const;
   const LinkStats& link() const { return link_; }
   uint64_t session_errors() const { return session_errors_; }
+  // Verify: compares this unit's replica with central's copy of it, per table, over the
+  // session (protocol/FORMAT.md section 6, "Verify"). `done` is called exactly once, on
+  // the I/O thread and never from inside Verify: the report; or kRejected when not
+  // connected to central (or kMaxPendingVerifies are running), kIo when the connection
+  // goes first or the node stops, kBusy when central does not answer within
+  // sync.verify_timeout_ms or cannot compute its digests, the store's error when ours
+  // cannot be computed. Verifies may overlap; each gets its own answer.
+  // REQUIRES: called on the I/O thread.
+  void Verify(std::function<void(Result<protocol::VerifyReport>)> done);
 
  private:
   void Connect();
   boost::asio::awaitable<void> ConnectAttempt(uint64_t attempt);
   void AfterPump();
+  void VerifyDone(protocol::VerifyDone done);
 
   boost::asio::io_context& io_;
   const Config& config_;
@@ -87,6 +99,8 @@ class UnitNode {
   uint64_t session_errors_ = 0;
   uint64_t seen_acked_ = 0;  // cursors at the last AfterPump, to notice progress
   uint64_t seen_pull_ = 0;
+  uint64_t last_verify_id_ = 0;
+  std::map<uint64_t, std::function<void(Result<protocol::VerifyReport>)>> verifies_;
 };
 
 class CentralNode {
@@ -102,6 +116,19 @@ class CentralNode {
   // Central's own log grew (a local write, or an accepted push): fan out.
   void LogAdvanced(const std::string& except_unit = {});
   size_t sessions() const { return sessions_.size(); }
+
+  // Verify: compares central's copy of `unit` with the unit's replica, per table, over
+  // that unit's session (protocol/FORMAT.md section 6, "Verify"). `done` is called
+  // exactly once, on the I/O thread and never from inside Verify: the report; or
+  // kRejected "unit not connected" when the unit has no established session (or
+  // kMaxPendingVerifies are running for it), kIo when the session ends first (closed,
+  // replaced by a new connection, central stopping), kBusy when the unit does not answer
+  // within sync.verify_timeout_ms or cannot compute its digests, the store's error when
+  // central's cannot be computed. Verifies of many units (and several of one unit) may
+  // run at once; each gets its own answer. REQUIRES: called on the I/O thread.
+  void Verify(const std::string& unit, std::function<void(Result<protocol::VerifyReport>)> done);
+  // Units with an established session now, sorted (what "verify all units" iterates).
+  std::vector<std::string> ConnectedUnits() const;
   uint16_t port() const { return port_; }
 
   // Admin controls. Pausing a unit closes its session and refuses it until resumed;
@@ -147,6 +174,7 @@ class CentralNode {
   bool stopping_ = false;
   bool paused_all_ = false;
   std::set<std::string> paused_units_;
+  uint64_t last_verify_id_ = 0;
 };
 
 }  // namespace unitsync::daemon

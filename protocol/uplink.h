@@ -22,6 +22,7 @@
 #include <string>
 
 #include "protocol/session_core.h"
+#include "protocol/verify_exchange.h"
 
 namespace unitsync::protocol {
 
@@ -57,6 +58,10 @@ class Uplink {
   // The change log has new entries (a local write, or a periodic check).
   void OnLocalChange();
   void OnStoreResult(StoreResult result);
+  // Asks central for its digests of this unit and compares them with ours (FORMAT.md
+  // section 6, "Verify"); ends with exactly one VerifyDone{id}. False, and nothing
+  // happens, unless the session is syncing and `id` is usable (VerifyExchange::Start).
+  bool StartVerify(uint64_t id);
 
   std::vector<SyncAction> TakeActions() { return core_.TakeActions(); }
 
@@ -65,6 +70,7 @@ class Uplink {
   uint64_t in_flight() const { return next_send_ - 1 - state_.acked_seq; }
   // Consecutive failed connection attempts (0 after a WELCOME).
   uint32_t attempts() const { return attempts_; }
+  size_t verifies_pending() const { return verify_.pending(); }
 
  private:
   void Dispatch(StoreResult& result);
@@ -87,6 +93,7 @@ class Uplink {
   std::string node_id_;
   UplinkState state_;
   SessionCore core_;
+  VerifyExchange verify_;
   Phase phase_ = Phase::kIdle;
   uint32_t attempts_ = 0;
   uint64_t connection_ = 0;  // increments per connection attempt; store work remembers it
