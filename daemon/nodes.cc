@@ -240,7 +240,7 @@ asio::awaitable<void> CentralNode::Admit(tcp::socket socket) {
   if (stopping_) co_return;
   if (auto it = sessions_.find(*unit); it != sessions_.end()) {
     log_.Info("session_replaced", "unit=" + *unit);
-    it->second->driver.Shutdown();
+    it->second->driver.Close();  // close_notify to the old connection, bounded
     sessions_.erase(it);
   }
   auto owned = std::make_unique<Session>(*this, *unit);

@@ -1,6 +1,7 @@
 // Central refuses what it must refuse, and carries on serving the others: a unit with a
 // certificate from another CA, a revoked unit, a TLS 1.2 client, a peer sending garbage,
-// an oversized length prefix or a stalled half-frame. Real processes, real certificates.
+// an oversized length prefix or a stalled half-frame, a client that completes TLS and
+// says nothing. Graceful ends send close_notify. Real processes, real certificates.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include "pki/ca.h"
 #include "store/test_util.h"
 #include "tests/daemon_util.h"
+#include "tests/tls_test_client.h"
 
 namespace unitsync::testing {
 namespace {
@@ -40,15 +42,27 @@ class Refusals : public ::testing::Test {
     return path;
   }
 
-  void StartCentral() {
-    WriteFile(dir_.File("central.toml"),
-              Config("central", "central", dir_.File("central.db"), dir_.File("central-bundle"),
-                     "pki_dir = \"" + ca_ +
-                         "\"\n[listen]\naddress = \"127.0.0.1\"\nport = " + std::to_string(port_) +
-                         "\n[control]\nsocket = \"" + dir_.File("central.sock") + "\"\n"));
+  // `listen` adds keys to [listen]; `handshake_ms` is sync.handshake_timeout_ms.
+  void StartCentral(const std::string& listen = "", int handshake_ms = 2000) {
+    std::string config =
+        Config("central", "central", dir_.File("central.db"), dir_.File("central-bundle"),
+               "pki_dir = \"" + ca_ +
+                   "\"\n[listen]\naddress = \"127.0.0.1\"\nport = " + std::to_string(port_) + "\n" +
+                   listen + "[control]\nsocket = \"" + dir_.File("central.sock") + "\"\n");
+    const std::string dflt = "handshake_timeout_ms = 2000";
+    config.replace(config.find(dflt), dflt.size(),
+                   "handshake_timeout_ms = " + std::to_string(handshake_ms));
+    WriteFile(dir_.File("central.toml"), config);
     central_ = std::make_unique<Daemon>(dir_.File("central.toml"), dir_.File("central.log"));
-    ASSERT_TRUE(Eventually(
-        [&] { return ReadFile(dir_.File("central.log")).find("listening") != std::string::npos; }));
+    ASSERT_TRUE(Eventually([&] { return CentralLogHas("event=started"); }))
+        << ReadFile(dir_.File("central.log"));
+  }
+
+  bool CentralLogHas(const std::string& what) {
+    return ReadFile(dir_.File("central.log")).find(what) != std::string::npos;
+  }
+  size_t CentralLogCount(const std::string& what) {
+    return Count(ReadFile(dir_.File("central.log")), what);
   }
 
   bool AtCentral(const std::string& id) {
@@ -141,6 +155,45 @@ TEST_F(Refusals, GarbageOversizedFramesAndStalledPeersAreDroppedNotFatal) {
       std::chrono::seconds(60)))
       << ReadFile(dir_.File("central.log"));
   EXPECT_EQ(good.Stop(), 0);
+  EXPECT_EQ(central_->Stop(), 0);
+}
+
+TEST_F(Refusals, ClientThatCompletesTlsButSendsNoHelloIsDroppedByTheDeadline) {
+  ASSERT_TRUE(pki::EnrollUnit(ca_, "unit-0001", dir_.File("good-bundle")));
+  ASSERT_TRUE(pki::EnrollUnit(ca_, "unit-0005", dir_.File("mute-bundle")));
+  StartCentral("", 1000);
+  TlsTestClient mute;
+  ASSERT_TRUE(mute.Connect(port_, dir_.File("mute-bundle"))) << mute.error();
+  Daemon good(Unit("unit-0001", dir_.File("good-bundle")), dir_.File("unit-0001.log"));
+  // handshake_timeout_ms is 1 s; the bound is generous for a loaded machine.
+  const auto end = mute.WaitForEnd(std::chrono::milliseconds(20'000));
+  EXPECT_EQ(end, TlsTestClient::End::kCloseNotify);
+  EXPECT_FALSE(mute.received().empty()) << "an ERROR frame says why before the close";
+  EXPECT_TRUE(CentralLogHas("unit=unit-0005 code=")) << ReadFile(dir_.File("central.log"));
+  EXPECT_TRUE(CentralLogHas("no HELLO in time"));
+  ASSERT_TRUE(Eventually([&] { return AtCentral("unit-0001"); }));
+  EXPECT_EQ(good.Stop(), 0);
+  EXPECT_EQ(central_->Stop(), 0);
+}
+
+// A graceful end sends TLS close_notify: here a session replaced by a newer connection of
+// the same unit, and central's SIGTERM. (Aborts — refusals, evictions — stay immediate.)
+TEST_F(Refusals, GracefulClosesSendCloseNotify) {
+  ASSERT_TRUE(pki::EnrollUnit(ca_, "unit-0006", dir_.File("b6")));
+  StartCentral("", 20'000);  // no HELLO deadline in the way
+  TlsTestClient first;
+  ASSERT_TRUE(first.Connect(port_, dir_.File("b6"))) << first.error();
+  ASSERT_TRUE(Eventually([&] { return CentralLogHas("unit_admitted unit=unit-0006"); }));
+  TlsTestClient second;
+  ASSERT_TRUE(second.Connect(port_, dir_.File("b6"))) << second.error();
+  const auto replaced = first.WaitForEnd(std::chrono::milliseconds(10'000));
+  EXPECT_EQ(replaced, TlsTestClient::End::kCloseNotify);
+  EXPECT_TRUE(CentralLogHas("event=session_replaced unit=unit-0006"));
+
+  central_->Signal(SIGTERM);
+  const auto stopped = second.WaitForEnd(std::chrono::milliseconds(10'000));
+  EXPECT_EQ(stopped, TlsTestClient::End::kCloseNotify);
+  EXPECT_FALSE(second.received().empty()) << "ERROR shutting_down came first";
   EXPECT_EQ(central_->Stop(), 0);
 }
 
