@@ -159,7 +159,8 @@ CentralNode::CentralNode(asio::io_context& io, const Config& config, store::Repl
       tls_(tls),
       store_(store),
       log_(log),
-      acceptor_(io) {}
+      acceptor_(io),
+      handshakes_(config.max_handshakes, config.max_handshakes_per_address) {}
 
 CentralNode::~CentralNode() = default;
 
@@ -200,6 +201,9 @@ asio::awaitable<void> CentralNode::AcceptLoop() {
     if (stopping_) co_return;
     if (ec) {
       log_.Warn("accept_failed", "error=\"" + ec.message() + "\"");
+      // Out of descriptors (EMFILE) and the like repeat at once: pause instead of spinning.
+      asio::steady_timer pause(io_, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
     asio::co_spawn(io_, Admit(std::move(socket)), asio::detached);
@@ -207,27 +211,47 @@ asio::awaitable<void> CentralNode::AcceptLoop() {
 }
 
 asio::awaitable<void> CentralNode::Admit(tcp::socket socket) {
-  if (sessions_.size() + handshakes_ >= config_.max_sessions) {
-    log_.Warn("session_refused", "reason=\"max_sessions reached\"");
-    co_return;  // the socket closes here
-  }
-  ++handshakes_;
+  // Half-open handshakes do not count against max_sessions (stallers would lock the
+  // units out); they have their own slots, per address and overall (handshake_slots.h).
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  if (ec) co_return;  // gone already
   auto conn = std::make_shared<TlsConnection>(std::move(socket), tls_);
   const std::string peer = conn->peer();
+  const std::string source = HandshakeSlots::SourceOf(remote.address());
+  std::optional<HandshakeSlots::Slot> slot = handshakes_.Take(conn, source);
+  if (!slot) {
+    log_.Warn("handshake_refused", "peer=" + peer + " source=" + source +
+                                       " reason=\"listen.max_handshakes_per_address reached\"");
+    conn->Abort();
+    co_return;
+  }
   asio::steady_timer deadline(io_);
   deadline.expires_after(std::chrono::milliseconds(config_.sync.handshake_timeout_ms));
-  deadline.async_wait([conn](const boost::system::error_code& e) {
-    if (!e) conn->Abort();
+  auto timed_out = std::make_shared<bool>(false);
+  deadline.async_wait([conn, timed_out](const boost::system::error_code& e) {
+    if (e) return;
+    *timed_out = true;
+    conn->Abort();
   });
-  boost::system::error_code ec;
   co_await conn->stream().async_handshake(asio::ssl::stream_base::server,
                                           asio::redirect_error(asio::use_awaitable, ec));
   deadline.cancel();
-  --handshakes_;
-  if (ec) {
-    log_.Warn("tls_refused", "peer=" + peer + " reason=\"" + ec.message() + "\"");
+  if (slot->evicted()) {
+    log_.Warn("handshake_evicted", "peer=" + peer +
+                                       " pending=" + std::to_string(handshakes_.pending()) +
+                                       " reason=\"listen.max_handshakes reached\"");
     co_return;
   }
+  if (ec) {
+    log_.Warn("tls_refused",
+              "peer=" + peer + " " +
+                  (*timed_out ? std::string("reason=\"handshake timeout\"")
+                              : HandshakeRefusal(conn->stream().native_handle(), ec)));
+    conn->Abort();
+    co_return;
+  }
+  slot->Release();
   // The chain and the CRL were checked in the handshake; the registration decides the
   // rest: an enrolled, unrevoked unit presenting exactly its enrolled certificate.
   auto unit =
@@ -237,11 +261,23 @@ asio::awaitable<void> CentralNode::Admit(tcp::socket socket) {
     conn->Abort();
     co_return;
   }
-  if (stopping_) co_return;
-  if (auto it = sessions_.find(*unit); it != sessions_.end()) {
+  if (stopping_) {
+    conn->Abort();
+    co_return;
+  }
+  auto old = sessions_.find(*unit);
+  // A unit replacing its own (probably dead) session does not need a free slot.
+  if (old == sessions_.end() && sessions_.size() >= config_.max_sessions) {
+    log_.Warn("session_refused", "unit=" + *unit + " peer=" + peer +
+                                     " sessions=" + std::to_string(sessions_.size()) +
+                                     " reason=\"listen.max_sessions reached\"");
+    conn->Close();
+    co_return;
+  }
+  if (old != sessions_.end()) {
     log_.Info("session_replaced", "unit=" + *unit);
-    it->second->driver.Close();  // close_notify to the old connection, bounded
-    sessions_.erase(it);
+    old->second->driver.Close();  // close_notify to the old connection, bounded
+    sessions_.erase(old);
   }
   auto owned = std::make_unique<Session>(*this, *unit);
   Session* s = owned.get();

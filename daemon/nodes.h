@@ -14,11 +14,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 
 #include "daemon/config.h"
 #include "daemon/core_driver.h"
+#include "daemon/handshake_slots.h"
 #include "daemon/key_ring.h"
 #include "daemon/log.h"
 #include "daemon/store_worker.h"
@@ -81,6 +83,7 @@ class CentralNode {
   // Central's own log grew (a local write, or an accepted push): fan out.
   void LogAdvanced(const std::string& except_unit = {});
   size_t sessions() const { return sessions_.size(); }
+  size_t handshakes() const { return handshakes_.pending(); }
   uint16_t port() const { return port_; }
 
  private:
@@ -100,7 +103,7 @@ class CentralNode {
   SystemSyncEnv env_;
   boost::asio::ip::tcp::acceptor acceptor_;
   uint16_t port_ = 0;
-  size_t handshakes_ = 0;
+  HandshakeSlots handshakes_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
   bool stopping_ = false;
 };
