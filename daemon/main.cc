@@ -9,6 +9,8 @@
 #include "daemon/change_watcher.h"
 #include "daemon/config.h"
 #include "daemon/nodes.h"
+#include "daemon/service_status.h"
+#include "daemon/systemd_notify.h"
 #include "daemon/tls_context.h"
 #include "pki/bundle.h"
 #include "pki/registry.h"
@@ -91,10 +93,23 @@ int Run(const Config& config) {
   });
   watcher.Start();
 
+  // systemd: status line, READY=1, watchdog (no-ops without NOTIFY_SOCKET).
+  SystemdNotifier notifier(io, store, log);
+  std::unique_ptr<StatusReporter> status;
+  if (unit) {
+    status = std::make_unique<StatusReporter>(io, notifier, *unit, store, *replica);
+  } else {
+    status = std::make_unique<StatusReporter>(
+        io, notifier, *central, registry,
+        config.listen_address + ":" + std::to_string(central->port()));
+  }
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log.Info("stopping", "signal=" + std::to_string(sig));
+    notifier.Stopping();
+    status->Stop();
     watcher.Stop();
     if (unit) unit->Stop();
     if (central) central->Stop();
@@ -102,6 +117,10 @@ int Run(const Config& config) {
     auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
     t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
   });
+  // Every signal is handled from here on: tell systemd.
+  status->Start();
+  notifier.Ready();
+  notifier.StartWatchdog();
   log.Info("started",
            std::string("role=") + (unit ? "unit" : "central") + " node=" + config.node_id);
   io.run();
