@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include "daemon/central_pki.h"
 #include "daemon/change_watcher.h"
 #include "daemon/config.h"
 #include "daemon/nodes.h"
+#include "daemon/reload.h"
 #include "daemon/service_status.h"
 #include "daemon/systemd_notify.h"
 #include "daemon/tls_context.h"
@@ -68,19 +70,11 @@ int Run(const Config& config) {
     unit = std::make_unique<UnitNode>(io, config, *replica, keys, *tls, store, log, *state);
     unit->Start();
   } else {
-    auto reg = pki::LoadRegistrations(config.pki_dir);
-    if (!reg) return Fatal(log, "pki_unusable", reg.error());
-    registry = std::move(*reg);
-    for (const auto& u : registry.units) {
-      for (const auto& k : u.keys) {
-        if (auto st = keys.Add(u.unit.unit_id, k.secret.bytes(), k.key_id); !st) {
-          return Fatal(log, "pki_unusable", st.error());
-        }
-      }
-    }
-    auto ctx = MakeServerContext(*bundle, registry.ca_cert_path, registry.crl_path);
-    if (!ctx) return Fatal(log, "tls_unusable", ctx.error());
-    tls.emplace(std::move(*ctx));
+    auto pki = LoadCentralPki(config);  // the same load as a SIGHUP reload
+    if (!pki) return Fatal(log, "pki_unusable", pki.error());
+    registry = std::move(pki->registry);
+    keys = std::move(pki->keys);
+    tls.emplace(std::move(pki->tls));
     central = std::make_unique<CentralNode>(io, config, *replica, registry, keys, *tls, store, log);
     if (auto st = central->Start(); !st) return Fatal(log, "listen_failed", st.error());
   }
@@ -93,16 +87,25 @@ int Run(const Config& config) {
   });
   watcher.Start();
 
-  // systemd: status line, READY=1, watchdog (no-ops without NOTIFY_SOCKET).
+  // systemd: status line, reload on SIGHUP, READY=1, watchdog (all no-ops without
+  // NOTIFY_SOCKET but the SIGHUP handling).
   SystemdNotifier notifier(io, store, log);
   std::unique_ptr<StatusReporter> status;
+  std::unique_ptr<CentralReloader> reloader;
   if (unit) {
     status = std::make_unique<StatusReporter>(io, notifier, *unit, store, *replica);
   } else {
     status = std::make_unique<StatusReporter>(
         io, notifier, *central, registry,
         config.listen_address + ":" + std::to_string(central->port()));
+    reloader = std::make_unique<CentralReloader>(config, store, log, notifier, *central, registry,
+                                                 keys, *tls);
   }
+  HangupSignal hangup(io, [&] {
+    if (reloader) return reloader->Reload();
+    log.Info("reload_unsupported",
+             "role=unit hint=\"a unit re-reads its bundle and config on restart\"");
+  });
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -110,6 +113,8 @@ int Run(const Config& config) {
     log.Info("stopping", "signal=" + std::to_string(sig));
     notifier.Stopping();
     status->Stop();
+    hangup.Stop();
+    if (reloader) reloader->Stop();
     watcher.Stop();
     if (unit) unit->Stop();
     if (central) central->Stop();

@@ -311,6 +311,37 @@ void CentralNode::Drop(const std::string& unit, Session* session) {
   });
 }
 
+size_t CentralNode::DropUnadmitted() {
+  size_t dropped = 0;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    const auto& conn = it->second->driver.connection();
+    if (!conn) {  // already closing; it goes by itself
+      ++it;
+      continue;
+    }
+    SSL* ssl = conn->stream().native_handle();
+    // The new CRL and trust anchor, then the registration (as at admission).
+    std::string why;
+    if (auto st = VerifyClientAgain(tls_, ssl); !st) {
+      why = "certificate no longer verifies: " + st.error().message;
+    } else if (auto unit = pki::AuthenticateUnit(registry_, SSL_get0_peer_certificate(ssl));
+               !unit) {
+      why = unit.error().message;
+    } else if (*unit != it->first) {
+      why = "certificate names " + *unit;
+    } else {
+      ++it;
+      continue;
+    }
+    log_.Warn("session_dropped",
+              "unit=" + it->first + " peer=" + conn->peer() + " reason=\"" + why + "\"");
+    it->second->driver.Shutdown();  // at once: no more frames to a unit we no longer admit
+    it = sessions_.erase(it);
+    ++dropped;
+  }
+  return dropped;
+}
+
 void CentralNode::LogAdvanced(const std::string& except_unit) {
   for (auto& [unit, s] : sessions_) {
     if (unit == except_unit) continue;

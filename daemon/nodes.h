@@ -85,6 +85,11 @@ class CentralNode {
   size_t sessions() const { return sessions_.size(); }
   size_t handshakes() const { return handshakes_.pending(); }
   uint16_t port() const { return port_; }
+  // The registry and TLS context were reloaded: ends, at once and logged, every session
+  // whose certificate no longer verifies against the context (CRL, CA, expiry) or that
+  // the registry no longer admits (revoked, no longer enrolled, not the enrolled
+  // certificate). Returns how many. Not from inside a session's callback.
+  size_t DropUnadmitted();
 
  private:
   struct Session;

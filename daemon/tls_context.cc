@@ -109,6 +109,28 @@ Result<ssl::context> MakeServerContext(const pki::Bundle& bundle, const std::str
   return ctx;
 }
 
+Status VerifyClientAgain(ssl::context& ctx, SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr) return Fail(Errc::kRejected, "the session has no client certificate");
+  std::unique_ptr<X509_STORE_CTX, void (*)(X509_STORE_CTX*)> vctx(X509_STORE_CTX_new(),
+                                                                  &X509_STORE_CTX_free);
+  // The server side's peer chain holds the intermediates only (none here: the CA signs
+  // units directly), as in the handshake.
+  if (!vctx ||
+      X509_STORE_CTX_init(vctx.get(), SSL_CTX_get_cert_store(ctx.native_handle()), cert,
+                          SSL_get_peer_cert_chain(ssl)) != 1 ||
+      X509_STORE_CTX_set_default(vctx.get(), "ssl_client") != 1) {
+    ERR_clear_error();
+    return Fail(Errc::kInternal, "cannot set up certificate verification");
+  }
+  if (X509_verify_cert(vctx.get()) != 1) {
+    const int err = X509_STORE_CTX_get_error(vctx.get());
+    ERR_clear_error();
+    return Fail(Errc::kRejected, X509_verify_cert_error_string(err));
+  }
+  return {};
+}
+
 std::string HandshakeRefusal(SSL* ssl, const boost::system::error_code& ec) {
   std::string fields = "reason=\"" + ec.message() + "\"";
   const long verify = SSL_get_verify_result(ssl);

@@ -24,6 +24,11 @@ Result<boost::asio::ssl::context> MakeServerContext(const pki::Bundle& bundle,
 // The verified peer's node id (certificate CN, cross-checked with its SAN URI).
 Result<std::string> PeerNodeId(SSL* ssl);
 
+// Checks the peer certificate of an established server-side session again, against
+// `ctx`'s trust store as it is now (chain, validity period, CRL): for a reload that
+// brought a new CRL. kRejected with OpenSSL's reason when it no longer verifies.
+Status VerifyClientAgain(boost::asio::ssl::context& ctx, SSL* ssl);
+
 // Log fields saying why a server handshake on `ssl` failed with `ec`:
 // reason="..." always; verify="..." when the client certificate did not verify
 // (expired, revoked, unknown CA, ...); claimed_unit=ID when that certificate names a
