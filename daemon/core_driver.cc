@@ -17,6 +17,12 @@ void CoreDriver::Shutdown() {
   connection_.reset();
 }
 
+void CoreDriver::Close() {
+  if (connection_) connection_->Close();
+  connection_.reset();
+  Shutdown();
+}
+
 void CoreDriver::Pump() {
   for (auto& action : hooks_.take_actions()) {
     std::visit(

@@ -52,8 +52,11 @@ class CoreDriver {
 
   // Takes the core's actions and carries them out; call after every event.
   void Pump();
-  // Cancels timers and forgets the connection; store answers still arriving are dropped.
+  // Cancels timers and aborts the connection; store answers still arriving are dropped.
   void Shutdown();
+  // As Shutdown, but the connection is closed gracefully: queued frames, then TLS
+  // close_notify (bounded, see TlsConnection::Close).
+  void Close();
 
  private:
   boost::asio::io_context& io_;

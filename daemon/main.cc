@@ -7,11 +7,15 @@
 #include <iostream>
 
 #include "daemon/admin_service.h"
+#include "daemon/central_pki.h"
 #include "daemon/change_watcher.h"
 #include "daemon/config.h"
 #include "daemon/control_server.h"
 #include "daemon/metrics_server.h"
 #include "daemon/nodes.h"
+#include "daemon/reload.h"
+#include "daemon/service_status.h"
+#include "daemon/systemd_notify.h"
 #include "daemon/tls_context.h"
 #include "pki/bundle.h"
 #include "pki/registry.h"
@@ -68,19 +72,11 @@ int Run(const Config& config) {
     if (!state) return Fatal(log, "replica_unusable", state.error());
     unit = std::make_unique<UnitNode>(io, config, *replica, keys, *tls, store, log, *state);
   } else {
-    auto reg = pki::LoadRegistrations(config.pki_dir);
-    if (!reg) return Fatal(log, "pki_unusable", reg.error());
-    registry = std::move(*reg);
-    for (const auto& u : registry.units) {
-      for (const auto& k : u.keys) {
-        if (auto st = keys.Add(u.unit.unit_id, k.secret.bytes(), k.key_id); !st) {
-          return Fatal(log, "pki_unusable", st.error());
-        }
-      }
-    }
-    auto ctx = MakeServerContext(*bundle, registry.ca_cert_path, registry.crl_path);
-    if (!ctx) return Fatal(log, "tls_unusable", ctx.error());
-    tls.emplace(std::move(*ctx));
+    auto pki = LoadCentralPki(config);  // the same load as a SIGHUP reload
+    if (!pki) return Fatal(log, "pki_unusable", pki.error());
+    registry = std::move(pki->registry);
+    keys = std::move(pki->keys);
+    tls.emplace(std::move(pki->tls));
     central = std::make_unique<CentralNode>(io, config, *replica, registry, keys, *tls, store, log);
   }
 
@@ -112,12 +108,36 @@ int Run(const Config& config) {
   if (unit) unit->Start();
   watcher.Start();
 
+  // systemd: status line, reload on SIGHUP, READY=1, watchdog (all no-ops without
+  // NOTIFY_SOCKET but the SIGHUP handling).
+  SystemdNotifier notifier(io, store, log);
+  std::unique_ptr<StatusReporter> status;
+  std::unique_ptr<CentralReloader> reloader;
+  if (unit) {
+    status = std::make_unique<StatusReporter>(io, notifier, *unit, store, *replica);
+  } else {
+    status = std::make_unique<StatusReporter>(
+        io, notifier, *central, registry,
+        config.listen_address + ":" + std::to_string(central->port()));
+    reloader = std::make_unique<CentralReloader>(config, store, log, notifier, *central, registry,
+                                                 keys, *tls);
+  }
+  HangupSignal hangup(io, [&] {
+    if (reloader) return reloader->Reload();
+    log.Info("reload_unsupported",
+             "role=unit hint=\"a unit re-reads its bundle and config on restart\"");
+  });
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log.Info("stopping", "signal=" + std::to_string(sig));
     control.Stop();
     if (metrics) metrics->Stop();
+    notifier.Stopping();
+    status->Stop();
+    hangup.Stop();
+    if (reloader) reloader->Stop();
     watcher.Stop();
     if (unit) unit->Stop();
     if (central) central->Stop();
@@ -125,6 +145,10 @@ int Run(const Config& config) {
     auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
     t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
   });
+  // Every signal is handled from here on: tell systemd.
+  status->Start();
+  notifier.Ready();
+  notifier.StartWatchdog();
   log.Info("started",
            std::string("role=") + (unit ? "unit" : "central") + " node=" + config.node_id);
   io.run();

@@ -290,7 +290,8 @@ CentralNode::CentralNode(asio::io_context& io, const Config& config, store::Repl
       tls_(tls),
       store_(store),
       log_(log),
-      acceptor_(io) {}
+      acceptor_(io),
+      handshakes_(config.max_handshakes, config.max_handshakes_per_address) {}
 
 CentralNode::~CentralNode() = default;
 
@@ -331,6 +332,9 @@ asio::awaitable<void> CentralNode::AcceptLoop() {
     if (stopping_) co_return;
     if (ec) {
       log_.Warn("accept_failed", "error=\"" + ec.message() + "\"");
+      // Out of descriptors (EMFILE) and the like repeat at once: pause instead of spinning.
+      asio::steady_timer pause(io_, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
     asio::co_spawn(io_, Admit(std::move(socket)), asio::detached);
@@ -338,29 +342,50 @@ asio::awaitable<void> CentralNode::AcceptLoop() {
 }
 
 asio::awaitable<void> CentralNode::Admit(tcp::socket socket) {
-  if (sessions_.size() + handshakes_ >= config_.max_sessions) {
-    ++counters_.refused_limit;
-    log_.Warn("session_refused", "reason=\"max_sessions reached\"");
-    co_return;  // the socket closes here
-  }
-  ++handshakes_;
+  // Half-open handshakes do not count against max_sessions (stallers would lock the
+  // units out); they have their own slots, per address and overall (handshake_slots.h).
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  if (ec) co_return;  // gone already
   auto conn = std::make_shared<TlsConnection>(std::move(socket), tls_);
   const std::string peer = conn->peer();
+  const std::string source = HandshakeSlots::SourceOf(remote.address());
+  std::optional<HandshakeSlots::Slot> slot = handshakes_.Take(conn, source);
+  if (!slot) {
+    ++counters_.refused_limit;
+    log_.Warn("handshake_refused", "peer=" + peer + " source=" + source +
+                                       " reason=\"listen.max_handshakes_per_address reached\"");
+    conn->Abort();
+    co_return;
+  }
   asio::steady_timer deadline(io_);
   deadline.expires_after(std::chrono::milliseconds(config_.sync.handshake_timeout_ms));
-  deadline.async_wait([conn](const boost::system::error_code& e) {
-    if (!e) conn->Abort();
+  auto timed_out = std::make_shared<bool>(false);
+  deadline.async_wait([conn, timed_out](const boost::system::error_code& e) {
+    if (e) return;
+    *timed_out = true;
+    conn->Abort();
   });
-  boost::system::error_code ec;
   co_await conn->stream().async_handshake(asio::ssl::stream_base::server,
                                           asio::redirect_error(asio::use_awaitable, ec));
   deadline.cancel();
-  --handshakes_;
-  if (ec) {
-    ++counters_.refused_tls;
-    log_.Warn("tls_refused", "peer=" + peer + " reason=\"" + ec.message() + "\"");
+  if (slot->evicted()) {
+    ++counters_.refused_limit;
+    log_.Warn("handshake_evicted", "peer=" + peer +
+                                       " pending=" + std::to_string(handshakes_.pending()) +
+                                       " reason=\"listen.max_handshakes reached\"");
     co_return;
   }
+  if (ec) {
+    ++counters_.refused_tls;
+    log_.Warn("tls_refused",
+              "peer=" + peer + " " +
+                  (*timed_out ? std::string("reason=\"handshake timeout\"")
+                              : HandshakeRefusal(conn->stream().native_handle(), ec)));
+    conn->Abort();
+    co_return;
+  }
+  slot->Release();
   // The chain and the CRL were checked in the handshake; the registration decides the
   // rest: an enrolled, unrevoked unit presenting exactly its enrolled certificate.
   auto unit =
@@ -371,17 +396,30 @@ asio::awaitable<void> CentralNode::Admit(tcp::socket socket) {
     conn->Abort();
     co_return;
   }
-  if (stopping_) co_return;
-  if (paused(*unit)) {
-    ++counters_.refused_paused;
-    log_.Info("session_refused", "unit=" + *unit + " reason=\"paused by central's admin\"");
+  if (stopping_) {
     conn->Abort();
     co_return;
   }
-  if (auto it = sessions_.find(*unit); it != sessions_.end()) {
+  if (paused(*unit)) {
+    ++counters_.refused_paused;
+    log_.Info("session_refused", "unit=" + *unit + " reason=\"paused by central's admin\"");
+    conn->Close();
+    co_return;
+  }
+  auto old = sessions_.find(*unit);
+  // A unit replacing its own (probably dead) session does not need a free slot.
+  if (old == sessions_.end() && sessions_.size() >= config_.max_sessions) {
+    ++counters_.refused_limit;
+    log_.Warn("session_refused", "unit=" + *unit + " peer=" + peer +
+                                     " sessions=" + std::to_string(sessions_.size()) +
+                                     " reason=\"listen.max_sessions reached\"");
+    conn->Close();
+    co_return;
+  }
+  if (old != sessions_.end()) {
     log_.Info("session_replaced", "unit=" + *unit);
-    it->second->driver.Shutdown();
-    sessions_.erase(it);
+    old->second->driver.Close();  // close_notify to the old connection, bounded
+    sessions_.erase(old);
   }
   auto owned = std::make_unique<Session>(*this, *unit);
   Session* s = owned.get();
@@ -466,6 +504,39 @@ uint64_t CentralNode::BytesOut() const {
   uint64_t n = 0;
   for (const auto& [id, l] : links_) n += l.bytes_out;
   return n;
+}
+
+size_t CentralNode::DropUnadmitted() {
+  size_t dropped = 0;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    const auto& conn = it->second->driver.connection();
+    if (!conn) {  // already closing; it goes by itself
+      ++it;
+      continue;
+    }
+    SSL* ssl = conn->stream().native_handle();
+    // The new CRL and trust anchor, then the registration (as at admission).
+    std::string why;
+    if (auto st = VerifyClientAgain(tls_, ssl); !st) {
+      why = "certificate no longer verifies: " + st.error().message;
+    } else if (auto unit = pki::AuthenticateUnit(registry_, SSL_get0_peer_certificate(ssl));
+               !unit) {
+      why = unit.error().message;
+    } else if (*unit != it->first) {
+      why = "certificate names " + *unit;
+    } else {
+      ++it;
+      continue;
+    }
+    log_.Warn("session_dropped",
+              "unit=" + it->first + " peer=" + conn->peer() + " reason=\"" + why + "\"");
+    it->second->driver.Shutdown();  // at once: no more frames to a unit we no longer admit
+    it->second->link.SetConnected(false);
+    it->second->link.Problem("session dropped after a reload: " + why);
+    it = sessions_.erase(it);
+    ++dropped;
+  }
+  return dropped;
 }
 
 void CentralNode::LogAdvanced(const std::string& except_unit) {

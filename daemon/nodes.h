@@ -23,6 +23,7 @@
 
 #include "daemon/config.h"
 #include "daemon/core_driver.h"
+#include "daemon/handshake_slots.h"
 #include "daemon/key_ring.h"
 #include "daemon/link_stats.h"
 #include "daemon/log.h"
@@ -129,7 +130,13 @@ class CentralNode {
   void Verify(const std::string& unit, std::function<void(Result<protocol::VerifyReport>)> done);
   // Units with an established session now, sorted (what "verify all units" iterates).
   std::vector<std::string> ConnectedUnits() const;
+  size_t handshakes() const { return handshakes_.pending(); }
   uint16_t port() const { return port_; }
+  // The registry and TLS context were reloaded: ends, at once and logged, every session
+  // whose certificate no longer verifies against the context (CRL, CA, expiry) or that
+  // the registry no longer admits (revoked, no longer enrolled, not the enrolled
+  // certificate). Returns how many. Not from inside a session's callback.
+  size_t DropUnadmitted();
 
   // Admin controls. Pausing a unit closes its session and refuses it until resumed;
   // pausing central (no unit) does that for every unit. Not persisted.
@@ -167,7 +174,7 @@ class CentralNode {
   SystemSyncEnv env_;
   boost::asio::ip::tcp::acceptor acceptor_;
   uint16_t port_ = 0;
-  size_t handshakes_ = 0;
+  HandshakeSlots handshakes_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
   std::map<std::string, LinkStats> links_;
   ProcessCounters counters_;
