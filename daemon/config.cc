@@ -130,7 +130,9 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
   CONFIG_TRY(section("listen", [&](TableReader& r) -> Status {
     if (auto st = r.String("address", c.listen_address); !st) return st;
     if (auto st = r.Integer("port", c.listen_port, 1, 65535); !st) return st;
-    return r.Integer("max_sessions", c.max_sessions, 1, 100'000);
+    if (auto st = r.Integer("max_sessions", c.max_sessions, 1, 100'000); !st) return st;
+    if (auto st = r.Integer("max_handshakes", c.max_handshakes, 1, 100'000); !st) return st;
+    return r.Integer("max_handshakes_per_address", c.max_handshakes_per_address, 1, 100'000);
   }));
   CONFIG_TRY(
       section("control", [&](TableReader& r) { return r.String("socket", c.control_socket); }));
@@ -149,6 +151,9 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
     if (auto st = r.Integer("backoff_base_ms", s.backoff_base_ms, 10, 600'000); !st) return st;
     if (auto st = r.Integer("backoff_max_ms", s.backoff_max_ms, 10, 86'400'000); !st) return st;
     if (auto st = r.Integer("max_frame", s.max_frame, 1024, 64 * 1024 * 1024); !st) return st;
+    if (auto st = r.Integer("verify_timeout_ms", s.verify_timeout_ms, 1'000, 3'600'000); !st) {
+      return st;
+    }
     if (auto st = r.Integer("max_rows_per_changeset", c.max_rows_per_changeset, 1, 100'000); !st) {
       return st;
     }
@@ -189,6 +194,10 @@ Status ValidateConfig(const Config& c) {
     return Fail(Errc::kInvalidArgument, "central.node_id must be a valid node id");
   }
   if (c.control_socket.empty()) return Fail(Errc::kInvalidArgument, "control.socket is required");
+  if (c.max_handshakes_per_address > c.max_handshakes) {
+    return Fail(Errc::kInvalidArgument,
+                "listen.max_handshakes_per_address must be ≤ listen.max_handshakes");
+  }
   if (c.sync.read_deadline_ms < 2 * c.sync.ping_interval_ms) {
     return Fail(Errc::kInvalidArgument,
                 "sync.read_deadline_ms must be at least twice sync.ping_interval_ms",
@@ -209,7 +218,8 @@ std::string DescribeConfig(const Config& c) {
   if (c.role == NodeRole::kCentral) {
     out << "pki dir:         " << c.pki_dir << "\n"
         << "listen:          " << c.listen_address << ":" << c.listen_port << " (at most "
-        << c.max_sessions << " sessions)\n";
+        << c.max_sessions << " sessions; " << c.max_handshakes << " handshakes at once, "
+        << c.max_handshakes_per_address << " per address)\n";
   } else {
     out << "central:         " << c.central_node << " at " << c.central_host << ":"
         << c.central_port << "\n";

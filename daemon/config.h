@@ -35,7 +35,12 @@ struct Config {
   // [listen] (central role)
   std::string listen_address = "0.0.0.0";
   uint16_t listen_port = kDefaultPort;
-  uint32_t max_sessions = 1000;
+  uint32_t max_sessions = 1000;  // authenticated unit sessions at once
+  // TLS handshakes in progress at once; when full, the oldest is aborted for the newest
+  // (daemon/handshake_slots.h). Not counted in max_sessions.
+  uint32_t max_handshakes = 256;
+  // ... of which from one address (an IPv6 /64 counts as one); more are refused at once.
+  uint32_t max_handshakes_per_address = 32;
 
   // [control]
   std::string control_socket = "/run/unitsync/control.sock";

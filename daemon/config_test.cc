@@ -21,6 +21,8 @@ TEST(Config, TheShippedExampleParsesValidatesAndMatchesTheDefaults) {
   EXPECT_EQ(c->central_port, d.central_port);
   EXPECT_EQ(c->listen_port, d.listen_port);
   EXPECT_EQ(c->max_sessions, d.max_sessions);
+  EXPECT_EQ(c->max_handshakes, d.max_handshakes);
+  EXPECT_EQ(c->max_handshakes_per_address, d.max_handshakes_per_address);
   EXPECT_EQ(c->control_socket, d.control_socket);
   EXPECT_EQ(c->sync.window, d.sync.window);
   EXPECT_EQ(c->sync.ping_interval_ms, d.sync.ping_interval_ms);
@@ -29,6 +31,7 @@ TEST(Config, TheShippedExampleParsesValidatesAndMatchesTheDefaults) {
   EXPECT_EQ(c->sync.backoff_base_ms, d.sync.backoff_base_ms);
   EXPECT_EQ(c->sync.backoff_max_ms, d.sync.backoff_max_ms);
   EXPECT_EQ(c->sync.max_frame, d.sync.max_frame);
+  EXPECT_EQ(c->sync.verify_timeout_ms, d.sync.verify_timeout_ms);
   EXPECT_EQ(c->max_rows_per_changeset, d.max_rows_per_changeset);
   EXPECT_EQ(c->change_poll_ms, d.change_poll_ms);
   EXPECT_EQ(c->metrics_port, d.metrics_port);
@@ -72,6 +75,10 @@ TEST(Config, ValidationNamesWhatIsMissing) {
   c.node_id = "bad id";
   EXPECT_FALSE(ValidateConfig(c));
   c.node_id = "central";
+  c.max_handshakes_per_address = c.max_handshakes + 1;
+  EXPECT_FALSE(ValidateConfig(c));
+  c.max_handshakes_per_address = c.max_handshakes;
+  EXPECT_TRUE(ValidateConfig(c));
   c.sync.read_deadline_ms = c.sync.ping_interval_ms;
   EXPECT_FALSE(ValidateConfig(c));
 }

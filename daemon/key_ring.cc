@@ -20,6 +20,15 @@ Status KeyRing::SetCurrent(const std::string& unit, uint32_t key_id) {
   return {};
 }
 
+void KeyRing::Merge(KeyRing&& other) {
+  for (auto& [unit, theirs] : other.units_) {
+    UnitKeys& mine = units_[unit];
+    for (auto& [id, key] : theirs.keys) mine.keys.insert_or_assign(id, std::move(key));
+    mine.current = theirs.current;
+  }
+  other.units_.clear();
+}
+
 Result<const protocol::ChangesetKey*> KeyRing::Current(const std::string& unit) const {
   auto it = units_.find(unit);
   if (it == units_.end()) {

@@ -4,7 +4,8 @@
 // rotation keeps old envelopes (spool, backups) readable until the old id is retired.
 //
 // Loading secrets from files belongs to the daemon's config; this is the in-memory
-// holder. Not thread-safe for writes; reads may be shared once filled.
+// holder. Not thread-safe: in unitsyncd, once the store thread runs, the ring is read
+// and written (Merge on a SIGHUP reload) on the store thread only.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,9 @@ class KeyRing {
   // Fails with kInvalidArgument on a bad secret; nothing of the secret is in the error.
   Status Add(const std::string& unit, protocol::ByteView secret, uint32_t key_id);
   Status SetCurrent(const std::string& unit, uint32_t key_id);
+  // Takes every key of `other` (replacing equal unit/key id pairs) and, for each unit
+  // `other` has, its current key id. Keys only `this` has stay. Cannot fail.
+  void Merge(KeyRing&& other);
 
   // The key to seal for `unit` with. kNotFound when the unit has none.
   Result<const protocol::ChangesetKey*> Current(const std::string& unit) const;

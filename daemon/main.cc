@@ -6,9 +6,16 @@
 #include <cstdio>
 #include <iostream>
 
+#include "daemon/admin_service.h"
+#include "daemon/central_pki.h"
 #include "daemon/change_watcher.h"
 #include "daemon/config.h"
+#include "daemon/control_server.h"
+#include "daemon/metrics_server.h"
 #include "daemon/nodes.h"
+#include "daemon/reload.h"
+#include "daemon/service_status.h"
+#include "daemon/systemd_notify.h"
 #include "daemon/tls_context.h"
 #include "pki/bundle.h"
 #include "pki/registry.h"
@@ -64,23 +71,13 @@ int Run(const Config& config) {
     auto state = loader.LoadState();
     if (!state) return Fatal(log, "replica_unusable", state.error());
     unit = std::make_unique<UnitNode>(io, config, *replica, keys, *tls, store, log, *state);
-    unit->Start();
   } else {
-    auto reg = pki::LoadRegistrations(config.pki_dir);
-    if (!reg) return Fatal(log, "pki_unusable", reg.error());
-    registry = std::move(*reg);
-    for (const auto& u : registry.units) {
-      for (const auto& k : u.keys) {
-        if (auto st = keys.Add(u.unit.unit_id, k.secret.bytes(), k.key_id); !st) {
-          return Fatal(log, "pki_unusable", st.error());
-        }
-      }
-    }
-    auto ctx = MakeServerContext(*bundle, registry.ca_cert_path, registry.crl_path);
-    if (!ctx) return Fatal(log, "tls_unusable", ctx.error());
-    tls.emplace(std::move(*ctx));
+    auto pki = LoadCentralPki(config);  // the same load as a SIGHUP reload
+    if (!pki) return Fatal(log, "pki_unusable", pki.error());
+    registry = std::move(pki->registry);
+    keys = std::move(pki->keys);
+    tls.emplace(std::move(pki->tls));
     central = std::make_unique<CentralNode>(io, config, *replica, registry, keys, *tls, store, log);
-    if (auto st = central->Start(); !st) return Fatal(log, "listen_failed", st.error());
   }
 
   // Local writes by other programs (the app, sqlite3, unitsyncctl) are pushed as they
@@ -89,12 +86,58 @@ int Run(const Config& config) {
     if (unit) unit->LocalChange();
     if (central) central->LogAdvanced();
   });
+
+  // unitsyncctl's way in, and the scrape endpoint. First: a second daemon started by
+  // mistake on the same configuration stops here, before it touches any session.
+  AdminService admin(config, store, *replica, log, unit.get(), central.get());
+  ControlServer control(io, config.control_socket, log,
+                        [&admin](const control::Request& request, uint32_t uid,
+                                 std::shared_ptr<ControlServer::Responder> responder) {
+                          admin.Handle(request, uid, std::move(responder));
+                        });
+  if (auto st = control.Start(); !st) return Fatal(log, "control_socket_failed", st.error());
+  std::optional<MetricsServer> metrics;
+  if (!config.metrics_address.empty()) {
+    metrics.emplace(io, config.metrics_address, config.metrics_port, log,
+                    [&admin](std::function<void(std::string)> done) { admin.Metrics(done); });
+    if (auto st = metrics->Start(); !st) return Fatal(log, "metrics_failed", st.error());
+  }
+  if (central) {
+    if (auto st = central->Start(); !st) return Fatal(log, "listen_failed", st.error());
+  }
+  if (unit) unit->Start();
   watcher.Start();
+
+  // systemd: status line, reload on SIGHUP, READY=1, watchdog (all no-ops without
+  // NOTIFY_SOCKET but the SIGHUP handling).
+  SystemdNotifier notifier(io, store, log);
+  std::unique_ptr<StatusReporter> status;
+  std::unique_ptr<CentralReloader> reloader;
+  if (unit) {
+    status = std::make_unique<StatusReporter>(io, notifier, *unit, store, *replica);
+  } else {
+    status = std::make_unique<StatusReporter>(
+        io, notifier, *central, registry,
+        config.listen_address + ":" + std::to_string(central->port()));
+    reloader = std::make_unique<CentralReloader>(config, store, log, notifier, *central, registry,
+                                                 keys, *tls);
+  }
+  HangupSignal hangup(io, [&] {
+    if (reloader) return reloader->Reload();
+    log.Info("reload_unsupported",
+             "role=unit hint=\"a unit re-reads its bundle and config on restart\"");
+  });
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log.Info("stopping", "signal=" + std::to_string(sig));
+    control.Stop();
+    if (metrics) metrics->Stop();
+    notifier.Stopping();
+    status->Stop();
+    hangup.Stop();
+    if (reloader) reloader->Stop();
     watcher.Stop();
     if (unit) unit->Stop();
     if (central) central->Stop();
@@ -102,6 +145,10 @@ int Run(const Config& config) {
     auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
     t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
   });
+  // Every signal is handled from here on: tell systemd.
+  status->Start();
+  notifier.Ready();
+  notifier.StartWatchdog();
   log.Info("started",
            std::string("role=") + (unit ? "unit" : "central") + " node=" + config.node_id);
   io.run();

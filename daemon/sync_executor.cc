@@ -6,6 +6,7 @@
 #include "store/change_log.h"
 #include "store/changeset_builder.h"
 #include "store/cursors.h"
+#include "store/digest.h"
 #include "store/merge.h"
 #include "store/rejections.h"
 #include "store/sync_state.h"
@@ -78,6 +79,50 @@ Result<store::BuiltChangeset> BuildForFrame(store::Replica& replica, store::Buil
   }
 }
 
+protocol::DigestsComputed DigestsFailed(const Error& e) {
+  protocol::DigestsComputed out;
+  out.ok = false;
+  out.code = e.code;
+  out.error = e.ToString();
+  return out;
+}
+
+// The store's digests of `scope`, as they travel in DIGESTS.
+Result<std::vector<protocol::TableDigest>> WireDigests(store::Replica& replica,
+                                                       const std::string& unit) {
+  auto digests = store::ComputeDigests(replica, store::DigestScope{unit});
+  if (!digests) return tl::unexpected(digests.error());
+  if (digests->size() > protocol::kMaxDigestTables) {
+    return Fail(Errc::kRejected, "the manifest has " + std::to_string(digests->size()) +
+                                     " tables; DIGESTS carries at most " +
+                                     std::to_string(protocol::kMaxDigestTables));
+  }
+  std::vector<protocol::TableDigest> out;
+  for (const store::TableDigest& d : *digests) {
+    auto sha = protocol::BytesOfHex(d.sha256);
+    if (!sha || sha->size() != protocol::kSha256Bytes) {
+      return Fail(Errc::kInternal, "digest of table " + d.table + " is not a SHA-256");
+    }
+    out.push_back({d.table, static_cast<uint64_t>(d.rows), static_cast<uint64_t>(d.tombstones),
+                   std::move(*sha)});
+  }
+  return out;
+}
+
+// Rows the next build after `after_seq` would carry (to `destination`, or a unit's push),
+// up to kVerifyWaitingProbeRows. Builds in memory only: nothing is sealed or spooled.
+Result<uint64_t> RowsWaiting(store::Replica& replica, int64_t after_seq,
+                             std::optional<std::string> destination) {
+  store::BuildRequest request;
+  request.after_seq = after_seq;
+  request.max_rows = kVerifyWaitingProbeRows;
+  request.max_bytes = std::numeric_limits<size_t>::max();
+  request.destination_unit = std::move(destination);
+  auto built = store::BuildChangeset(replica, request);
+  if (!built) return tl::unexpected(built.error());
+  return static_cast<uint64_t>(built->rows);
+}
+
 }  // namespace
 
 // ---- unit ----
@@ -115,6 +160,8 @@ StoreResult UnitExecutor::Run(const protocol::StoreWork& work) {
           return Resync(w);
         } else if constexpr (std::is_same_v<W, protocol::SaveGeneration>) {
           return Done(store::SetSeenGeneration(replica_, w.generation));
+        } else if constexpr (std::is_same_v<W, protocol::ComputeDigests>) {
+          return ComputeDigests();
         } else if constexpr (std::is_same_v<W, protocol::RecordRejections>) {
           std::vector<store::RowRejection> rows;
           for (const auto& r : w.rows) {
@@ -222,6 +269,26 @@ StoreResult UnitExecutor::Resync(const protocol::Resync& work) {
   return Done(store::SetSeenGeneration(replica_, work.generation));
 }
 
+StoreResult UnitExecutor::ComputeDigests() {
+  auto tables = WireDigests(replica_, replica_.node_id());
+  if (!tables) return DigestsFailed(tables.error());
+  auto outbox = store::GetOutboxState(replica_);
+  if (!outbox) return DigestsFailed(outbox.error());
+  auto cursor = store::GetCursor(replica_, central_node_);
+  if (!cursor) return DigestsFailed(cursor.error());
+  auto log = store::GetChangeLogStats(replica_, std::numeric_limits<int64_t>::max());
+  if (!log) return DigestsFailed(log.error());
+  auto waiting = RowsWaiting(replica_, outbox->built_log_seq, std::nullopt);
+  if (!waiting) return DigestsFailed(waiting.error());
+  protocol::DigestsComputed out;
+  out.position.push = static_cast<uint64_t>(outbox->built_seq);
+  out.position.pull = static_cast<uint64_t>(cursor->received_seq);
+  out.position.head = static_cast<uint64_t>(log->head_seq);
+  out.position.waiting = *waiting;
+  out.tables = std::move(*tables);
+  return out;
+}
+
 // ---- central ----
 
 CentralExecutor::CentralExecutor(store::Replica& replica, std::string unit_id, const KeyRing& keys,
@@ -240,6 +307,8 @@ StoreResult CentralExecutor::Run(const protocol::StoreWork& work) {
           return BuildChanges(w);
         } else if constexpr (std::is_same_v<W, protocol::AckChanges>) {
           return Done(store::AdvanceAcked(replica_, unit_id_, static_cast<int64_t>(w.seq)));
+        } else if constexpr (std::is_same_v<W, protocol::ComputeDigests>) {
+          return ComputeDigests();
         } else {
           return StoreDone{false, "store work for a unit sent to central"};
         }
@@ -335,6 +404,24 @@ StoreResult CentralExecutor::BuildChanges(const protocol::BuildChanges& work) {
   auto sealed = protocol::SealChangeset(**key, header, built->bytes);
   if (!sealed) return fail(sealed.error());
   out.sealed = std::move(*sealed);
+  return out;
+}
+
+StoreResult CentralExecutor::ComputeDigests() {
+  auto tables = WireDigests(replica_, unit_id_);
+  if (!tables) return DigestsFailed(tables.error());
+  auto cursor = store::GetCursor(replica_, unit_id_);
+  if (!cursor) return DigestsFailed(cursor.error());
+  auto log = store::GetChangeLogStats(replica_, std::numeric_limits<int64_t>::max());
+  if (!log) return DigestsFailed(log.error());
+  auto waiting = RowsWaiting(replica_, cursor->acked_seq, unit_id_);
+  if (!waiting) return DigestsFailed(waiting.error());
+  protocol::DigestsComputed out;
+  out.position.push = static_cast<uint64_t>(cursor->received_seq);
+  out.position.pull = static_cast<uint64_t>(cursor->acked_seq);
+  out.position.head = static_cast<uint64_t>(log->head_seq);
+  out.position.waiting = *waiting;
+  out.tables = std::move(*tables);
   return out;
 }
 

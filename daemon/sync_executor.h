@@ -6,6 +6,15 @@
 //   Uplink ─FetchPushes─► UnitExecutor: BuildChangeset ─► SealChangeset ─► AppendOutbox
 //   HubSession ─ApplyPush─► CentralExecutor: OpenChangeset ─► ApplyChangeset(authorize,
 //                                             advance cursor, one transaction)
+//   either ─ComputeDigests─► store::ComputeDigests(unit scope), then the position
+//
+// ComputeDigests (verify, FORMAT.md DIGESTS): the unit digests its own unit's scope,
+// central the session's unit's; central-scope tables are covered in full by both. The
+// position is read after the digests, in separate transactions: another program's write
+// that lands in between is then counted as `waiting` (not settled) instead of making a
+// settled pair of digests differ. `waiting` is the row count of what the next build would
+// send (FetchPushes' build after the last built push; the unit's fan-out after what it
+// acknowledged), counted up to kVerifyWaitingProbeRows.
 //
 // Envelopes are opened against the header this node expects from its own context (its
 // node id, the frame's seqs, the generation), never against anything the sender claims.
@@ -22,6 +31,9 @@
 #include "store/replica.h"
 
 namespace unitsync::daemon {
+
+// `waiting` in DIGESTS is counted up to this many rows.
+inline constexpr size_t kVerifyWaitingProbeRows = 1000;
 
 struct ExecutorOptions {
   size_t max_frame = protocol::kDefaultMaxFrame;
@@ -45,6 +57,7 @@ class UnitExecutor {
   protocol::StoreResult FetchPushes(const protocol::FetchPushes& work);
   protocol::StoreResult ApplyChanges(const protocol::ApplyChanges& work);
   protocol::StoreResult Resync(const protocol::Resync& work);
+  protocol::StoreResult ComputeDigests();
 
   store::Replica& replica_;
   std::string central_node_;
@@ -64,6 +77,7 @@ class CentralExecutor {
   protocol::StoreResult LoadUnit();
   protocol::StoreResult ApplyPush(const protocol::ApplyPush& work);
   protocol::StoreResult BuildChanges(const protocol::BuildChanges& work);
+  protocol::StoreResult ComputeDigests();
 
   store::Replica& replica_;
   std::string unit_id_;

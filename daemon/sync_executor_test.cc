@@ -6,6 +6,7 @@
 
 #include <array>
 
+#include "protocol/verify.h"
 #include "store/change_log.h"
 #include "store/cursors.h"
 #include "store/sync_state.h"
@@ -49,6 +50,25 @@ class Executors : public ::testing::Test {
   protocol::PushApplied Push(uint64_t seq, const protocol::Bytes& envelope) {
     auto r = central_exec_.Run(protocol::ApplyPush{seq, envelope});
     return std::get<protocol::PushApplied>(r);
+  }
+
+  protocol::DigestsComputed UnitDigests() {
+    auto r = unit_exec_.Run(protocol::ComputeDigests{1, true});
+    auto computed = std::get<protocol::DigestsComputed>(r);
+    EXPECT_TRUE(computed.ok) << computed.error;
+    return computed;
+  }
+  protocol::DigestsComputed CentralDigests() {
+    auto r = central_exec_.Run(protocol::ComputeDigests{1, true});
+    auto computed = std::get<protocol::DigestsComputed>(r);
+    EXPECT_TRUE(computed.ok) << computed.error;
+    return computed;
+  }
+  const protocol::TableDigest* Find(const protocol::DigestsComputed& d, const std::string& table) {
+    for (const auto& t : d.tables) {
+      if (t.table == table) return &t;
+    }
+    return nullptr;
   }
 
   int64_t CentralApplied() {
@@ -166,6 +186,84 @@ TEST_F(Executors, ForgedRowsAreListedAndTheRestApplies) {
             static_cast<uint16_t>(store::RowRejectReason::kForeignUnit));
   EXPECT_EQ(Query(central_, "SELECT count(*) FROM student"), "1");
   EXPECT_EQ(CentralApplied(), 1) << "the push is consumed";
+}
+
+// ---- ComputeDigests (verify) ----
+
+TEST_F(Executors, DigestsOfTheUnitScopeAgreeOnceThePushIsApplied) {
+  Write("s1", 1);
+  Write("s2", 2);
+  protocol::DigestsComputed before = UnitDigests();
+  EXPECT_EQ(before.position.push, 0u);
+  EXPECT_EQ(before.position.waiting, 2u) << "two rows written, not yet in a push";
+  EXPECT_GT(before.position.head, 0u);
+
+  auto pushes = Fetch(0);
+  ASSERT_EQ(pushes.size(), 1u);
+  ASSERT_EQ(Push(1, pushes[0].sealed).outcome, ApplyOutcome::kApplied);
+  protocol::DigestsComputed unit = UnitDigests();
+  protocol::DigestsComputed central = CentralDigests();
+  EXPECT_EQ(unit.position.push, 1u);
+  EXPECT_EQ(unit.position.waiting, 0u);
+  EXPECT_EQ(central.position.push, 1u) << "central: this unit's pushes applied";
+  EXPECT_EQ(central.position.waiting, 0u) << "the unit's own rows are not sent back";
+  EXPECT_EQ(unit.tables, central.tables);
+  EXPECT_EQ(unit.tables.size(), central_.manifest().tables().size());
+  ASSERT_NE(Find(unit, "student"), nullptr);
+  EXPECT_EQ(Find(unit, "student")->rows, 2u);
+  EXPECT_EQ(Find(unit, "student")->sha256.size(), protocol::kSha256Bytes);
+  // The same digest `unitsyncctl digest` shows, as bytes.
+  for (const auto& d : Digests(unit_, std::string("unit-0001"))) {
+    ASSERT_NE(Find(unit, d.table), nullptr);
+    EXPECT_EQ(protocol::HexOf(Find(unit, d.table)->sha256), d.sha256);
+    EXPECT_EQ(Find(unit, d.table)->rows, static_cast<uint64_t>(d.rows));
+  }
+  auto report = protocol::CompareDigests("unit-0001", unit.position, unit.tables, central.position,
+                                         central.tables);
+  EXPECT_TRUE(report.all_equal());
+  EXPECT_TRUE(report.settled) << report.in_flight;
+}
+
+TEST_F(Executors, CentralDigestsCoverTheSessionsUnitAndCentralTablesInFull) {
+  Exec(central_,
+       "INSERT INTO action_type(id, code, name, level, valid_from) "
+       "VALUES ('at1', 'K', 'Typ', 'ea', '2026-01-01')");
+  Exec(central_, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('other', 'unit-0002', 'p')");
+  Exec(central_, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('mine', 'unit-0001', 'p')");
+  protocol::DigestsComputed central = CentralDigests();
+  EXPECT_EQ(Find(central, "student")->rows, 1u) << "only unit-0001's rows";
+  EXPECT_EQ(Find(central, "action_type")->rows, 1u) << "central scope in full";
+  EXPECT_EQ(central.position.waiting, 2u) << "action_type and the unit's student wait";
+
+  // Fan them out; once the unit acknowledges, nothing waits and both sides agree.
+  const std::string gen = ValueOrDie(store::GetGeneration(central_));
+  auto built =
+      std::get<protocol::ChangesBuilt>(central_exec_.Run(protocol::BuildChanges{0, 1, gen}));
+  ASSERT_EQ(built.rows, 2u);
+  auto applied = std::get<protocol::ChangesApplied>(
+      unit_exec_.Run(protocol::ApplyChanges{1, built.to, gen, "central", built.sealed}));
+  ASSERT_EQ(applied.outcome, ApplyOutcome::kApplied);
+  EXPECT_EQ(CentralDigests().position.waiting, 2u) << "sent is not acknowledged";
+  central_exec_.Run(protocol::AckChanges{built.to});
+  central = CentralDigests();
+  protocol::DigestsComputed unit = UnitDigests();
+  EXPECT_EQ(central.position.waiting, 0u);
+  EXPECT_EQ(central.position.pull, built.to);
+  EXPECT_EQ(unit.position.pull, built.to);
+  EXPECT_EQ(central.position.head, built.to);
+  EXPECT_EQ(unit.tables, central.tables);
+  auto report = protocol::CompareDigests("unit-0001", unit.position, unit.tables, central.position,
+                                         central.tables);
+  EXPECT_TRUE(report.all_equal());
+  EXPECT_TRUE(report.settled) << report.in_flight;
+}
+
+TEST_F(Executors, DigestsThatCannotBeComputedSayWhy) {
+  Exec(unit_, "DROP TABLE assignment");
+  auto r = std::get<protocol::DigestsComputed>(unit_exec_.Run(protocol::ComputeDigests{1, false}));
+  EXPECT_FALSE(r.ok);
+  EXPECT_FALSE(r.error.empty());
+  EXPECT_TRUE(r.tables.empty());
 }
 
 }  // namespace

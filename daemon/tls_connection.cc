@@ -12,7 +12,7 @@ namespace unitsync::daemon {
 namespace asio = boost::asio;
 
 TlsConnection::TlsConnection(asio::ip::tcp::socket socket, asio::ssl::context& tls)
-    : stream_(std::move(socket), tls) {
+    : stream_(std::move(socket), tls), close_deadline_(stream_.get_executor()) {
   boost::system::error_code ec;
   auto ep = stream_.lowest_layer().remote_endpoint(ec);
   peer_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -31,11 +31,13 @@ asio::awaitable<void> TlsConnection::ReadLoop() {
   std::array<uint8_t, 16 * 1024> buf;
   for (;;) {
     boost::system::error_code ec;
+    // While a Close() is under way this read keeps going: it is the one that receives the
+    // peer's close_notify (asio lets one read run at a time; the shutdown waits on it).
     const size_t n = co_await stream_.async_read_some(
         asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-    if (done_ || closing_) co_return;
+    if (done_) co_return;
     if (n > 0) on_bytes_(protocol::ByteView(buf.data(), n));
-    if (done_ || closing_) co_return;
+    if (done_) co_return;
     if (ec) {
       Finish(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ? "closed by peer"
                                                                                 : ec.message());
@@ -45,7 +47,7 @@ asio::awaitable<void> TlsConnection::ReadLoop() {
 }
 
 void TlsConnection::Send(protocol::Bytes frame) {
-  if (done_ || closing_) return;
+  if (done_) return;
   queued_bytes_ += frame.size();
   out_.push_back(std::move(frame));
   if (!writing_) {
@@ -58,7 +60,7 @@ void TlsConnection::Send(protocol::Bytes frame) {
 
 asio::awaitable<void> TlsConnection::WriteLoop() {
   auto self = shared_from_this();
-  while (!out_.empty() && !done_) {
+  while (!out_.empty() && !socket_closed_) {
     protocol::Bytes frame = std::move(out_.front());
     out_.pop_front();
     queued_bytes_ -= frame.size();
@@ -67,47 +69,63 @@ asio::awaitable<void> TlsConnection::WriteLoop() {
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       writing_ = false;
-      if (!done_ && !closing_) Finish("write failed: " + ec.message());
+      if (done_) {
+        CloseSocket();  // closing anyway; the peer cannot take the rest
+      } else {
+        Finish("write failed: " + ec.message());
+      }
       co_return;
     }
   }
   writing_ = false;
-  if (closing_ && !done_) {
-    done_ = true;
-    boost::system::error_code ec;
-    // Bounded: the peer may not answer close_notify; the socket closes after either way.
-    stream_.lowest_layer().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-    stream_.lowest_layer().close(ec);
-  }
+  if (closing_ && !socket_closed_) co_await ShutdownTls();
+}
+
+asio::awaitable<void> TlsConnection::ShutdownTls() {
+  auto self = shared_from_this();
+  boost::system::error_code ec;
+  // Sends close_notify, then waits for the peer's (or its EOF) until close_deadline_
+  // closes the socket. Either way the socket is closed after.
+  co_await stream_.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  CloseSocket();
 }
 
 void TlsConnection::Close() {
-  if (done_ || closing_) return;
-  // The callbacks stay (Close may be called from inside one); the flags silence them.
+  if (done_) return;
+  // The callbacks stay (Close may be called from inside one); done_ silences them.
+  done_ = true;
   closing_ = true;
+  close_deadline_.expires_after(kCloseTimeout);
+  close_deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->CloseSocket();
+  });
   if (!writing_) {
-    done_ = true;
-    boost::system::error_code ec;
-    stream_.lowest_layer().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-    stream_.lowest_layer().close(ec);
+    asio::co_spawn(
+        stream_.get_executor(), [self = shared_from_this()]() { return self->ShutdownTls(); },
+        asio::detached);
   }
 }
 
 void TlsConnection::Abort() {
-  if (done_) return;
   done_ = true;
   out_.clear();
   queued_bytes_ = 0;
-  boost::system::error_code ec;
-  stream_.lowest_layer().close(ec);
+  CloseSocket();
 }
 
 void TlsConnection::Finish(const std::string& reason) {
   if (done_) return;
   done_ = true;
+  CloseSocket();
+  if (on_closed_) on_closed_(reason);
+}
+
+void TlsConnection::CloseSocket() {
+  if (socket_closed_) return;
+  socket_closed_ = true;
+  close_deadline_.cancel();
   boost::system::error_code ec;
   stream_.lowest_layer().close(ec);
-  if (on_closed_) on_closed_(reason);
 }
 
 }  // namespace unitsync::daemon

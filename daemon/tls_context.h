@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
+#include <boost/system/error_code.hpp>
 #include <string>
 
 #include "common/error.h"
@@ -22,5 +23,17 @@ Result<boost::asio::ssl::context> MakeServerContext(const pki::Bundle& bundle,
 
 // The verified peer's node id (certificate CN, cross-checked with its SAN URI).
 Result<std::string> PeerNodeId(SSL* ssl);
+
+// Checks the peer certificate of an established server-side session again, against
+// `ctx`'s trust store as it is now (chain, validity period, CRL): for a reload that
+// brought a new CRL. kRejected with OpenSSL's reason when it no longer verifies.
+Status VerifyClientAgain(boost::asio::ssl::context& ctx, SSL* ssl);
+
+// Log fields saying why a server handshake on `ssl` failed with `ec`:
+// reason="..." always; verify="..." when the client certificate did not verify
+// (expired, revoked, unknown CA, ...); claimed_unit=ID when that certificate names a
+// well-formed node id (unverified: for the operator, never trusted). REQUIRES: `ssl`
+// comes from a MakeServerContext context (its verify callback notes the claimed id).
+std::string HandshakeRefusal(SSL* ssl, const boost::system::error_code& ec);
 
 }  // namespace unitsync::daemon

@@ -17,6 +17,7 @@
 #include "protocol/format_examples.h"
 #include "protocol/frame.h"
 #include "protocol/message_codec.h"
+#include "protocol/message_schema.h"
 #include "protocol/test_util.h"
 
 namespace unitsync::protocol {
@@ -220,6 +221,40 @@ TEST(FormatDoc, RenderedExamplesStandVerbatimInFormatMd) {
     EXPECT_NE(doc.find(block), std::string::npos) << "FORMAT.md lacks, verbatim:\n" << block;
   }
   if (std::getenv("UNITSYNC_PRINT_FORMAT_EXAMPLES") != nullptr) std::cout << section.str();
+}
+
+// The fuzzers' dictionary (protocol/fuzz/message.dict) knows every key of every message,
+// so a new message's keys reach the fuzzer as whole tokens.
+TEST(FormatDoc, FuzzDictionaryHasEveryMessageKey) {
+  std::ifstream in(std::string(UNITSYNC_PROTOCOL_DIR) + "/fuzz/message.dict");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string dict = ss.str();
+  ASSERT_FALSE(dict.empty());
+  std::vector<std::string_view> keys = {"t", "v"};
+  auto add = [&](const auto& schema_keys) {
+    keys.insert(keys.end(), schema_keys.begin(), schema_keys.end());
+  };
+  add(Schema<Hello>::kKeys);
+  add(Schema<Welcome>::kKeys);
+  add(Schema<Push>::kKeys);
+  add(Schema<Ack>::kKeys);
+  add(Schema<Nack>::kKeys);
+  add(Schema<Changes>::kKeys);
+  add(Schema<SnapshotBegin>::kKeys);
+  add(Schema<SnapshotChunk>::kKeys);
+  add(Schema<SnapshotEnd>::kKeys);
+  add(Schema<Ping>::kKeys);
+  add(Schema<Pong>::kKeys);
+  add(Schema<ErrorMessage>::kKeys);
+  add(Schema<Verify>::kKeys);
+  add(Schema<Digests>::kKeys);
+  static_assert(std::variant_size_v<Message> == 14, "add the new message's keys above");
+  for (std::string_view key : keys) {
+    const std::string header = "\\x" + ToHex(Bytes{static_cast<uint8_t>(0xa0 | key.size())});
+    const std::string entry = "=\"" + header + std::string(key) + "\"";
+    EXPECT_NE(dict.find(entry), std::string::npos) << "message.dict lacks key " << key;
+  }
 }
 
 }  // namespace

@@ -1,8 +1,22 @@
 #include "protocol/format_examples.h"
 
+#include <openssl/evp.h>
+
 #include <utility>
 
 namespace unitsync::protocol::testing {
+namespace {
+
+// SHA-256 of `text`: stands in for a table digest in the DIGESTS example.
+Bytes ExampleSha256(std::string_view text) {
+  Bytes md(EVP_MAX_MD_SIZE);
+  unsigned int n = 0;
+  EVP_Digest(text.data(), text.size(), md.data(), &n, EVP_sha256(), nullptr);
+  md.resize(n);
+  return md;
+}
+
+}  // namespace
 
 Bytes ExampleUnitSecret() {
   Bytes secret(kUnitSecretSize);
@@ -74,6 +88,20 @@ std::vector<FrameExample> FrameExamples() {
   add("PONG", R"({"t":11,"v":1,"nonce":1234605616436508552})", Pong{0x1122334455667788});
   add("ERROR", R"({"t":12,"v":1,"code":2,"msg":"no common protocol version"})",
       ErrorMessage{ErrorCode::kUnsupportedVersion, "no common protocol version"});
+  add("VERIFY", R"({"t":13,"v":1,"id":7})", Verify{7});
+  // Central's answer for unit-0042; the hashes are SHA-256 of the ASCII bytes "student",
+  // "decision" and "unit" (real ones cover the table's rows, store/FORMAT.md).
+  add("DIGESTS",
+      R"({"t":14,"v":1,"id":7,"push":17,"pull":1093,"head":1100,"waiting":0,"error":"","tables":[["unit",3,0,<32 bytes>],["student",250,2,<32 bytes>],["decision",41,0,<32 bytes>]]})",
+      Digests{7,
+              {17, 1093, 1100, 0},
+              "",
+              {{"unit", 3, 0, ExampleSha256("unit")},
+               {"student", 250, 2, ExampleSha256("student")},
+               {"decision", 41, 0, ExampleSha256("decision")}}});
+  add("DIGESTS-error",
+      R"({"t":14,"v":1,"id":8,"push":0,"pull":0,"head":0,"waiting":0,"error":"could not compute digests: database is locked","tables":[]})",
+      Digests{8, {}, "could not compute digests: database is locked", {}});
   return examples;
 }
 

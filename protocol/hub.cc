@@ -6,7 +6,10 @@ namespace unitsync::protocol {
 
 HubSession::HubSession(std::string central_node, std::string unit_id, const SyncOptions& options,
                        SyncEnv& env)
-    : central_node_(std::move(central_node)), unit_id_(std::move(unit_id)), core_(options, env) {}
+    : central_node_(std::move(central_node)),
+      unit_id_(std::move(unit_id)),
+      core_(options, env),
+      verify_(core_, VerifyExchange::Side::kCentral, unit_id_) {}
 
 void HubSession::OnConnected() {
   if (phase_ != Phase::kAwaitHello || core_.connected()) return;
@@ -19,12 +22,12 @@ void HubSession::OnDisconnected(const std::string& reason) {
   core_.Log(LogLevel::kInfo, "unit_disconnected",
             "unit=" + unit_id_ + " reason=\"" + reason + "\"");
   core_.ConnectionDown();
-  phase_ = Phase::kClosed;
+  Closed("the connection to the unit was lost before the verify completed");
 }
 
-void HubSession::Stop() {
+void HubSession::Stop(const std::string& why) {
   if (phase_ == Phase::kClosed) return;
-  CloseWith(ErrorCode::kShuttingDown, "central stopping");
+  CloseWith(ErrorCode::kShuttingDown, why);
 }
 
 void HubSession::CloseWith(ErrorCode code, const std::string& message) {
@@ -33,7 +36,17 @@ void HubSession::CloseWith(ErrorCode code, const std::string& message) {
             "unit=" + unit_id_ + " code=" + std::to_string(static_cast<int>(code)) + " reason=\"" +
                 message + "\"");
   core_.SendErrorAndClose(code, message);
+  Closed("the session with the unit was closed: " + message);
+}
+
+void HubSession::Closed(const std::string& why) {
   phase_ = Phase::kClosed;
+  verify_.FailAll(Errc::kIo, why);
+}
+
+bool HubSession::StartVerify(uint64_t id) {
+  if (phase_ != Phase::kSyncing) return false;
+  return verify_.Start(id, 0);
 }
 
 void HubSession::OnTimer(TimerId id) {
@@ -48,11 +61,14 @@ void HubSession::OnTimer(TimerId id) {
     case TimerId::kReadDeadline:
       core_.Log(LogLevel::kWarning, "read_deadline", "unit=" + unit_id_);
       core_.Close("no data from the unit within the read deadline");
-      phase_ = Phase::kClosed;
+      Closed("no data from the unit within the read deadline");
       break;
     case TimerId::kRetry:
       retry_armed_ = false;
       BuildNext();
+      break;
+    case TimerId::kVerify:
+      verify_.OnTimer();
       break;
     case TimerId::kReconnect:
       break;
@@ -71,7 +87,7 @@ void HubSession::OnBytes(ByteView bytes) {
   if (!st) {
     core_.Log(LogLevel::kWarning, "malformed_from_unit",
               "unit=" + unit_id_ + " error=\"" + st.error().message + "\"");
-    phase_ = Phase::kClosed;
+    Closed("the unit sent a malformed frame");
   }
 }
 
@@ -82,7 +98,7 @@ void HubSession::HandleMessage(Message& message) {
               "unit=" + unit_id_ + " code=" + std::to_string(static_cast<int>(error->code)) +
                   " message=\"" + error->message + "\"");
     core_.Close("unit sent ERROR");
-    phase_ = Phase::kClosed;
+    Closed("the unit closed the session with ERROR");
     return;
   }
   if (core_.HandleLiveness(message)) return;
@@ -92,6 +108,7 @@ void HubSession::HandleMessage(Message& message) {
     if (auto* push = std::get_if<Push>(&message)) return OnPush(*push);
     if (auto* ack = std::get_if<Ack>(&message)) return OnAck(*ack);
     if (auto* nack = std::get_if<Nack>(&message)) return OnNack(*nack);
+    if (verify_.Handle(message, 0)) return;
   }
   CloseWith(ErrorCode::kUnexpectedMessage,
             std::string(MessageTypeName(TypeOf(message))) + " not expected now");
@@ -341,6 +358,10 @@ void HubSession::Dispatch(StoreResult& result) {
   } else if (auto* built = std::get_if<ChangesBuilt>(&result)) {
     if (auto* w = std::get_if<BuildChanges>(&work)) {
       return OnChangesBuilt(done->connection, *w, *built);
+    }
+  } else if (auto* computed = std::get_if<DigestsComputed>(&result)) {
+    if (auto* w = std::get_if<ComputeDigests>(&work)) {
+      return verify_.OnComputed(*w, 0, *computed, phase_ == Phase::kSyncing);
     }
   } else if (auto* st = std::get_if<StoreDone>(&result)) {
     if (!st->ok) {

@@ -3,6 +3,8 @@
 // tests/sync_link_test.cc.)
 #include "protocol/hub.h"
 
+#include <algorithm>
+
 #include "protocol/sync_test_util.h"
 
 namespace unitsync::protocol {
@@ -214,6 +216,162 @@ TEST_F(Hub, NackedChangesRewindToTheUnitsAcknowledgedCursor) {
   ASSERT_EQ(retry.work.size(), 1u);
   EXPECT_EQ(std::get<BuildChanges>(retry.work[0]).after_seq, 0u);
   EXPECT_EQ(std::get<BuildChanges>(retry.work[0]).from, 1u);
+}
+
+// ---- verify (FORMAT.md section 6, "Verify") ----
+
+const VerifyPosition kUnitPos{/*push=*/4, /*pull=*/30, /*head=*/12, /*waiting=*/0};
+const VerifyPosition kCentralPos{/*push=*/4, /*pull=*/30, /*head=*/35, /*waiting=*/0};
+
+// Syncing with the store idle (nothing to fan out).
+class HubVerify : public Hub {
+ protected:
+  HubVerify() {
+    Handshake(0, 0, 0);
+    Result(ChangesBuilt{true, "", 0, 0, {}, false});
+  }
+};
+
+TEST_F(Hub, VerifyBeforeTheSessionIsEstablishedIsRefused) {
+  EXPECT_FALSE(hub_.StartVerify(1)) << "no HELLO yet";
+  hub_.OnConnected();
+  Take(hub_.TakeActions());
+  EXPECT_FALSE(hub_.StartVerify(1));
+  Out out = Feed(Verify{1});
+  const auto* e = Only<ErrorMessage>(out.sent);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->code, ErrorCode::kUnexpectedMessage);
+  EXPECT_TRUE(out.closed);
+  EXPECT_TRUE(out.work.empty()) << "no digest work for an unauthenticated session";
+}
+
+TEST_F(Hub, DigestsWhileLoadingAreUnexpected) {
+  hub_.OnConnected();
+  Take(hub_.TakeActions());
+  Feed(Hello{1, 1, "unit-0001", 0, 0, "g-1"});  // LoadUnit outstanding: not established yet
+  EXPECT_FALSE(hub_.StartVerify(1));
+  Out out = Feed(Digests{1, {}, "", {}});
+  const auto* e = Only<ErrorMessage>(out.sent);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->code, ErrorCode::kUnexpectedMessage);
+}
+
+TEST_F(HubVerify, AnswersTheUnitsVerifyWithCentralsDigests) {
+  Out out = Feed(Verify{3});
+  ASSERT_EQ(out.work.size(), 1u);
+  const auto& work = std::get<ComputeDigests>(out.work[0]);
+  EXPECT_EQ(work.id, 3u);
+  EXPECT_TRUE(work.for_peer);
+  Out answered = Result(Computed(kCentralPos, 13));
+  const auto* d = Only<Digests>(answered.sent);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->id, 3u);
+  EXPECT_EQ(d->position, kCentralPos);
+  EXPECT_EQ(d->tables.size(), 13u);
+  EXPECT_TRUE(answered.verify_done.empty());
+}
+
+TEST_F(HubVerify, VerifyComparesTheUnitsDigestsWithCentrals) {
+  ASSERT_TRUE(hub_.StartVerify(7));
+  Out start = Take(hub_.TakeActions());
+  const auto* v = Only<Verify>(start.sent);
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->id, 7u);
+  EXPECT_EQ(Armed(start, TimerId::kVerify), options_.verify_timeout_ms);
+
+  // The unit has one more student than central, and 2 rows not yet pushed.
+  const VerifyPosition unit_pos{4, 30, 14, 2};
+  DigestsComputed unit = Computed(unit_pos, 3);
+  unit.tables[2].rows = 2;
+  Out got = Feed(Digests{7, unit_pos, "", unit.tables});
+  ASSERT_EQ(got.work.size(), 1u);
+  EXPECT_FALSE(std::get<ComputeDigests>(got.work[0]).for_peer);
+  Out done = Result(Computed(kCentralPos, 3));
+  ASSERT_EQ(done.verify_done.size(), 1u);
+  const auto& r = done.verify_done[0].result;
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->unit, "unit-0001");
+  EXPECT_EQ(r->unit_position, unit_pos) << "the peer is the unit's side";
+  EXPECT_EQ(r->central_position, kCentralPos);
+  EXPECT_EQ(r->differing(), 1u);
+  EXPECT_EQ(r->tables[2].table, "t2");
+  EXPECT_EQ(r->tables[2].unit->rows, 2u);
+  EXPECT_EQ(r->tables[2].central->rows, 1u);
+  EXPECT_FALSE(r->settled);
+  EXPECT_NE(r->in_flight.find("2 rows written at the unit not yet pushed"), std::string::npos)
+      << r->in_flight;
+}
+
+TEST_F(HubVerify, DisconnectMidVerifyEndsItWithAnError) {
+  ASSERT_TRUE(hub_.StartVerify(7));
+  Take(hub_.TakeActions());
+  hub_.OnDisconnected("connection reset");
+  Out out = Take(hub_.TakeActions());
+  ASSERT_EQ(out.verify_done.size(), 1u);
+  EXPECT_EQ(out.verify_done[0].id, 7u);
+  ASSERT_FALSE(out.verify_done[0].result);
+  EXPECT_EQ(out.verify_done[0].result.error().code, Errc::kIo);
+  EXPECT_FALSE(hub_.StartVerify(8)) << "closed";
+}
+
+TEST_F(HubVerify, SessionClosedByAProtocolErrorEndsPendingVerifies) {
+  ASSERT_TRUE(hub_.StartVerify(7));
+  Take(hub_.TakeActions());
+  Out out = Feed(Hello{1, 1, "unit-0001", 0, 0, "g-1"});  // HELLO again: unexpected
+  EXPECT_TRUE(out.closed);
+  ASSERT_EQ(out.verify_done.size(), 1u);
+  ASSERT_FALSE(out.verify_done[0].result);
+  EXPECT_NE(out.verify_done[0].result.error().message.find("closed"), std::string::npos);
+}
+
+TEST_F(HubVerify, StoppingEndsPendingVerifies) {
+  ASSERT_TRUE(hub_.StartVerify(7));
+  Take(hub_.TakeActions());
+  hub_.Stop();
+  Out out = Take(hub_.TakeActions());
+  ASSERT_EQ(out.verify_done.size(), 1u);
+  EXPECT_FALSE(out.verify_done[0].result);
+}
+
+TEST_F(HubVerify, VerifyPastItsDeadlineFails) {
+  ASSERT_TRUE(hub_.StartVerify(7));
+  Take(hub_.TakeActions());
+  env_.now += options_.verify_timeout_ms - 1;
+  hub_.OnTimer(TimerId::kVerify);
+  EXPECT_TRUE(Take(hub_.TakeActions()).verify_done.empty()) << "not yet";
+  env_.now += 1;
+  hub_.OnTimer(TimerId::kVerify);
+  Out out = Take(hub_.TakeActions());
+  ASSERT_EQ(out.verify_done.size(), 1u);
+  ASSERT_FALSE(out.verify_done[0].result);
+  EXPECT_EQ(out.verify_done[0].result.error().code, Errc::kBusy);
+  EXPECT_FALSE(out.closed) << "a slow unit is not a broken session";
+}
+
+TEST_F(HubVerify, DigestsNobodyAskedForAreIgnored) {
+  Out out = Feed(Digests{42, kUnitPos, "", {}});
+  EXPECT_TRUE(out.work.empty());
+  EXPECT_TRUE(out.sent.empty());
+  EXPECT_FALSE(out.closed);
+  EXPECT_TRUE(LoggedEvent(out, "verify_unknown_answer"));
+  // A repeated answer to a verify that already has one is ignored the same way.
+  ASSERT_TRUE(hub_.StartVerify(1));
+  Take(hub_.TakeActions());
+  Feed(Digests{1, kUnitPos, "", {}});
+  Out again = Feed(Digests{1, kUnitPos, "", {}});
+  EXPECT_TRUE(again.work.empty());
+  EXPECT_TRUE(LoggedEvent(again, "verify_unknown_answer"));
+}
+
+TEST_F(HubVerify, VerifyWaitsBehindStoreWorkAlreadyQueued) {
+  Feed(Push{1, FakeEnvelope()});  // ApplyPush outstanding
+  Out out = Feed(Verify{3});
+  EXPECT_TRUE(out.work.empty()) << "one store request at a time";
+  PushApplied done;
+  done.applied_seq = 1;
+  Out next = Result(done);
+  ASSERT_EQ(next.work.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<ComputeDigests>(next.work[0]));
 }
 
 }  // namespace

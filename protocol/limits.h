@@ -19,7 +19,7 @@ inline constexpr size_t kMaxConfigurableMaxFrame = 64 * 1024 * 1024;
 inline constexpr size_t kFrameHeaderSize = 4;
 
 // msgpack unpack limits (every message, also inside keys the decoder would reject).
-inline constexpr size_t kMaxDepth = 3;  // map -> array (NACK rows) -> array (one row)
+inline constexpr size_t kMaxDepth = 3;  // map -> array (NACK rows, DIGESTS tables) -> array
 inline constexpr size_t kMaxMapEntries = 16;
 inline constexpr size_t kMaxArrayElements = 4096;
 inline constexpr size_t kMaxStrBytes = 1024;
@@ -27,10 +27,12 @@ inline constexpr size_t kMaxStrBytes = 1024;
 
 // Field limits.
 inline constexpr size_t kMaxIdBytes = 64;      // node, generation, snapshot ids
-inline constexpr size_t kMaxTextBytes = 1024;  // NACK reason, ERROR msg
+inline constexpr size_t kMaxTextBytes = 1024;  // NACK reason, ERROR msg, DIGESTS error
 inline constexpr size_t kMaxNackRows = 4096;
 inline constexpr uint64_t kMaxSeq = (uint64_t{1} << 63) - 1;  // fits SQLite INTEGER
 inline constexpr uint64_t kMaxSnapshotChunks = uint64_t{1} << 32;
+inline constexpr size_t kMaxDigestTables = 256;  // DIGESTS tables
+inline constexpr size_t kSha256Bytes = 32;       // DIGESTS table hash
 
 // A sealed envelope is format byte + key id + nonce + ciphertext + tag (FORMAT.md section
 // 3), so it is never shorter than its overhead.

@@ -143,6 +143,37 @@ Status Check(const ErrorMessage& m, const Checker& c) {
              [&] { return c.Text("msg", m.message, 0, kMaxTextBytes); });
 }
 
+Status Check(const Verify& m, const Checker& c) { return c.Seq("id", m.id, 1); }
+
+Status Check(const Digests& m, const Checker& c) {
+  Status s =
+      All([&] { return c.Seq("id", m.id, 1); }, [&] { return c.Seq("push", m.position.push); },
+          [&] { return c.Seq("pull", m.position.pull); },
+          [&] { return c.Seq("head", m.position.head); },
+          [&] { return c.Seq("waiting", m.position.waiting); },
+          [&] { return c.Text("error", m.error, 0, kMaxTextBytes); });
+  if (!s) return s;
+  if (m.tables.size() > kMaxDigestTables) {
+    return c.Bad("tables", "has more than " + std::to_string(kMaxDigestTables) + " entries");
+  }
+  if (!m.error.empty() && !m.tables.empty()) {
+    return c.Bad("tables", "must be empty when \"error\" is set");
+  }
+  for (size_t i = 0; i < m.tables.size(); ++i) {
+    const TableDigest& t = m.tables[i];
+    if (s = c.Id("tables[].table", t.table); !s) return s;
+    if (s = c.Seq("tables[].rows", t.rows); !s) return s;
+    if (s = c.Seq("tables[].tombstones", t.tombstones); !s) return s;
+    if (t.sha256.size() != kSha256Bytes) {
+      return c.Bad("tables[].sha256", "must be " + std::to_string(kSha256Bytes) + " bytes");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (m.tables[j].table == t.table) return c.Bad("tables", "lists a table twice");
+    }
+  }
+  return {};
+}
+
 // TypeOf relies on the variant's order matching the wire type numbers.
 template <MessageType type, typename T>
 constexpr bool kAt =
@@ -153,7 +184,8 @@ static_assert(kAt<MessageType::kHello, Hello> && kAt<MessageType::kWelcome, Welc
               kAt<MessageType::kSnapshotBegin, SnapshotBegin> &&
               kAt<MessageType::kSnapshotChunk, SnapshotChunk> &&
               kAt<MessageType::kSnapshotEnd, SnapshotEnd> && kAt<MessageType::kPing, Ping> &&
-              kAt<MessageType::kPong, Pong> && kAt<MessageType::kError, ErrorMessage>);
+              kAt<MessageType::kPong, Pong> && kAt<MessageType::kError, ErrorMessage> &&
+              kAt<MessageType::kVerify, Verify> && kAt<MessageType::kDigests, Digests>);
 
 }  // namespace
 
@@ -185,6 +217,10 @@ std::string_view MessageTypeName(MessageType type) {
       return "PONG";
     case MessageType::kError:
       return "ERROR";
+    case MessageType::kVerify:
+      return "VERIFY";
+    case MessageType::kDigests:
+      return "DIGESTS";
   }
   return "UNKNOWN";
 }

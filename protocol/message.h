@@ -27,6 +27,8 @@ enum class MessageType : uint8_t {
   kPing = 10,
   kPong = 11,
   kError = 12,
+  kVerify = 13,
+  kDigests = 14,
 };
 
 // What an ACK or NACK refers to (the "of" key).
@@ -147,9 +149,44 @@ struct ErrorMessage {
   bool operator==(const ErrorMessage&) const = default;
 };
 
+// "Send me your per-table digests of this session's unit scope" (either direction, once
+// the session is established).
+struct Verify {
+  uint64_t id = 0;  // chosen by the requester, echoed in DIGESTS; 1 .. kMaxSeq
+  bool operator==(const Verify&) const = default;
+};
+
+// Where the sender stood when it computed its digests (DIGESTS; FORMAT.md section 2 says
+// what each field means for each sender).
+struct VerifyPosition {
+  uint64_t push = 0;     // unit: highest push seq built; central: this unit's pushes applied
+  uint64_t pull = 0;     // unit: central log seq applied; central: what the unit acknowledged
+  uint64_t head = 0;     // the sender's own change-log head
+  uint64_t waiting = 0;  // rows the sender still has to send the other side (probed, capped)
+  bool operator==(const VerifyPosition&) const = default;
+};
+
+// One table's digest as it travels (store/digest.h computes it).
+struct TableDigest {
+  std::string table;  // manifest table name (an id)
+  uint64_t rows = 0;
+  uint64_t tombstones = 0;
+  Bytes sha256;  // exactly 32 bytes
+  bool operator==(const TableDigest&) const = default;
+};
+
+// The answer to VERIFY: the sender's digests of the session's unit scope, or why it has none.
+struct Digests {
+  uint64_t id = 0;  // the VERIFY's id
+  VerifyPosition position;
+  std::string error;  // empty: `tables` holds the digests; else why not (tables empty)
+  std::vector<TableDigest> tables;
+  bool operator==(const Digests&) const = default;
+};
+
 // Alternatives are in wire-type order: index() + 1 == the "t" value.
 using Message = std::variant<Hello, Welcome, Push, Ack, Nack, Changes, SnapshotBegin, SnapshotChunk,
-                             SnapshotEnd, Ping, Pong, ErrorMessage>;
+                             SnapshotEnd, Ping, Pong, ErrorMessage, Verify, Digests>;
 
 MessageType TypeOf(const Message& message);
 

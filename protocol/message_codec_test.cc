@@ -187,8 +187,8 @@ TEST(MessageCodec, RejectsOutOfRangeIntegers) {
                       .bytes());
   EXPECT_NE(e.message.find("PUSH field \"seq\""), std::string::npos) << e.message;
   // unknown type, unsupported version
-  e = DecodeError(Body().Map(2).Str("t").Uint(13).Str("v").Uint(1).bytes());
-  EXPECT_NE(e.message.find("unknown message type 13"), std::string::npos) << e.message;
+  e = DecodeError(Body().Map(2).Str("t").Uint(15).Str("v").Uint(1).bytes());
+  EXPECT_NE(e.message.find("unknown message type 15"), std::string::npos) << e.message;
   e = DecodeError(Body().Map(3).Str("t").Uint(10).Str("v").Uint(2).Str("nonce").Uint(1).bytes());
   EXPECT_NE(e.message.find("unsupported protocol version 2"), std::string::npos) << e.message;
 }
@@ -348,6 +348,147 @@ TEST(MessageCodec, ErrorsDoNotEchoArbitraryKeys) {
   Error e = DecodeError(body.bytes());
   EXPECT_EQ(e.message.find("Anna"), std::string::npos) << e.message;
   EXPECT_NE(e.message.find("28-byte key"), std::string::npos) << e.message;
+}
+
+// DIGESTS with the given raw `tables` value (and optionally another "error"), built by
+// hand so tests can break each rule.
+Bytes DigestsBody(const Bytes& tables, std::string_view error = "") {
+  return Body()
+      .Map(9)
+      .Str("t")
+      .Uint(14)
+      .Str("v")
+      .Uint(1)
+      .Str("id")
+      .Uint(7)
+      .Str("push")
+      .Uint(1)
+      .Str("pull")
+      .Uint(2)
+      .Str("head")
+      .Uint(3)
+      .Str("waiting")
+      .Uint(0)
+      .Str("error")
+      .Str(error)
+      .Str("tables")
+      .Raw(tables)
+      .bytes();
+}
+
+// One tables entry: [table, rows, 0, sha256 of `sha_len` bytes]; `rows` is raw msgpack.
+Bytes TableEntry(std::string_view table, const Bytes& rows, size_t sha_len = kSha256Bytes) {
+  Bytes b = Body().Raw({0x94}).Str(table).Raw(rows).Uint(0).bytes();
+  b.push_back(0xc4);
+  b.push_back(static_cast<uint8_t>(sha_len));
+  b.insert(b.end(), sha_len, 0x11);
+  return b;
+}
+Bytes TableEntry(std::string_view table, uint8_t rows, size_t sha_len = kSha256Bytes) {
+  return TableEntry(table, Bytes{rows}, sha_len);
+}
+
+Bytes Array(std::initializer_list<Bytes> entries) {
+  Bytes b = {static_cast<uint8_t>(0x90 | entries.size())};
+  for (const Bytes& e : entries) b.insert(b.end(), e.begin(), e.end());
+  return b;
+}
+
+TEST(MessageCodec, DigestsDecodes) {
+  auto m = DecodeMessage(DigestsBody(Array({TableEntry("student", 5), TableEntry("unit", 1)})));
+  ASSERT_TRUE(m) << m.error().message;
+  const auto& d = std::get<Digests>(*m);
+  EXPECT_EQ(d.id, 7u);
+  EXPECT_EQ(d.position, (VerifyPosition{1, 2, 3, 0}));
+  ASSERT_EQ(d.tables.size(), 2u);
+  EXPECT_EQ(d.tables[0].table, "student");
+  EXPECT_EQ(d.tables[0].rows, 5u);
+  EXPECT_EQ(d.tables[0].sha256, Bytes(kSha256Bytes, 0x11));
+}
+
+TEST(MessageCodec, DigestsBreakingARuleIsMalformed) {
+  const Bytes two_pow_63 = {0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0};
+  const std::pair<Bytes, const char*> cases[] = {
+      {DigestsBody(Array({TableEntry("student", 5, 31)})),
+       "DIGESTS field \"tables[].sha256\" must be 32 bytes"},
+      {DigestsBody(Array({TableEntry("student", 5, 33)})),
+       "DIGESTS field \"tables[].sha256\" must be 32 bytes"},
+      {DigestsBody(Array({TableEntry("student", 5), TableEntry("student", 6)})),
+       "DIGESTS field \"tables\" lists a table twice"},
+      {DigestsBody(Array({TableEntry("student", 5)}), "locked"),
+       "DIGESTS field \"tables\" must be empty when \"error\" is set"},
+      {DigestsBody(Array({TableEntry("two words", 5)})), "DIGESTS field \"tables[].table\""},
+      {DigestsBody(Array({TableEntry("", 5)})), "DIGESTS field \"tables[].table\""},
+      {DigestsBody(Array({TableEntry("student", Bytes{0xff})})),
+       "DIGESTS field \"tables[].rows\" must not be negative"},
+      {DigestsBody(Array({TableEntry("student", two_pow_63)})),
+       "DIGESTS field \"tables[].rows\" is out of range"},
+      {DigestsBody(Array({TableEntry("student", Body().Str("5").bytes())})),
+       "DIGESTS field \"tables[].rows\" must be an unsigned integer"},
+      // sha256 as str; an entry of three; an entry that is not an array; not an array
+      {DigestsBody(Array({Body().Raw({0x94}).Str("s").Uint(1).Uint(0).Str("x").bytes()})),
+       "DIGESTS field \"tables\" entries must be"},
+      {DigestsBody(Array({Body().Raw({0x93}).Str("s").Uint(1).Uint(0).bytes()})),
+       "DIGESTS field \"tables\" entries must be"},
+      {DigestsBody(Array({Body().Str("student").bytes()})),
+       "DIGESTS field \"tables\" entries must be"},
+      {DigestsBody(Body().Str("student").bytes()),
+       "DIGESTS field \"tables\" must be a msgpack array"},
+      // invalid UTF-8 in error
+      {DigestsBody(Array({}), "\xc3\x28"), "DIGESTS field \"error\""},
+  };
+  for (const auto& [body, expected] : cases) {
+    Error e = DecodeError(body);
+    EXPECT_EQ(e.code, Errc::kMalformed);
+    EXPECT_NE(e.message.find(expected), std::string::npos) << e.message;
+  }
+}
+
+TEST(MessageCodec, DigestsTableLimit) {
+  Digests d{1, {}, "", {}};
+  for (size_t i = 0; i < kMaxDigestTables; ++i) {
+    d.tables.push_back({"t" + std::to_string(i), 1, 0, Bytes(kSha256Bytes, 0)});
+  }
+  auto body = EncodeMessage(d);
+  ASSERT_TRUE(body) << body.error().message;
+  auto decoded = DecodeMessage(*body);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(std::get<Digests>(*decoded).tables.size(), kMaxDigestTables);
+
+  d.tables.push_back({"one-more", 1, 0, Bytes(kSha256Bytes, 0)});
+  EXPECT_EQ(EncodeMessage(d).error().code, Errc::kInvalidArgument);
+  // The same on the wire: the tables array header says 257 and one more entry follows.
+  Bytes wire = *body;
+  const Bytes header = {0xdc, 0x01, 0x00};
+  auto it = std::search(wire.begin(), wire.end(), header.begin(), header.end());
+  ASSERT_NE(it, wire.end());
+  *(it + 2) = 0x01;
+  const Bytes extra = TableEntry("one-more", 1);
+  wire.insert(wire.end(), extra.begin(), extra.end());
+  Error e = DecodeError(wire);
+  EXPECT_NE(e.message.find("DIGESTS field \"tables\" has more than 256 entries"), std::string::npos)
+      << e.message;
+}
+
+TEST(MessageCodec, VerifyIdMustBePositive) {
+  Error e = DecodeError(Body().Map(3).Str("t").Uint(13).Str("v").Uint(1).Str("id").Uint(0).bytes());
+  EXPECT_NE(e.message.find("VERIFY field \"id\""), std::string::npos) << e.message;
+  e = DecodeError(Body().Map(2).Str("t").Uint(13).Str("v").Uint(1).bytes());
+  EXPECT_NE(e.message.find("VERIFY is missing field \"id\""), std::string::npos) << e.message;
+  e = DecodeError(Body()
+                      .Map(4)
+                      .Str("t")
+                      .Uint(13)
+                      .Str("v")
+                      .Uint(1)
+                      .Str("id")
+                      .Uint(1)
+                      .Str("tables")
+                      .Uint(1)
+                      .bytes());
+  EXPECT_NE(e.message.find("VERIFY has unknown key \"tables\""), std::string::npos) << e.message;
+  EXPECT_FALSE(EncodeMessage(Verify{0}));
+  EXPECT_FALSE(EncodeMessage(Digests{0, {}, "", {}}));
 }
 
 // A small in-process fuzz over mutated example bodies, so every build (GCC, ASan, UBSan)

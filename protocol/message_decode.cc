@@ -75,6 +75,35 @@ class Reader {
     return rows;
   }
 
+  std::vector<TableDigest> Tables(std::string_view key) {
+    std::vector<TableDigest> tables;
+    const msgpack::object* o = Find(key);
+    if (o == nullptr) return tables;
+    if (o->type != msgpack::type::ARRAY) return Bad(key, "must be a msgpack array"), tables;
+    if (o->via.array.size > kMaxDigestTables) {
+      return Bad(key, "has more than " + std::to_string(kMaxDigestTables) + " entries"), tables;
+    }
+    tables.reserve(o->via.array.size);
+    for (uint32_t i = 0; i < o->via.array.size && !failed(); ++i) {
+      const msgpack::object& entry = o->via.array.ptr[i];
+      if (entry.type != msgpack::type::ARRAY || entry.via.array.size != 4 ||
+          entry.via.array.ptr[0].type != msgpack::type::STR ||
+          entry.via.array.ptr[3].type != msgpack::type::BIN) {
+        Bad(key, "entries must be [table str, rows uint, tombstones uint, sha256 bin]");
+        break;
+      }
+      const msgpack::object* f = entry.via.array.ptr;
+      TableDigest t;
+      t.table.assign(f[0].via.str.ptr, f[0].via.str.size);
+      t.rows = UintValue(f[1], "tables[].rows", kMaxSeq);
+      t.tombstones = UintValue(f[2], "tables[].tombstones", kMaxSeq);
+      const auto* p = reinterpret_cast<const uint8_t*>(f[3].via.bin.ptr);
+      t.sha256.assign(p, p + f[3].via.bin.size);
+      tables.push_back(std::move(t));
+    }
+    return tables;
+  }
+
   bool failed() const { return error_.has_value(); }
   const Error& error() const { return *error_; }
 
@@ -166,6 +195,17 @@ void ReadFields(Reader& r, Pong& m) { m.nonce = r.Uint("nonce", UINT64_MAX); }
 void ReadFields(Reader& r, ErrorMessage& m) {
   m.code = static_cast<ErrorCode>(r.Uint("code", 0xFF));
   m.message = r.Str("msg");
+}
+
+void ReadFields(Reader& r, Verify& m) { m.id = r.Uint("id", kMaxSeq); }
+void ReadFields(Reader& r, Digests& m) {
+  m.id = r.Uint("id", kMaxSeq);
+  m.position.push = r.Uint("push", kMaxSeq);
+  m.position.pull = r.Uint("pull", kMaxSeq);
+  m.position.head = r.Uint("head", kMaxSeq);
+  m.position.waiting = r.Uint("waiting", kMaxSeq);
+  m.error = r.Str("error");
+  m.tables = r.Tables("tables");
 }
 
 // Checks the key set against Schema<T> and reads the fields.
@@ -269,6 +309,10 @@ Result<Message> DecodeMessage(ByteView body, size_t max_frame) {
       return DecodeAs<Pong>(name, entries);
     case MessageType::kError:
       return DecodeAs<ErrorMessage>(name, entries);
+    case MessageType::kVerify:
+      return DecodeAs<Verify>(name, entries);
+    case MessageType::kDigests:
+      return DecodeAs<Digests>(name, entries);
   }
   return Fail(Errc::kMalformed, "unknown message type " + std::to_string(t));
 }

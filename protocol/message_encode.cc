@@ -111,6 +111,28 @@ void PutFields(Packer& pk, const ErrorMessage& m) {
   PutStr(pk, "msg", m.message);
 }
 
+void PutFields(Packer& pk, const Verify& m) { PutUint(pk, "id", m.id); }
+void PutFields(Packer& pk, const Digests& m) {
+  PutUint(pk, "id", m.id);
+  PutUint(pk, "push", m.position.push);
+  PutUint(pk, "pull", m.position.pull);
+  PutUint(pk, "head", m.position.head);
+  PutUint(pk, "waiting", m.position.waiting);
+  PutStr(pk, "error", m.error);
+  Key(pk, "tables");
+  pk.pack_array(static_cast<uint32_t>(m.tables.size()));
+  for (const TableDigest& t : m.tables) {
+    pk.pack_array(4);
+    pk.pack_str(static_cast<uint32_t>(t.table.size()));
+    pk.pack_str_body(t.table.data(), static_cast<uint32_t>(t.table.size()));
+    pk.pack_uint64(t.rows);
+    pk.pack_uint64(t.tombstones);
+    pk.pack_bin(static_cast<uint32_t>(t.sha256.size()));
+    pk.pack_bin_body(reinterpret_cast<const char*>(t.sha256.data()),
+                     static_cast<uint32_t>(t.sha256.size()));
+  }
+}
+
 size_t EnvelopeSize(const Message& message) {
   if (const auto* m = std::get_if<Push>(&message)) return m->envelope.size();
   if (const auto* m = std::get_if<Changes>(&message)) return m->envelope.size();

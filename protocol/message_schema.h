@@ -61,5 +61,14 @@ template <>
 struct Schema<ErrorMessage> {
   static constexpr std::array<std::string_view, 2> kKeys{"code", "msg"};
 };
+template <>
+struct Schema<Verify> {
+  static constexpr std::array<std::string_view, 1> kKeys{"id"};
+};
+template <>
+struct Schema<Digests> {
+  static constexpr std::array<std::string_view, 7> kKeys{"id",      "push",  "pull",  "head",
+                                                         "waiting", "error", "tables"};
+};
 
 }  // namespace unitsync::protocol

@@ -14,7 +14,7 @@ class RandomMessages {
   explicit RandomMessages(uint64_t seed) : rng_(seed) {}
 
   Message Next() {
-    switch (Below(12)) {
+    switch (Below(14)) {
       case 0: {
         Hello m;
         m.min_version = static_cast<uint16_t>(1 + Below(65535));
@@ -55,8 +55,27 @@ class RandomMessages {
         return Ping{rng_()};
       case 10:
         return Pong{rng_()};
-      default:
+      case 11:
         return ErrorMessage{static_cast<ErrorCode>(1 + Below(8)), Text()};
+      case 12:
+        return Verify{1 + Below(kMaxSeq)};
+      default: {
+        Digests m{1 + Below(kMaxSeq), {Seq(), Seq(), Seq(), Seq()}, {}, {}};
+        if (Below(5) == 0) {
+          m.error = Text();
+          if (m.error.empty()) m.error = "x";
+          return m;
+        }
+        const size_t n = Below(4) == 0 ? Below(kMaxDigestTables + 1) : Below(14);
+        for (size_t i = 0; i < n; ++i) {
+          // "i-" first keeps the names unique, as the decoder requires.
+          TableDigest t{std::to_string(i) + "-" + Id().substr(0, 40), Seq(), Seq(),
+                        Bytes(kSha256Bytes)};
+          for (auto& b : t.sha256) b = static_cast<uint8_t>(rng_());
+          m.tables.push_back(std::move(t));
+        }
+        return m;
+      }
     }
   }
 

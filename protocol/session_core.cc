@@ -47,26 +47,27 @@ Status SessionCore::Decode(ByteView bytes, std::vector<Message>& out) {
   return {};
 }
 
-void SessionCore::Send(const Message& message) {
+Status SessionCore::TrySend(const Message& message) {
   auto frame = EncodeMessageFrame(message, options_.max_frame);
-  if (!frame) {
-    // Every field we send is checked where it is made; reaching this is a bug.
-    Log(LogLevel::kError, "encode_failed",
-        "type=" + std::string(MessageTypeName(TypeOf(message))) + " error=\"" +
-            frame.error().message + "\"");
-    Close("internal encoding error");
-    return;
-  }
+  if (!frame) return tl::unexpected(frame.error());
   actions_.push_back(SendFrame{std::move(*frame)});
   if (connected_) Arm(TimerId::kHeartbeat, options_.ping_interval_ms);
+  return {};
+}
+
+void SessionCore::Send(const Message& message) {
+  if (Status st = TrySend(message); !st) {
+    // Every field we send is checked where it is made; reaching this is a bug.
+    Log(LogLevel::kError, "encode_failed",
+        "type=" + std::string(MessageTypeName(TypeOf(message))) + " error=\"" + st.error().message +
+            "\"");
+    Close("internal encoding error");
+  }
 }
 
 void SessionCore::SendErrorAndClose(ErrorCode code, const std::string& message) {
-  // The peer sees the reason too; cut it to the text limit on a character boundary.
-  std::string text = message.substr(0, kMaxTextBytes);
-  while (!text.empty() && (static_cast<uint8_t>(text.back()) & 0xC0) == 0x80) text.pop_back();
-  if (!text.empty() && static_cast<uint8_t>(text.back()) >= 0xC0) text.pop_back();
-  Send(ErrorMessage{code, text});
+  // The peer sees the reason too, cut to the text limit.
+  Send(ErrorMessage{code, CutText(message)});
   Close(message);
 }
 
@@ -126,6 +127,14 @@ void SessionCore::IssueHeld() {
   Pending next = std::move(held_.front());
   held_.pop_front();
   Request(std::move(next.work), next.connection);
+}
+
+std::string CutText(std::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  // Back off to the start of the character that straddles the cut.
+  size_t n = max;
+  while (n > 0 && (static_cast<uint8_t>(text[n]) & 0xC0) == 0x80) --n;
+  return std::string(text.substr(0, n));
 }
 
 std::string SeqField(const char* key, uint64_t seq) {

@@ -6,10 +6,12 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.h"
 #include "protocol/frame.h"
+#include "protocol/limits.h"
 #include "protocol/message.h"
 #include "protocol/sync_types.h"
 
@@ -39,6 +41,9 @@ class SessionCore {
   // Encodes and queues one frame; the heartbeat is re-armed (sending proves liveness).
   // A message the codec refuses is a bug here: logged, the session closed.
   void Send(const Message& message);
+  // As Send, but a message the codec refuses (e.g. larger than max_frame) is not sent
+  // and the error returned; the session stays open.
+  Status TrySend(const Message& message);
   // ERROR + close, with a log line.
   void SendErrorAndClose(ErrorCode code, const std::string& message);
   void Close(const std::string& reason);
@@ -93,6 +98,9 @@ class SessionCore {
   bool dispatching_ = false;  // between Completed() and IssueHeld()
   std::deque<Pending> held_;
 };
+
+// `text` cut to at most `max` bytes on a UTF-8 character boundary (for wire text fields).
+std::string CutText(std::string_view text, size_t max = kMaxTextBytes);
 
 // "seq=12", for log fields.
 std::string SeqField(const char* key, uint64_t seq);

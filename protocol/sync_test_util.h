@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@ struct Out {
   std::vector<StoreWork> work;
   std::vector<ArmTimer> armed;
   std::vector<std::string> logs;
+  std::vector<VerifyDone> verify_done;
   bool closed = false;
   bool connect = false;
   bool log_advanced = false;
@@ -62,6 +64,8 @@ inline Out Take(std::vector<SyncAction> actions) {
       out.connect = true;
     } else if (std::holds_alternative<LogAdvanced>(a)) {
       out.log_advanced = true;
+    } else if (auto* v = std::get_if<VerifyDone>(&a)) {
+      out.verify_done.push_back(std::move(*v));
     }
   }
   return out;
@@ -81,5 +85,20 @@ inline std::optional<int64_t> Armed(const Out& out, TimerId id) {
 }
 
 inline Bytes FakeEnvelope() { return Bytes(40, 0xAB); }
+
+inline bool LoggedEvent(const Out& out, const std::string& event) {
+  return std::find(out.logs.begin(), out.logs.end(), event) != out.logs.end();
+}
+
+// Digests a store computed: `tables` tables "t0".. with `rows` rows each, hash bytes `fill`.
+inline DigestsComputed Computed(VerifyPosition position, size_t tables, uint64_t rows = 1,
+                                uint8_t fill = 0x11) {
+  DigestsComputed c;
+  c.position = position;
+  for (size_t i = 0; i < tables; ++i) {
+    c.tables.push_back({"t" + std::to_string(i), rows, 0, Bytes(kSha256Bytes, fill)});
+  }
+  return c;
+}
 
 }  // namespace unitsync::protocol::testing

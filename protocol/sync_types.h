@@ -21,9 +21,11 @@
 #include <variant>
 #include <vector>
 
+#include "common/error.h"
 #include "protocol/bytes.h"
 #include "protocol/limits.h"
 #include "protocol/message.h"
+#include "protocol/verify.h"
 
 namespace unitsync::protocol {
 
@@ -50,6 +52,9 @@ struct SyncOptions {
   int64_t backoff_max_ms = 300'000;
   // Frame limit for both directions (FORMAT.md section 4).
   size_t max_frame = kDefaultMaxFrame;
+  // A verify we started fails when it has not completed within this (the peer's answer
+  // and our own digests included).
+  int64_t verify_timeout_ms = 60'000;
 };
 
 enum class TimerId : uint8_t {
@@ -57,7 +62,8 @@ enum class TimerId : uint8_t {
   kHandshake = 2,  // connect + handshake deadline
   kHeartbeat = 3,  // time to send a PING
   kReadDeadline = 4,
-  kRetry = 5,  // resend after a NACK busy/internal
+  kRetry = 5,   // resend after a NACK busy/internal
+  kVerify = 6,  // the earliest deadline of the verifies we started
 };
 
 enum class LogLevel : uint8_t { kInfo, kWarning, kError };
@@ -83,6 +89,13 @@ struct CloseConnection {
 // Central: accepted rows reached central's log; every other unit's session should be
 // told (HubSession::OnLogAdvanced) so it fans them out.
 struct LogAdvanced {};
+// A verify started with StartVerify(id) has ended: the report, or why there is none
+// (Errc::kIo: the connection went away; kBusy: no answer in time, or the peer could not
+// compute its digests; anything else: our own store failed). Exactly one per started id.
+struct VerifyDone {
+  uint64_t id = 0;
+  Result<VerifyReport> result;
+};
 // One line for the operator; never contains row values.
 struct LogLine {
   LogLevel level;
@@ -154,11 +167,24 @@ struct AckChanges {
   uint64_t seq = 0;
 };
 
-using StoreWork = std::variant<FetchPushes, AckPushes, ApplyChanges, Resync, SaveGeneration,
-                               RecordRejections, LoadUnit, ApplyPush, BuildChanges, AckChanges>;
+// ---- store work both roles ask for ----
+
+// This node's per-table digests of the session's unit scope (the unit: its own unit;
+// central: the session's unit; central-scope tables in full on both sides), and the
+// position it stood at (FORMAT.md DIGESTS). `id` and `for_peer` are the core's
+// bookkeeping: an answer to the peer's VERIFY, or our own side of a verify we started.
+// Answer: DigestsComputed.
+struct ComputeDigests {
+  uint64_t id = 0;
+  bool for_peer = false;
+};
+
+using StoreWork =
+    std::variant<FetchPushes, AckPushes, ApplyChanges, Resync, SaveGeneration, RecordRejections,
+                 LoadUnit, ApplyPush, BuildChanges, AckChanges, ComputeDigests>;
 
 using SyncAction = std::variant<SendFrame, ArmTimer, CancelTimer, Connect, CloseConnection,
-                                LogAdvanced, LogLine, StoreWork>;
+                                LogAdvanced, LogLine, StoreWork, VerifyDone>;
 
 // ---- store results ----
 
@@ -215,7 +241,15 @@ struct ChangesBuilt {
   bool more = false;  // the log holds entries after `to`
 };
 
-using StoreResult =
-    std::variant<StoreDone, PushesReady, ChangesApplied, UnitLoaded, PushApplied, ChangesBuilt>;
+struct DigestsComputed {
+  bool ok = true;
+  Errc code = Errc::kInternal;  // when !ok
+  std::string error;            // when !ok: for the log and the peer, no values
+  VerifyPosition position;      // read after the digests (see daemon/sync_executor.h)
+  std::vector<TableDigest> tables;
+};
+
+using StoreResult = std::variant<StoreDone, PushesReady, ChangesApplied, UnitLoaded, PushApplied,
+                                 ChangesBuilt, DigestsComputed>;
 
 }  // namespace unitsync::protocol

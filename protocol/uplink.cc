@@ -27,24 +27,53 @@ std::string RejectionSummary(const std::vector<RowRejection>& rows) {
 }
 
 Uplink::Uplink(std::string node_id, UplinkState state, const SyncOptions& options, SyncEnv& env)
-    : node_id_(std::move(node_id)), state_(std::move(state)), core_(options, env) {}
+    : node_id_(std::move(node_id)),
+      state_(std::move(state)),
+      core_(options, env),
+      verify_(core_, VerifyExchange::Side::kUnit, node_id_) {}
 
 void Uplink::Start() {
   if (phase_ != Phase::kIdle) return;
   BeginConnect();
 }
 
-void Uplink::Stop() {
+void Uplink::Stop(const std::string& why) {
   if (phase_ == Phase::kStopped) return;
   if (core_.connected()) {
-    core_.Send(ErrorMessage{ErrorCode::kShuttingDown, "unit stopping"});
+    core_.Send(ErrorMessage{ErrorCode::kShuttingDown, why});
     core_.Close("stopping");
   } else if (phase_ == Phase::kConnecting) {
     core_.Emit(CloseConnection{"stopping"});
   }
   core_.Cancel(TimerId::kReconnect);
   core_.Cancel(TimerId::kHandshake);
+  verify_.FailAll(Errc::kIo, "the link to central was closed (" + why + ")");
   phase_ = Phase::kStopped;
+}
+
+void Uplink::Resume() {
+  if (phase_ != Phase::kStopped) return;
+  DropSessionWork();
+  attempts_ = 0;
+  BeginConnect();
+}
+
+void Uplink::ConnectNow() {
+  if (phase_ != Phase::kBackoff) return;
+  core_.Cancel(TimerId::kReconnect);
+  attempts_ = 0;
+  BeginConnect();
+}
+
+void Uplink::DropSessionWork() {
+  // Work that only made sense on the old connection is dropped; durable bookkeeping
+  // (acks, resync, generation, rejections) still runs.
+  core_.DropHeld([](const SessionCore::Pending& p) {
+    return std::holds_alternative<FetchPushes>(p.work) ||
+           std::holds_alternative<ApplyChanges>(p.work) ||
+           std::holds_alternative<ComputeDigests>(p.work);
+  });
+  fetching_ = false;
 }
 
 void Uplink::BeginConnect() {
@@ -75,13 +104,8 @@ void Uplink::OnDisconnected(const std::string& reason) {
 void Uplink::ScheduleReconnect() {
   phase_ = Phase::kBackoff;
   core_.Cancel(TimerId::kHandshake);
-  // Work that only made sense on the old connection is dropped; durable bookkeeping
-  // (acks, resync, generation, rejections) still runs.
-  core_.DropHeld([](const SessionCore::Pending& p) {
-    return std::holds_alternative<FetchPushes>(p.work) ||
-           std::holds_alternative<ApplyChanges>(p.work);
-  });
-  fetching_ = false;
+  DropSessionWork();
+  verify_.FailAll(Errc::kIo, "the connection to central was lost before the verify completed");
   const SyncOptions& o = core_.options();
   const uint32_t shift = std::min<uint32_t>(attempts_, 30);
   const int64_t delay = std::min<int64_t>(o.backoff_max_ms, o.backoff_base_ms << shift);
@@ -127,6 +151,9 @@ void Uplink::OnTimer(TimerId id) {
       break;
     case TimerId::kRetry:
       break;  // The uplink retries by reconnecting (see OnNack).
+    case TimerId::kVerify:
+      verify_.OnTimer();
+      break;
   }
 }
 
@@ -164,6 +191,7 @@ void Uplink::HandleMessage(Message& message) {
     if (auto* ack = std::get_if<Ack>(&message)) return OnAck(*ack);
     if (auto* nack = std::get_if<Nack>(&message)) return OnNack(*nack);
     if (auto* changes = std::get_if<Changes>(&message)) return OnChanges(*changes);
+    if (verify_.Handle(message, connection_)) return;
   }
   ProtocolError(ErrorCode::kUnexpectedMessage,
                 std::string(MessageTypeName(TypeOf(message))) + " not expected now");
@@ -380,6 +408,11 @@ void Uplink::OnChangesApplied(uint64_t connection, const ApplyChanges& work,
   core_.Send(Nack{AckOf::kChanges, work.to, code, "changes not applied", {}});
 }
 
+bool Uplink::StartVerify(uint64_t id) {
+  if (phase_ != Phase::kSyncing) return false;
+  return verify_.Start(id, connection_);
+}
+
 void Uplink::OnStoreResult(StoreResult result) {
   Dispatch(result);
   core_.IssueHeld();
@@ -397,6 +430,11 @@ void Uplink::Dispatch(StoreResult& result) {
   } else if (auto* applied = std::get_if<ChangesApplied>(&result)) {
     if (auto* w = std::get_if<ApplyChanges>(&work)) {
       return OnChangesApplied(done->connection, *w, *applied);
+    }
+  } else if (auto* computed = std::get_if<DigestsComputed>(&result)) {
+    if (auto* w = std::get_if<ComputeDigests>(&work)) {
+      const bool live = done->connection == connection_ && phase_ == Phase::kSyncing;
+      return verify_.OnComputed(*w, done->connection, *computed, live);
     }
   } else if (auto* st = std::get_if<StoreDone>(&result)) {
     if (st->ok) return;

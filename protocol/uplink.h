@@ -22,6 +22,7 @@
 #include <string>
 
 #include "protocol/session_core.h"
+#include "protocol/verify_exchange.h"
 
 namespace unitsync::protocol {
 
@@ -41,8 +42,14 @@ class Uplink {
 
   // Begins connecting. REQUIRES: phase() == kIdle.
   void Start();
-  // Closes the session (ERROR shutting_down if connected) and stays stopped.
-  void Stop();
+  // Closes the session (ERROR shutting_down carrying `why` if connected) and stays
+  // stopped until Resume().
+  void Stop(const std::string& why = "unit stopping");
+  // After Stop(): connect again at once (an admin's `unitsyncctl resume`).
+  void Resume();
+  // While waiting to reconnect: stop waiting and connect now, backoff reset (an admin's
+  // `unitsyncctl sync-now`). In any other phase nothing happens.
+  void ConnectNow();
 
   void OnConnected();
   void OnDisconnected(const std::string& reason);
@@ -51,6 +58,10 @@ class Uplink {
   // The change log has new entries (a local write, or a periodic check).
   void OnLocalChange();
   void OnStoreResult(StoreResult result);
+  // Asks central for its digests of this unit and compares them with ours (FORMAT.md
+  // section 6, "Verify"); ends with exactly one VerifyDone{id}. False, and nothing
+  // happens, unless the session is syncing and `id` is usable (VerifyExchange::Start).
+  bool StartVerify(uint64_t id);
 
   std::vector<SyncAction> TakeActions() { return core_.TakeActions(); }
 
@@ -59,10 +70,12 @@ class Uplink {
   uint64_t in_flight() const { return next_send_ - 1 - state_.acked_seq; }
   // Consecutive failed connection attempts (0 after a WELCOME).
   uint32_t attempts() const { return attempts_; }
+  size_t verifies_pending() const { return verify_.pending(); }
 
  private:
   void Dispatch(StoreResult& result);
   void BeginConnect();
+  void DropSessionWork();
   void HandleMessage(Message& message);
   void OnWelcome(const Welcome& welcome);
   void OnAck(const Ack& ack);
@@ -80,6 +93,7 @@ class Uplink {
   std::string node_id_;
   UplinkState state_;
   SessionCore core_;
+  VerifyExchange verify_;
   Phase phase_ = Phase::kIdle;
   uint32_t attempts_ = 0;
   uint64_t connection_ = 0;  // increments per connection attempt; store work remembers it

@@ -35,6 +35,14 @@ class UplinkTest : public ::testing::Test {
     u.OnStoreResult(std::move(r));
     return Take(u.TakeActions());
   }
+  // Connected, WELCOMEd, the first fetch answered with nothing to push: the store is idle.
+  std::unique_ptr<Uplink> Syncing() {
+    auto u = Make({0, 0, 0, "g-1"});
+    Connect(*u);
+    Feed(*u, Welcome{1, "central", "g-1", 0, 0});
+    Result(*u, PushesReady{});
+    return u;
+  }
 
   FakeEnv env_;
   SyncOptions options_;
@@ -229,6 +237,238 @@ TEST_F(UplinkTest, MoreWaitingIsFetchedWhenTheWindowFreesWithoutANewLocalChange)
     }
   }
   EXPECT_TRUE(fetched) << "a backlog larger than the window must keep flowing";
+}
+
+TEST_F(UplinkTest, PausedUplinkSaysWhyStaysDownAndResumesAtOnce) {
+  auto u = Make({0, 0, 0, "g-1"});
+  Connect(*u);
+  Feed(*u, Welcome{1, "central", "g-1", 0, 0});
+  u->Stop("paused by the unit's admin");
+  Out out = Take(u->TakeActions());
+  const auto* err = Only<ErrorMessage>(out.sent);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->code, ErrorCode::kShuttingDown);
+  EXPECT_EQ(err->message, "paused by the unit's admin");
+  EXPECT_TRUE(out.closed);
+  EXPECT_FALSE(Armed(out, TimerId::kReconnect).has_value()) << "paused means no reconnect";
+  EXPECT_EQ(u->phase(), Uplink::Phase::kStopped);
+  u->OnLocalChange();  // writes while paused wait in the log
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+  u->Resume();
+  EXPECT_TRUE(Take(u->TakeActions()).connect);
+  EXPECT_EQ(u->phase(), Uplink::Phase::kConnecting);
+  u->Resume();  // only from kStopped
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+}
+
+TEST_F(UplinkTest, ConnectNowSkipsTheBackoffWait) {
+  options_.backoff_base_ms = 60'000;
+  auto u = Make({});
+  u->Start();
+  Take(u->TakeActions());
+  u->OnDisconnected("connection refused");
+  Out out = Take(u->TakeActions());
+  ASSERT_TRUE(Armed(out, TimerId::kReconnect).has_value());
+  ASSERT_EQ(u->phase(), Uplink::Phase::kBackoff);
+  u->ConnectNow();
+  EXPECT_TRUE(Take(u->TakeActions()).connect);
+  EXPECT_EQ(u->attempts(), 0u);
+  u->ConnectNow();  // already connecting: nothing more
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+  u->OnTimer(TimerId::kReconnect);  // the cancelled wait firing late changes nothing
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+}
+
+// ---- verify (FORMAT.md section 6, "Verify") ----
+
+const VerifyPosition kUnitPos{/*push=*/4, /*pull=*/30, /*head=*/12, /*waiting=*/0};
+const VerifyPosition kCentralPos{/*push=*/4, /*pull=*/30, /*head=*/35, /*waiting=*/0};
+
+TEST_F(UplinkTest, VerifyBeforeTheSessionIsEstablishedIsRefused) {
+  auto u = Make({});
+  EXPECT_FALSE(u->StartVerify(1)) << "idle";
+  Connect(*u);
+  EXPECT_FALSE(u->StartVerify(1)) << "awaiting WELCOME";
+  // Central sending VERIFY before WELCOME breaks the protocol.
+  Out out = Feed(*u, Verify{1});
+  const auto* e = Only<ErrorMessage>(out.sent);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->code, ErrorCode::kUnexpectedMessage);
+  EXPECT_TRUE(out.closed);
+  EXPECT_TRUE(out.work.empty());
+}
+
+TEST_F(UplinkTest, AnswersCentralsVerifyWithItsDigests) {
+  auto u = Syncing();
+  Out out = Feed(*u, Verify{3});
+  ASSERT_EQ(out.work.size(), 1u);
+  const auto& work = std::get<ComputeDigests>(out.work[0]);
+  EXPECT_EQ(work.id, 3u);
+  EXPECT_TRUE(work.for_peer);
+  EXPECT_TRUE(out.sent.empty());
+
+  Out answered = Result(*u, Computed(kUnitPos, 13));
+  const auto* d = Only<Digests>(answered.sent);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->id, 3u);
+  EXPECT_EQ(d->position, kUnitPos);
+  EXPECT_TRUE(d->error.empty());
+  ASSERT_EQ(d->tables.size(), 13u);
+  EXPECT_EQ(d->tables[12].table, "t12");
+  EXPECT_TRUE(answered.verify_done.empty()) << "answering is not a verify of ours";
+  EXPECT_FALSE(answered.closed);
+}
+
+TEST_F(UplinkTest, StoreFailureIsAnsweredWithADigestsError) {
+  auto u = Syncing();
+  Feed(*u, Verify{3});
+  DigestsComputed failed;
+  failed.ok = false;
+  failed.error = "database is locked";
+  Out out = Result(*u, failed);
+  const auto* d = Only<Digests>(out.sent);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->error, "could not compute digests: database is locked");
+  EXPECT_TRUE(d->tables.empty());
+  EXPECT_FALSE(out.closed);
+}
+
+TEST_F(UplinkTest, VerifyComparesCentralsDigestsWithOurs) {
+  auto u = Syncing();
+  ASSERT_TRUE(u->StartVerify(9));
+  Out start = Take(u->TakeActions());
+  const auto* v = Only<Verify>(start.sent);
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->id, 9u);
+  EXPECT_EQ(Armed(start, TimerId::kVerify), options_.verify_timeout_ms);
+  EXPECT_FALSE(u->StartVerify(9)) << "an id already pending";
+  EXPECT_FALSE(u->StartVerify(0)) << "0 is not an id";
+
+  // Central's digests: table t1 differs.
+  DigestsComputed theirs = Computed(kCentralPos, 3);
+  theirs.tables[1].sha256[0] ^= 1;
+  Out got = Feed(*u, Digests{9, kCentralPos, "", theirs.tables});
+  ASSERT_EQ(got.work.size(), 1u);
+  EXPECT_EQ(std::get<ComputeDigests>(got.work[0]).id, 9u);
+  EXPECT_FALSE(std::get<ComputeDigests>(got.work[0]).for_peer);
+  EXPECT_TRUE(got.verify_done.empty());
+
+  Out done = Result(*u, Computed(kUnitPos, 3));
+  ASSERT_EQ(done.verify_done.size(), 1u);
+  const VerifyDone& vd = done.verify_done[0];
+  EXPECT_EQ(vd.id, 9u);
+  ASSERT_TRUE(vd.result) << vd.result.error().message;
+  EXPECT_EQ(vd.result->unit, "unit-0001");
+  EXPECT_EQ(vd.result->unit_position, kUnitPos) << "ours is the unit's side";
+  EXPECT_EQ(vd.result->central_position, kCentralPos);
+  ASSERT_EQ(vd.result->tables.size(), 3u);
+  EXPECT_TRUE(vd.result->tables[0].equal);
+  EXPECT_FALSE(vd.result->tables[1].equal);
+  EXPECT_TRUE(vd.result->settled);
+  EXPECT_EQ(u->verifies_pending(), 0u);
+  EXPECT_TRUE(LoggedEvent(done, "verify_done"));
+  EXPECT_FALSE(done.closed);
+}
+
+TEST_F(UplinkTest, ConcurrentVerifiesEachGetTheirOwnAnswer) {
+  auto u = Syncing();
+  ASSERT_TRUE(u->StartVerify(1));
+  ASSERT_TRUE(u->StartVerify(2));
+  Take(u->TakeActions());
+  // Central answers 2 first; 1 reports a central-side failure.
+  Feed(*u, Digests{2, kCentralPos, "", Computed(kCentralPos, 2).tables});
+  Out one = Feed(*u, Digests{1, {}, "could not compute digests: database is locked", {}});
+  ASSERT_EQ(one.verify_done.size(), 1u);
+  EXPECT_EQ(one.verify_done[0].id, 1u);
+  ASSERT_FALSE(one.verify_done[0].result);
+  EXPECT_EQ(one.verify_done[0].result.error().code, Errc::kBusy);
+  EXPECT_NE(one.verify_done[0].result.error().message.find("database is locked"),
+            std::string::npos);
+  Out two = Result(*u, Computed(kUnitPos, 2));
+  ASSERT_EQ(two.verify_done.size(), 1u);
+  EXPECT_EQ(two.verify_done[0].id, 2u);
+  ASSERT_TRUE(two.verify_done[0].result);
+  EXPECT_TRUE(two.verify_done[0].result->all_equal());
+}
+
+TEST_F(UplinkTest, DisconnectMidVerifyEndsItWithAnError) {
+  auto u = Syncing();
+  ASSERT_TRUE(u->StartVerify(5));
+  ASSERT_TRUE(u->StartVerify(6));
+  Take(u->TakeActions());
+  Feed(*u, Digests{6, kCentralPos, "", {}});  // 6 waits for our own digests
+  u->OnDisconnected("connection reset");
+  Out out = Take(u->TakeActions());
+  ASSERT_EQ(out.verify_done.size(), 2u);
+  for (const VerifyDone& vd : out.verify_done) {
+    ASSERT_FALSE(vd.result);
+    EXPECT_EQ(vd.result.error().code, Errc::kIo);
+  }
+  EXPECT_EQ(u->verifies_pending(), 0u);
+  // Our digests for 6 arrive after the connection went: nothing more is reported.
+  Out late = Result(*u, Computed(kUnitPos, 1));
+  EXPECT_TRUE(late.verify_done.empty());
+  EXPECT_TRUE(late.sent.empty());
+}
+
+TEST_F(UplinkTest, AnswerForAnOldConnectionIsNotSent) {
+  auto u = Syncing();
+  Feed(*u, Verify{3});  // ComputeDigests for central outstanding
+  u->OnDisconnected("connection reset");
+  Take(u->TakeActions());
+  Out late = Result(*u, Computed(kUnitPos, 1));
+  EXPECT_TRUE(late.sent.empty());
+}
+
+TEST_F(UplinkTest, VerifyPastItsDeadlineFailsAndALateAnswerIsIgnored) {
+  auto u = Syncing();
+  ASSERT_TRUE(u->StartVerify(5));
+  Take(u->TakeActions());
+  env_.now += options_.verify_timeout_ms;
+  u->OnTimer(TimerId::kVerify);
+  Out out = Take(u->TakeActions());
+  ASSERT_EQ(out.verify_done.size(), 1u);
+  ASSERT_FALSE(out.verify_done[0].result);
+  EXPECT_EQ(out.verify_done[0].result.error().code, Errc::kBusy);
+  EXPECT_NE(out.verify_done[0].result.error().message.find("no DIGESTS from central"),
+            std::string::npos);
+  Out late = Feed(*u, Digests{5, kCentralPos, "", {}});
+  EXPECT_TRUE(late.work.empty());
+  EXPECT_TRUE(late.verify_done.empty());
+  EXPECT_FALSE(late.closed) << "a late answer is not a protocol error";
+  EXPECT_TRUE(LoggedEvent(late, "verify_unknown_answer"));
+}
+
+TEST_F(UplinkTest, DigestsNobodyAskedForAreIgnored) {
+  auto u = Syncing();
+  Out out = Feed(*u, Digests{42, kCentralPos, "", {}});
+  EXPECT_TRUE(out.work.empty());
+  EXPECT_TRUE(out.sent.empty());
+  EXPECT_TRUE(out.verify_done.empty());
+  EXPECT_FALSE(out.closed);
+  EXPECT_TRUE(LoggedEvent(out, "verify_unknown_answer"));
+}
+
+TEST_F(UplinkTest, TooManyVerifiesFromCentralAreRefusedNotQueued) {
+  auto u = Syncing();
+  for (uint64_t id = 1; id <= kMaxVerifyAnswers; ++id) Feed(*u, Verify{id});
+  Out out = Feed(*u, Verify{99});
+  const auto* d = Only<Digests>(out.sent);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->id, 99u);
+  EXPECT_NE(d->error.find("in progress"), std::string::npos);
+  EXPECT_TRUE(out.work.empty());
+}
+
+TEST_F(UplinkTest, DigestsTooLargeForAFrameAreAnsweredWithAnError) {
+  options_.max_frame = kMinConfigurableMaxFrame;
+  auto u = Syncing();
+  Feed(*u, Verify{3});
+  Out out = Result(*u, Computed(kUnitPos, 40));  // 40 tables need more than 1 KiB
+  const auto* d = Only<Digests>(out.sent);
+  ASSERT_NE(d, nullptr);
+  EXPECT_NE(d->error.find("raise sync.max_frame"), std::string::npos) << d->error;
+  EXPECT_FALSE(out.closed);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace unitsync::testing {
 
@@ -28,19 +30,45 @@ inline uint16_t FreePort() {
   return ntohs(addr.sin_port);
 }
 
+// Environment variables for a daemon; a value of kOwnPid becomes the daemon's pid (as
+// systemd sets WATCHDOG_PID).
+using DaemonEnv = std::vector<std::pair<std::string, std::string>>;
+inline constexpr const char* kOwnPid = "<pid>";
+
 class Daemon {
  public:
-  Daemon(const std::string& config, const std::string& log) {
+  // Starts unitsyncd with `config`, stderr to `log`. The systemd variables of the test's
+  // own environment are never passed on; `env` may set them.
+  Daemon(const std::string& config, const std::string& log, const DaemonEnv& env = {}) {
     const std::string bin = std::string(std::getenv("UNITSYNC_BIN")) + "/unitsyncd";
     pid_ = ::fork();
     if (pid_ == 0) {
       FILE* f = std::freopen(log.c_str(), "w", stderr);
       (void)f;
+      for (const char* v : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}) ::unsetenv(v);
+      for (const auto& [name, value] : env) {
+        const std::string v = value == kOwnPid ? std::to_string(::getpid()) : value;
+        ::setenv(name.c_str(), v.c_str(), 1);
+      }
       ::execl(bin.c_str(), bin.c_str(), "--config", config.c_str(), static_cast<char*>(nullptr));
       std::_Exit(127);
     }
   }
   ~Daemon() { Stop(); }
+  // True once the process has ended by itself (its status is then what Stop returns).
+  bool Exited() {
+    if (pid_ <= 0) return true;
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) != pid_) return false;
+    pid_ = -1;
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
+  }
+  pid_t pid() const { return pid_; }
+  // Sends `sig` (e.g. SIGHUP) to the running daemon.
+  void Signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
   // SIGTERM and wait; the exit status.
   int Stop() {
     if (pid_ <= 0) return status_;

@@ -262,6 +262,8 @@ void SyncHarness::PumpUnit(UnitNode& u) {
             CloseLink(u, false, a.reason);
           } else if constexpr (std::is_same_v<A, protocol::LogLine>) {
             logs_[u.id].push_back(a.event + " " + a.fields);
+          } else if constexpr (std::is_same_v<A, protocol::VerifyDone>) {
+            verify_done_.insert_or_assign({u.id, a.id}, std::move(a.result));
           } else if constexpr (std::is_same_v<A, protocol::StoreWork>) {
             ++work_pending_;
             At(StoreDelay(), [this, &u, work = std::move(a)] {
@@ -305,6 +307,8 @@ void SyncHarness::PumpHub(UnitNode& u) {
             });
           } else if constexpr (std::is_same_v<A, protocol::LogLine>) {
             logs_["central"].push_back(a.event + " " + a.fields);
+          } else if constexpr (std::is_same_v<A, protocol::VerifyDone>) {
+            verify_done_.insert_or_assign({"central/" + u.id, a.id}, std::move(a.result));
           } else if constexpr (std::is_same_v<A, protocol::StoreWork>) {
             ++work_pending_;
             daemon::CentralExecutor* exec = u.hub_exec.get();
@@ -353,18 +357,55 @@ bool SyncHarness::Quiet() {
   return true;
 }
 
-bool SyncHarness::RunUntilQuiet(int64_t limit_ms) {
+bool SyncHarness::RunUntil(const std::function<bool()>& done, int64_t limit_ms) {
   const int64_t until = env_.now_ms_ + limit_ms;
   while (env_.now_ms_ < until) {
-    if (Quiet()) return true;
-    if (events_.empty()) return Quiet();
+    if (done()) return true;
+    if (events_.empty()) return done();
     Scheduled s = events_.top();
     if (s.at > until) break;
     events_.pop();
     env_.now_ms_ = std::max(env_.now_ms_, s.at);
     s.event();
   }
-  return Quiet();
+  return done();
+}
+
+bool SyncHarness::RunUntilQuiet(int64_t limit_ms) {
+  return RunUntil([this] { return Quiet(); }, limit_ms);
+}
+
+uint64_t SyncHarness::StartVerify(int i, bool from_central) {
+  UnitNode& u = *units_[i];
+  const uint64_t id = ++last_verify_id_;
+  if (from_central) {
+    if (!u.hub || !u.hub->StartVerify(id)) return 0;
+    PumpHub(u);
+  } else {
+    if (!u.uplink->StartVerify(id)) return 0;
+    PumpUnit(u);
+  }
+  return id;
+}
+
+std::optional<Result<protocol::VerifyReport>> SyncHarness::AwaitVerify(int i, bool from_central,
+                                                                       uint64_t id,
+                                                                       int64_t limit_ms) {
+  const std::pair<std::string, uint64_t> key{
+      from_central ? "central/" + units_[i]->id : units_[i]->id, id};
+  if (!RunUntil([&] { return verify_done_.count(key) > 0; }, limit_ms)) return std::nullopt;
+  auto it = verify_done_.find(key);
+  Result<protocol::VerifyReport> result = std::move(it->second);
+  verify_done_.erase(it);
+  return result;
+}
+
+Result<protocol::VerifyReport> SyncHarness::Verify(int i, bool from_central) {
+  const uint64_t id = StartVerify(i, from_central);
+  if (id == 0) return Fail(Errc::kRejected, "the verify could not start: not syncing");
+  auto result = AwaitVerify(i, from_central, id);
+  if (!result) return Fail(Errc::kInternal, "the verify did not end in time");
+  return std::move(*result);
 }
 
 }  // namespace unitsync::testing

@@ -92,6 +92,17 @@ class SyncHarness {
   // acknowledged — or `limit_ms` of simulated time passed. True when quiet.
   bool RunUntilQuiet(int64_t limit_ms = 600'000);
 
+  // Verify (FORMAT.md section 6): starts one of unit i's scope, asked by the unit or by
+  // central, and returns its id; 0 when the core refused to start it (not syncing).
+  uint64_t StartVerify(int i, bool from_central);
+  // Runs events until that verify has ended (or `limit_ms` passed): its VerifyDone
+  // result, or nullopt when it has not ended yet.
+  std::optional<Result<protocol::VerifyReport>> AwaitVerify(int i, bool from_central, uint64_t id,
+                                                            int64_t limit_ms = 120'000);
+  // StartVerify + AwaitVerify; kRejected when it could not start, kInternal when it did
+  // not end within the limit.
+  Result<protocol::VerifyReport> Verify(int i, bool from_central);
+
  private:
   struct Endpoint;  // timers and pending store work of one state machine
   struct UnitNode;
@@ -106,6 +117,8 @@ class SyncHarness {
   void CloseLink(UnitNode& u, bool by_central, const std::string& reason);
   void Arm(Endpoint& e, protocol::TimerId id, int64_t after_ms, std::function<void()> fire);
   bool Quiet();
+  // Runs events until `done()` holds or `limit_ms` passed; returns done().
+  bool RunUntil(const std::function<bool()>& done, int64_t limit_ms);
   int IndexOf(const UnitNode& u) const;
   int64_t StoreDelay();
 
@@ -130,6 +143,9 @@ class SyncHarness {
   Counters counters_;
   size_t timers_pending_ = 0;  // scheduled timer events (heartbeats never stop)
   size_t work_pending_ = 0;    // store work scheduled, not yet run
+  // VerifyDone results by (asker: unit id, or "central/" + unit id; verify id).
+  std::map<std::pair<std::string, uint64_t>, Result<protocol::VerifyReport>> verify_done_;
+  uint64_t last_verify_id_ = 0;
 };
 
 }  // namespace unitsync::testing

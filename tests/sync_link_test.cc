@@ -245,5 +245,165 @@ TEST(SyncLink, CentralRestoredFromAnOldBackupGetsEverythingBack) {
   ExpectConverged(h);
 }
 
+// ---- verify (protocol/FORMAT.md section 6) ----
+
+// Writes to a replica the way a buggy tool or a restored file would: past the capture
+// triggers (they stay silent while _us_applying holds a row, as during the engine's own
+// apply), so the change is in the table but in no change log and no version.
+void WriteBehindTheEnginesBack(store::Replica& r, const std::string& sql) {
+  Exec(r, "BEGIN IMMEDIATE; INSERT INTO _us_applying(flag) VALUES (1); " + sql +
+              "; DELETE FROM _us_applying; COMMIT");
+}
+
+std::vector<std::string> DifferingTables(const protocol::VerifyReport& r) {
+  std::vector<std::string> out;
+  for (const auto& t : r.tables) {
+    if (!t.equal) out.push_back(t.table);
+  }
+  return out;
+}
+
+const protocol::TableVerdict* Table(const protocol::VerifyReport& r, const std::string& name) {
+  for (const auto& t : r.tables) {
+    if (t.table == name) return &t;
+  }
+  return nullptr;
+}
+
+class SyncLinkVerify : public ::testing::Test {
+ protected:
+  SyncLinkVerify() : h_(dir_, 2, SeedFromEnv(6)) {
+    for (int u = 0; u < 2; ++u) {
+      for (int n = 0; n < 10; ++n) InsertStudent(h_.unit(u), h_.unit_id(u), StudentId(u, n), 3);
+    }
+    for (int n = 0; n < 4; ++n) {
+      Exec(h_.central(), "INSERT INTO action_type(id, code, name, level, valid_from) VALUES ('at-" +
+                             std::to_string(n) + "', 'C" + std::to_string(n) +
+                             "', 'Typ', 'ea', '2026-01-01')");
+    }
+    h_.Start();
+    for (int u = 0; u < 2; ++u) h_.LocalChange(u);
+    h_.CentralChange();
+    EXPECT_TRUE(h_.RunUntilQuiet());
+  }
+
+  // Verifies unit i from both sides; both reports must agree on every table.
+  protocol::VerifyReport VerifyBothWays(int i) {
+    auto from_unit = h_.Verify(i, false);
+    auto from_central = h_.Verify(i, true);
+    if (!from_unit || !from_central) {
+      ADD_FAILURE() << (from_unit ? from_central.error().message : from_unit.error().message);
+      return {};
+    }
+    EXPECT_EQ(from_unit->tables, from_central->tables) << "both sides see the same comparison";
+    EXPECT_EQ(from_unit->settled, from_central->settled);
+    return *from_central;
+  }
+
+  TempDir dir_;
+  SyncHarness h_;
+};
+
+TEST_F(SyncLinkVerify, AfterConvergenceEveryTableIsEqualFromBothSides) {
+  for (int u = 0; u < 2; ++u) {
+    SCOPED_TRACE(h_.unit_id(u));
+    protocol::VerifyReport r = VerifyBothWays(u);
+    EXPECT_EQ(r.unit, h_.unit_id(u));
+    EXPECT_EQ(r.tables.size(), h_.central().manifest().tables().size());
+    EXPECT_TRUE(r.all_equal()) << r.Summary();
+    EXPECT_TRUE(r.settled) << r.in_flight;
+    // Unit-scope tables cover the unit's own rows; central-scope tables in full.
+    ASSERT_NE(Table(r, "student"), nullptr);
+    EXPECT_EQ(Table(r, "student")->unit->rows, 10u);
+    ASSERT_NE(Table(r, "action_type"), nullptr);
+    EXPECT_EQ(Table(r, "action_type")->unit->rows, 4u);
+    EXPECT_EQ(Table(r, "action_type")->central->rows, 4u);
+    // The digests are the store's, the same that `unitsyncctl digest` prints.
+    for (const auto& d : Digests(h_.central(), h_.unit_id(u))) {
+      ASSERT_NE(Table(r, d.table), nullptr);
+      EXPECT_EQ(Table(r, d.table)->central->sha256, d.sha256);
+    }
+  }
+  EXPECT_TRUE(h_.Logged("central", "verify_done"));
+  EXPECT_TRUE(h_.Logged(h_.unit_id(0), "verify_answered"));
+}
+
+TEST_F(SyncLinkVerify, AnUncapturedUpdateAtCentralIsNamedExactly) {
+  WriteBehindTheEnginesBack(h_.central(),
+                            "UPDATE student SET grade = 9 WHERE id = '" + StudentId(0, 4) + "'");
+  ASSERT_TRUE(h_.RunUntilQuiet()) << "nothing was captured, so nothing syncs";
+  protocol::VerifyReport r = VerifyBothWays(0);
+  EXPECT_EQ(DifferingTables(r), std::vector<std::string>{"student"}) << r.Summary();
+  EXPECT_TRUE(r.settled) << "a difference while settled is real: " << r.in_flight;
+  EXPECT_EQ(Table(r, "student")->unit->rows, Table(r, "student")->central->rows);
+  EXPECT_NE(Table(r, "student")->unit->sha256, Table(r, "student")->central->sha256);
+  // The other unit's scope does not hold that row: it stays equal.
+  EXPECT_TRUE(VerifyBothWays(1).all_equal());
+}
+
+TEST_F(SyncLinkVerify, AnUncapturedDeleteAtAUnitIsNamedExactly) {
+  // A row removed with its clock entry: no tombstone, nothing to push.
+  WriteBehindTheEnginesBack(h_.unit(1), "DELETE FROM student WHERE id = '" + StudentId(1, 2) +
+                                            "'; DELETE FROM _us_clock WHERE pk = '" +
+                                            StudentId(1, 2) + "'");
+  protocol::VerifyReport r = VerifyBothWays(1);
+  EXPECT_EQ(DifferingTables(r), std::vector<std::string>{"student"}) << r.Summary();
+  EXPECT_TRUE(r.settled) << r.in_flight;
+  EXPECT_EQ(Table(r, "student")->unit->rows, 9u);
+  EXPECT_EQ(Table(r, "student")->central->rows, 10u);
+  EXPECT_TRUE(VerifyBothWays(0).all_equal());
+}
+
+TEST_F(SyncLinkVerify, ADifferenceWhileSyncIsInFlightSaysSo) {
+  // A local write the uplink has not been told about yet: not pushed.
+  InsertStudent(h_.unit(0), h_.unit_id(0), StudentId(0, 99), 1);
+  auto r = h_.Verify(0, true);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(DifferingTables(*r), std::vector<std::string>{"student"});
+  EXPECT_FALSE(r->settled);
+  EXPECT_EQ(r->unit_position.waiting, 1u);
+  EXPECT_NE(r->in_flight.find("1 row written at the unit not yet pushed"), std::string::npos)
+      << r->in_flight;
+  // Once it has synced, the same verify is clean.
+  h_.LocalChange(0);
+  ASSERT_TRUE(h_.RunUntilQuiet());
+  EXPECT_TRUE(VerifyBothWays(0).all_equal());
+}
+
+TEST_F(SyncLinkVerify, DisconnectMidVerifyEndsItWithAnError) {
+  const uint64_t id = h_.StartVerify(0, false);
+  ASSERT_NE(id, 0u);
+  h_.Drop(0);
+  auto r = h_.AwaitVerify(0, false, id, 1'000);
+  ASSERT_TRUE(r.has_value()) << "the asker is not left hanging";
+  ASSERT_FALSE(*r);
+  EXPECT_EQ(r->error().code, Errc::kIo);
+  // After the reconnect, verify works again.
+  ASSERT_TRUE(h_.RunUntilQuiet());
+  auto again = h_.Verify(0, false);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_TRUE(again->all_equal());
+}
+
+TEST_F(SyncLinkVerify, SeveralConcurrentVerifiesEachGetTheirOwnAnswer) {
+  WriteBehindTheEnginesBack(h_.central(),
+                            "UPDATE student SET grade = 8 WHERE id = '" + StudentId(1, 0) + "'");
+  const uint64_t a = h_.StartVerify(0, true);
+  const uint64_t b = h_.StartVerify(1, true);
+  const uint64_t c = h_.StartVerify(1, false);
+  const uint64_t d = h_.StartVerify(0, false);
+  ASSERT_TRUE(a && b && c && d);
+  auto ra = h_.AwaitVerify(0, true, a);
+  auto rb = h_.AwaitVerify(1, true, b);
+  auto rc = h_.AwaitVerify(1, false, c);
+  auto rd = h_.AwaitVerify(0, false, d);
+  ASSERT_TRUE(ra && rb && rc && rd);
+  ASSERT_TRUE(*ra && *rb && *rc && *rd);
+  EXPECT_TRUE((*ra)->all_equal());
+  EXPECT_TRUE((*rd)->all_equal());
+  EXPECT_EQ(DifferingTables(**rb), std::vector<std::string>{"student"});
+  EXPECT_EQ(DifferingTables(**rc), std::vector<std::string>{"student"});
+}
+
 }  // namespace
 }  // namespace unitsync::testing
