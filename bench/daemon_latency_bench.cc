@@ -53,6 +53,8 @@ constexpr const char* kUnitA = "unit-0001";
 constexpr const char* kUnitB = "unit-0002";
 constexpr size_t kCases = 25;
 constexpr auto kArrivalTimeout = std::chrono::seconds(10);
+// After a timeout: how much longer to watch, to tell a stall from a loss.
+constexpr auto kLateTimeout = std::chrono::seconds(50);
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 // What an application sets on its connection; the plain baseline uses the same.
 constexpr const char* kAppPragmas = "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
@@ -154,7 +156,9 @@ struct Path {
   ArrivalProbe* dest;
 };
 
-Result<Samples> Measure(const Path& path, AppConnection& plain, const Options& opt) {
+// `diagnose` runs when a row is late (before waiting longer for it).
+Result<Samples> Measure(const Path& path, AppConnection& plain, const Options& opt,
+                        const std::function<void()>& diagnose) {
   Samples s;
   const auto poll = std::chrono::microseconds(opt.poll_us);
   for (size_t i = 0; i < opt.warmup + opt.writes; ++i) {
@@ -173,7 +177,16 @@ Result<Samples> Measure(const Path& path, AppConnection& plain, const Options& o
     BENCH_TRY(path.write(*path.source, i));
     const auto committed = Clock::now();
     auto seen = path.dest->WaitFor(path.table, path.id(i), poll, kArrivalTimeout);
-    if (!seen) return tl::unexpected(seen.error());
+    if (!seen) {
+      if (StopRequested()) return tl::unexpected(seen.error());
+      diagnose();
+      auto late = path.dest->WaitFor(path.table, path.id(i), poll, kLateTimeout);
+      return Fail(
+          Errc::kInternal,
+          path.name + " write " + std::to_string(i) + ": " + seen.error().message +
+              (late ? "; seen " + std::to_string(Ms(*late - committed)) + " ms after commit"
+                    : "; not seen " + std::to_string(kLateTimeout.count()) + " s later either"));
+    }
     if (i % 2 == 1) plain_ms = plain_write();
     if (!plain_ms) return tl::unexpected(plain_ms.error());
     if (i < opt.warmup) continue;
@@ -283,11 +296,26 @@ Status Run(const Options& opt, const WorkDir& work) {
        [&](size_t i) { return rows_b.actions[i].id; },
        [&](AppConnection& c, size_t i) { return c.InsertAction(rows_b.actions[i]); }, &*probe_b},
   };
+  // What each daemon says (control socket, JSON: cursors, lags, link state; no row values)
+  // while a row is missing, into diagnosis.txt and stderr.
+  auto diagnose = [&] {
+    const std::string out = work.path() + "/diagnosis.txt";
+    for (const std::string n : {Deployment::kCentral, kUnitA, kUnitB}) {
+      for (const char* cmd : {"status", "units"}) {
+        if (n != Deployment::kCentral && std::string(cmd) == "units") continue;
+        std::ofstream(out, std::ios::app) << "--- " << n << " " << cmd << "\n";
+        (void)RunTool(
+            {d.bin_dir() + "/unitsyncctl", "--socket", d.Dir(n) + "/control.sock", "--json", cmd},
+            out);
+      }
+    }
+    std::cerr << "--- " << out << "\n" << LogTail(out, 400);
+  };
   std::printf("writes=%zu\nwarmup=%zu\npoll_us=%lld\nload_before=%s\n", opt.writes, opt.warmup,
               static_cast<long long>(opt.poll_us), LoadAverage().c_str());
   for (const Path& p : paths) {
     const auto started = Clock::now();
-    auto s = Measure(p, *plain, opt);
+    auto s = Measure(p, *plain, opt, diagnose);
     if (!s) return fail(s.error());
     Report(p.name, *s);
     std::printf("%s.seconds=%.1f\n", p.name.c_str(), Ms(Clock::now() - started) / 1000);

@@ -104,13 +104,14 @@ int Child::Stop(std::chrono::milliseconds grace) {
   return status_;
 }
 
-Status RunTool(const std::vector<std::string>& argv) {
-  const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-  if (null_fd < 0) return Fail(Errc::kIo, std::string("/dev/null: ") + std::strerror(errno));
+Status RunTool(const std::vector<std::string>& argv, const std::string& stdout_path) {
+  const std::string out = stdout_path.empty() ? "/dev/null" : stdout_path;
+  const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (out_fd < 0) return Fail(Errc::kIo, out + ": " + std::strerror(errno));
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid == 0) ExecChild(parent, argv, null_fd, -1);
-  ::close(null_fd);
+  if (pid == 0) ExecChild(parent, argv, out_fd, -1);
+  ::close(out_fd);
   if (pid < 0) return Fail(Errc::kIo, std::string("fork: ") + std::strerror(errno));
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {

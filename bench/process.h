@@ -51,9 +51,10 @@ class Child {
   int status_ = -1;
 };
 
-// Runs `argv` to completion with stdout discarded and stderr inherited. kInternal naming
-// the program and its exit status when it does not exit 0.
-Status RunTool(const std::vector<std::string>& argv);
+// Runs `argv` to completion with stderr inherited and stdout discarded, or appended to
+// `stdout_path` when one is given. kInternal naming the program and its exit status when it
+// does not exit 0.
+Status RunTool(const std::vector<std::string>& argv, const std::string& stdout_path = {});
 
 // The directory of the running executable (where the build puts unitsyncd, unitsyncctl).
 std::string OwnBinDir();
