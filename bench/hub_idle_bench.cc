@@ -177,7 +177,8 @@ class Host {
 struct WindowStats {
   double cpu_pct = 0;
   double switches_per_s = 0;
-  TcpSegments segments;  // TCP data segments in and out over the window
+  std::string per_thread;  // SwitchesPerThread
+  TcpSegments segments;    // TCP data segments in and out over the window
   double own_cpu_pct = 0;
 };
 
@@ -206,6 +207,7 @@ Result<WindowStats> Observe(pid_t pid, Host* host, std::chrono::seconds window) 
   WindowStats s;
   s.cpu_pct = 100.0 * (*cpu1 - *cpu0) / elapsed;
   s.switches_per_s = static_cast<double>(SwitchesBetween(*sw0, *sw1)) / elapsed;
+  s.per_thread = SwitchesPerThread(pid, *sw0, *sw1);
   s.segments = TcpSegments{io1->in - io0->in, io1->out - io0->out, io1->sockets};
   s.own_cpu_pct = 100.0 * (own1 - own0) / elapsed;
   return s;
@@ -314,6 +316,7 @@ Status Run(const Options& opt, const WorkDir& work) {
               opt.base_window_s, base->cpu_pct, base->switches_per_s);
   std::printf("window_seconds=%d\ncentral_cpu_pct_n=%.3f\ncentral_switches_per_s_n=%.2f\n",
               opt.window_s, idle->cpu_pct, idle->switches_per_s);
+  std::printf("central_switches_per_thread_n=%s\n", idle->per_thread.c_str());
   std::printf("central_segments_in_n=%lld\ncentral_segments_out_n=%lld\ncentral_tcp_sockets=%d\n",
               static_cast<long long>(idle->segments.in), static_cast<long long>(idle->segments.out),
               idle->segments.sockets);

@@ -135,6 +135,23 @@ int64_t SwitchesBetween(const std::map<pid_t, ThreadSwitches>& before,
   return sum;
 }
 
+std::string SwitchesPerThread(pid_t pid, const std::map<pid_t, ThreadSwitches>& before,
+                              const std::map<pid_t, ThreadSwitches>& after) {
+  std::string out;
+  int n = 1;
+  for (const auto& [tid, a] : after) {
+    int64_t vol = a.voluntary, invol = a.involuntary;
+    if (auto it = before.find(tid); it != before.end()) {
+      vol -= it->second.voluntary;
+      invol -= it->second.involuntary;
+    }
+    out += (out.empty() ? "" : " ") + (tid == pid ? std::string("main") : "t" + std::to_string(n)) +
+           ":" + std::to_string(vol) + "+" + std::to_string(invol);
+    ++n;
+  }
+  return out;
+}
+
 Result<int> EstablishedOnLocalPort(uint16_t port) {
   int count = 0;
   for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {

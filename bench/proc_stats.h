@@ -49,6 +49,11 @@ Result<std::map<pid_t, ThreadSwitches>> ContextSwitches(pid_t pid);
 int64_t SwitchesBetween(const std::map<pid_t, ThreadSwitches>& before,
                         const std::map<pid_t, ThreadSwitches>& after);
 
+// "main:10+2 t2:6+0 t3:0+0": voluntary + involuntary switches per thread between two
+// samples, in thread id order (main = the process's first thread, t2... the others).
+std::string SwitchesPerThread(pid_t pid, const std::map<pid_t, ThreadSwitches>& before,
+                              const std::map<pid_t, ThreadSwitches>& after);
+
 // TCP connections in state ESTABLISHED whose local port is `port` (the accepted side of a
 // listener on that port), IPv4 and IPv6.
 Result<int> EstablishedOnLocalPort(uint16_t port);

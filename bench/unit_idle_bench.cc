@@ -44,25 +44,6 @@ struct Options {
   std::string work;
 };
 
-// "main:10+2 t2:6+0 t3:0+0": voluntary + involuntary switches per thread, in tid order
-// (main = the process's first thread, t2... the others).
-std::string PerThread(pid_t pid, const std::map<pid_t, ThreadSwitches>& before,
-                      const std::map<pid_t, ThreadSwitches>& after) {
-  std::string out;
-  int n = 1;
-  for (const auto& [tid, a] : after) {
-    int64_t vol = a.voluntary, invol = a.involuntary;
-    if (auto it = before.find(tid); it != before.end()) {
-      vol -= it->second.voluntary;
-      invol -= it->second.involuntary;
-    }
-    out += (out.empty() ? "" : " ") + (tid == pid ? std::string("main") : "t" + std::to_string(n)) +
-           ":" + std::to_string(vol) + "+" + std::to_string(invol);
-    ++n;
-  }
-  return out;
-}
-
 // Measures `unit` and `central` over one idle window; prints PHASE.* lines.
 Status Window(const std::string& phase, pid_t unit, pid_t central, std::chrono::seconds window) {
   auto u0 = ContextSwitches(unit);
@@ -88,7 +69,7 @@ Status Window(const std::string& phase, pid_t unit, pid_t central, std::chrono::
   const char* p = phase.c_str();
   std::printf("%s.window_seconds=%.1f\n", p, s);
   std::printf("%s.unit_wakeups_per_s=%.3f\n", p, SwitchesBetween(*u0, *u1) / s);
-  std::printf("%s.unit_switches_per_thread=%s\n", p, PerThread(unit, *u0, *u1).c_str());
+  std::printf("%s.unit_switches_per_thread=%s\n", p, SwitchesPerThread(unit, *u0, *u1).c_str());
   std::printf("%s.unit_threads=%zu\n", p, u1->size());
   std::printf("%s.unit_cpu_pct=%.3f\n", p, 100.0 * (*ucpu1 - *ucpu0) / s);
   std::printf("%s.unit_rss_bytes=%lld\n", p, static_cast<long long>(*urss));
@@ -96,7 +77,8 @@ Status Window(const std::string& phase, pid_t unit, pid_t central, std::chrono::
               static_cast<long long>(uio1->out - uio0->out), p,
               static_cast<long long>(uio1->in - uio0->in));
   std::printf("%s.central_wakeups_per_s=%.3f\n", p, SwitchesBetween(*c0, *c1) / s);
-  std::printf("%s.central_switches_per_thread=%s\n", p, PerThread(central, *c0, *c1).c_str());
+  std::printf("%s.central_switches_per_thread=%s\n", p,
+              SwitchesPerThread(central, *c0, *c1).c_str());
   std::printf("%s.central_cpu_pct=%.3f\n", p, 100.0 * (*ccpu1 - *ccpu0) / s);
   std::printf("%s.central_rss_bytes=%lld\n", p, static_cast<long long>(*crss));
   std::printf("%s.load_before=%s\n%s.load_after=%s\n", p, load_before.c_str(), p,
