@@ -489,6 +489,15 @@ size_t CentralNode::QueueDepth(const std::string& unit) const {
   return it == sessions_.end() ? 0 : it->second->hub.changes_in_flight();
 }
 
+std::map<std::string, int64_t> CentralNode::FanoutSettled() const {
+  std::map<std::string, int64_t> out;
+  for (const auto& [id, s] : sessions_) {
+    if (s->hub.phase() != protocol::HubSession::Phase::kSyncing) continue;
+    if (const uint64_t to = s->hub.fan_settled_to(); to > 0) out[id] = static_cast<int64_t>(to);
+  }
+  return out;
+}
+
 bool CentralNode::Connected(const std::string& unit) const {
   auto it = sessions_.find(unit);
   return it != sessions_.end() && it->second->hub.phase() == protocol::HubSession::Phase::kSyncing;
@@ -545,6 +554,15 @@ void CentralNode::LogAdvanced(const std::string& except_unit) {
     s->hub.OnLogAdvanced();
     s->driver.Pump();
   }
+  if (except_unit.empty()) return;
+  // The pushing unit's own fan-out steps over its pushes too (they are not sent back), so
+  // its settled position and lag stay exact; later, not from inside its own session.
+  asio::post(io_, [this, unit = except_unit] {
+    auto it = sessions_.find(unit);
+    if (it == sessions_.end()) return;
+    it->second->hub.OnLogAdvanced();
+    it->second->driver.Pump();
+  });
 }
 
 void CentralNode::Verify(const std::string& unit,

@@ -114,7 +114,8 @@ class CentralNode {
   // Binds the listening socket (fails with the OS's reason) and starts accepting.
   Status Start();
   void Stop();
-  // Central's own log grew (a local write, or an accepted push): fan out.
+  // Central's own log grew (a local write, or an accepted push): fan out. The session of
+  // `except_unit` (whose push it was) is told after the others, from a posted task.
   void LogAdvanced(const std::string& except_unit = {});
   size_t sessions() const { return sessions_.size(); }
 
@@ -150,6 +151,9 @@ class CentralNode {
   const std::map<std::string, LinkStats>& links() const { return links_; }
   // Changesets in flight to the unit (0 without a session).
   size_t QueueDepth(const std::string& unit) const;
+  // Per connected unit: the central log seq it needs nothing before (HubSession::
+  // fan_settled_to), for an exact lag.
+  std::map<std::string, int64_t> FanoutSettled() const;
   bool Connected(const std::string& unit) const;
   const ProcessCounters& counters() const { return counters_; }
   // Bytes over all sessions since start, live ones included.
