@@ -1,9 +1,15 @@
 #include "admin-cli/cli.h"
 
+#include <toml++/toml.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
+
+#include "control/wire.h"
 
 namespace unitsync::cli {
 namespace {
@@ -23,18 +29,75 @@ void PrintError(std::ostream& err, const Error& e) {
 
 }  // namespace
 
-Result<store::Replica> Context::OpenReplica() {
+Result<store::Replica> Context::OpenReplica(bool read_only) {
   if (global.db.empty()) {
     return Fail(Errc::kInvalidArgument, "--db PATH is required",
                 "name the replica file with --db or $UNITSYNC_DB");
   }
-  auto replica = store::Replica::Open(global.db);
+  store::ReplicaOptions options;
+  options.read_only = read_only;
+  auto replica = store::Replica::Open(global.db, options);
   if (!replica && replica.error().code == Errc::kNotFound) {
     // A missing --db file is a problem with the replica, not a missing row:
     // scripts must not mistake it for "the action you asked for is gone".
     return Fail(Errc::kNotAReplica, replica.error().message, replica.error().hint);
   }
   return replica;
+}
+
+void Context::ReadDaemonConfig(std::string& socket, std::string& db) {
+  std::error_code ec;
+  if (!std::filesystem::exists(global.config, ec)) return;
+  try {
+    const toml::table t = toml::parse_file(global.config);
+    if (auto v = t["control"]["socket"].value<std::string>()) socket = *v;
+    if (auto v = t["database"].value<std::string>()) db = *v;
+  } catch (const toml::parse_error&) {
+    // The daemon reports a broken config itself ('unitsyncd --check-config').
+    err() << kProgram << ": note: cannot read " << global.config
+          << "; using the default control socket\n";
+  }
+}
+
+Result<nlohmann::json> Context::Ask(const std::string& command, const nlohmann::json& args,
+                                    const AskOptions& options) {
+  auto from_database = [&]() -> Result<nlohmann::json> {
+    answered_by_ = AnsweredBy::kDatabase;
+    auto replica = OpenReplica(/*read_only=*/!options.fallback_writes);
+    if (!replica) return tl::unexpected(replica.error());
+    return options.fallback(*replica);
+  };
+  if (global.db_given && !global.socket_given) {
+    if (options.fallback) return from_database();
+    return Fail(Errc::kInvalidArgument, "this command needs the running daemon, not --db",
+                "drop --db (the daemon's socket is found from its config), or give --socket");
+  }
+  std::string socket = control::kDefaultSocketPath;
+  std::string config_db;
+  ReadDaemonConfig(socket, config_db);
+  if (global.socket_given) socket = global.socket;
+  control::ProgressFn progress;
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  if (options.progress && tty) {
+    progress = [this](const nlohmann::json& p) {
+      err() << "\r" << p.value("done", 0) << "/" << p.value("total", 0) << " "
+            << ForTerminal(p.value("what", std::string())) << "\x1b[K" << std::flush;
+    };
+  }
+  auto result =
+      control::Call(socket, control::Request{command, args}, std::chrono::seconds(150), progress);
+  if (options.progress && tty) err() << "\r\x1b[K" << std::flush;
+  answered_by_ = AnsweredBy::kDaemon;
+  if (result || result.error().code != Errc::kUnavailable || !options.fallback) return result;
+  if (global.db.empty()) global.db = config_db;
+  if (global.db.empty()) {
+    Error e = result.error();
+    e.hint = "start unitsyncd, or name the replica with --db to read it directly";
+    return tl::unexpected(e);
+  }
+  err() << kProgram << ": note: " << result.error().message << "; answering from " << global.db
+        << " (no live link state)\n";
+  return from_database();
 }
 
 void Context::Finish(const Status& status) {
@@ -51,16 +114,34 @@ void BuildApp(CLI::App& app, Context& ctx) {
   app.description(
       "unitsyncctl administers a unitsync replica: the SQLite file that a unit or the central "
       "node keeps in sync.\nOutput is a table for people, or one JSON document with --json.");
-  app.add_option("--db", ctx.global.db, "Replica file (SQLite) to work on")
-      ->envname("UNITSYNC_DB")
-      ->type_name("PATH");
+  CLI::Option* db = app.add_option("--db", ctx.global.db, "Replica file (SQLite) to work on")
+                        ->envname("UNITSYNC_DB")
+                        ->type_name("PATH");
+  CLI::Option* socket =
+      app.add_option("--socket", ctx.global.socket,
+                     "The daemon's control socket (default: [control] socket of --config)")
+          ->envname("UNITSYNC_SOCKET")
+          ->type_name("PATH");
+  CLI::Option* config =
+      app.add_option("--config", ctx.global.config, "The daemon's configuration file")
+          ->envname("UNITSYNC_CONFIG")
+          ->type_name("PATH")
+          ->capture_default_str();
+  app.parse_complete_callback([&ctx, db, socket, config] {
+    ctx.global.db_given = db->count() > 0 || !ctx.global.db.empty();
+    ctx.global.socket_given = socket->count() > 0 || !ctx.global.socket.empty();
+    ctx.global.config_given = config->count() > 0;
+  });
   app.add_flag("--json", ctx.global.json, "Print one JSON document instead of a table");
   app.require_subcommand(1);
   app.fallthrough();  // Global flags may also follow the subcommand.
   app.footer(
+      "Commands that the daemon answers (status, units, conflicts, history, digest) read\n"
+      "the database directly when it is not running; --db works on a file directly.\n"
       "Exit codes: 0 ok, 1 operational error, 2 usage error, 3 not found,\n"
       "            4 rejected in the current state, 5 replica unusable (missing, not a\n"
-      "            replica, other node, newer schema, damaged).\n"
+      "            replica, other node, newer schema, damaged), 6 the daemon is needed\n"
+      "            and not running.\n"
       "Run 'unitsyncctl COMMAND --help' for a command's flags.");
   RegisterInit(app, ctx);
   RegisterAction(app, ctx);
@@ -68,6 +149,10 @@ void BuildApp(CLI::App& app, Context& ctx) {
   RegisterConflicts(app, ctx);
   RegisterDigest(app, ctx);
   RegisterPki(app, ctx);
+  RegisterStatus(app, ctx);
+  RegisterUnits(app, ctx);
+  RegisterHistory(app, ctx);
+  RegisterLinkControl(app, ctx);
 }
 
 int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {
@@ -161,18 +246,6 @@ void PrintJson(std::ostream& out, const nlohmann::json& doc) {
   out << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
-std::string FormatTimeMs(int64_t unix_ms) {
-  unix_ms = std::max<int64_t>(unix_ms, 0);
-  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(unix_ms % 1000));
-  return buf;
-}
-
 std::string FormatAge(int64_t age_ms) {
   if (age_ms < -1000) return "-";
   const int64_t s = std::max<int64_t>(age_ms, 0) / 1000;
@@ -191,18 +264,15 @@ std::string FormatAge(int64_t age_ms) {
   return buf;
 }
 
+std::string FormatWhen(int64_t unix_ms, int64_t now_ms) {
+  if (unix_ms <= 0) return "never";
+  return FormatTimeMs(unix_ms) + " (" + FormatAge(now_ms - unix_ms) + " ago)";
+}
+
 std::string FormatVersion(const store::Version& v) {
   if (v.empty()) return "(none)";
   return FormatTimeMs(store::HlcWallMs(v.hlc)) + "+" + std::to_string(store::HlcCounter(v.hlc)) +
          " @" + v.origin;
-}
-
-nlohmann::json VersionJson(const store::Version& v) {
-  return {{"hlc", v.hlc},
-          {"wall_ms", store::HlcWallMs(v.hlc)},
-          {"wall_time", FormatTimeMs(store::HlcWallMs(v.hlc))},
-          {"counter", store::HlcCounter(v.hlc)},
-          {"origin", v.origin}};
 }
 
 std::string FormatValue(const store::Value& v) {
@@ -211,20 +281,6 @@ std::string FormatValue(const store::Value& v) {
   if (auto* d = std::get_if<double>(&v)) return std::to_string(*d);
   if (auto* s = std::get_if<std::string>(&v)) return ForTerminal(*s, /*keep_newlines=*/true);
   return "<blob " + std::to_string(std::get<store::Blob>(v).size()) + " bytes>";
-}
-
-nlohmann::json ValueJson(const store::Value& v) {
-  if (store::IsNull(v)) return nullptr;
-  if (auto* i = std::get_if<int64_t>(&v)) return *i;
-  if (auto* d = std::get_if<double>(&v)) return *d;
-  if (auto* s = std::get_if<std::string>(&v)) return *s;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (uint8_t b : std::get<store::Blob>(v)) {
-    hex += kHex[b >> 4];
-    hex += kHex[b & 0xf];
-  }
-  return {{"blob_hex", hex}};
 }
 
 bool IsIsoDate(std::string_view s) {

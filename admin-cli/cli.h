@@ -16,6 +16,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -25,6 +26,7 @@
 
 #include "admin-cli/exit_codes.h"
 #include "common/error.h"
+#include "control/format.h"
 #include "store/hlc.h"
 #include "store/replica.h"
 #include "store/value.h"
@@ -33,9 +35,28 @@ namespace unitsync::cli {
 
 // Flags that every subcommand accepts (before or after the subcommand name).
 struct GlobalOptions {
-  std::string db;     // --db PATH (or $UNITSYNC_DB): the replica file.
-  bool json = false;  // --json: one JSON document on stdout instead of a table.
+  std::string db;      // --db PATH (or $UNITSYNC_DB): the replica file.
+  bool json = false;   // --json: one JSON document on stdout instead of a table.
+  std::string socket;  // --socket PATH (or $UNITSYNC_SOCKET): the daemon's control socket.
+  // --config PATH (or $UNITSYNC_CONFIG): the daemon's configuration, read for its control
+  // socket and database when those are not given.
+  std::string config = "/etc/unitsync/unitsyncd.toml";
+  bool db_given = false;  // --db / $UNITSYNC_DB was set: work on that file directly
+  bool socket_given = false;
+  bool config_given = false;
 };
+
+// How a command that the daemon can answer is carried out (Context::Ask).
+struct AskOptions {
+  // Answers from the database when the daemon is not reachable (or with --db); null when
+  // only the daemon can do it (sync-now, pause, resume, verify).
+  std::function<Result<nlohmann::json>(store::Replica&)> fallback;
+  bool fallback_writes = false;  // open the database read-write for the fallback
+  bool progress = false;         // show the daemon's progress lines on a terminal
+};
+
+// Where an answer came from (printers mention it when the daemon did not answer).
+enum class AnsweredBy { kDaemon, kDatabase };
 
 class Context {
  public:
@@ -49,7 +70,16 @@ class Context {
   // missing; with kNotAReplica when no file is there or it is not a unitsync
   // replica; kWrongNode, kSchemaTooNew, kCorrupt as Replica::Open; storage
   // errors (kBusy, kIo) as they are.
-  Result<store::Replica> OpenReplica();
+  Result<store::Replica> OpenReplica(bool read_only = false);
+
+  // Runs a control command. With --db (and no --socket) the database answers directly.
+  // Otherwise the daemon at --socket (or the config's [control] socket) answers; when it
+  // is not running, a note goes to stderr and the fallback answers from --db or the
+  // config's database, opened read-only unless the command writes. Without a fallback a
+  // daemon that is down is kUnavailable (exit code 6).
+  Result<nlohmann::json> Ask(const std::string& command, const nlohmann::json& args,
+                             const AskOptions& options);
+  AnsweredBy answered_by() const { return answered_by_; }
 
   // Records the command's outcome: on failure prints the error (and its
   // hint) to stderr and sets the exit code from ExitCodeFor(). Call once.
@@ -60,18 +90,26 @@ class Context {
   int exit_code() const { return exit_code_; }
 
  private:
+  // The daemon's [control] socket and database from --config, when readable.
+  void ReadDaemonConfig(std::string& socket, std::string& db);
+
   std::ostream* out_;
   std::ostream* err_;
   int exit_code_ = kExitOk;
+  AnsweredBy answered_by_ = AnsweredBy::kDaemon;
 };
 
 // Subcommands (one file each).
-void RegisterInit(CLI::App& app, Context& ctx);       // cmd_init.cc
-void RegisterAction(CLI::App& app, Context& ctx);     // cmd_action.cc
-void RegisterChanges(CLI::App& app, Context& ctx);    // cmd_changes.cc
-void RegisterConflicts(CLI::App& app, Context& ctx);  // cmd_conflicts.cc
-void RegisterDigest(CLI::App& app, Context& ctx);     // cmd_digest.cc
-void RegisterPki(CLI::App& app, Context& ctx);        // cmd_pki.cc
+void RegisterInit(CLI::App& app, Context& ctx);         // cmd_init.cc
+void RegisterAction(CLI::App& app, Context& ctx);       // cmd_action.cc
+void RegisterChanges(CLI::App& app, Context& ctx);      // cmd_changes.cc
+void RegisterConflicts(CLI::App& app, Context& ctx);    // cmd_conflicts.cc
+void RegisterDigest(CLI::App& app, Context& ctx);       // cmd_digest.cc
+void RegisterPki(CLI::App& app, Context& ctx);          // cmd_pki.cc
+void RegisterStatus(CLI::App& app, Context& ctx);       // cmd_status.cc
+void RegisterUnits(CLI::App& app, Context& ctx);        // cmd_units.cc
+void RegisterHistory(CLI::App& app, Context& ctx);      // cmd_history.cc
+void RegisterLinkControl(CLI::App& app, Context& ctx);  // cmd_link.cc: sync-now, pause, resume
 
 // Sets up the top-level app: name, description, global flags, every
 // subcommand.
@@ -112,20 +150,20 @@ class TextTable {
 // replaced (U+FFFD) rather than failing the command.
 void PrintJson(std::ostream& out, const nlohmann::json& doc);
 
-// "2026-05-28T10:13:20.000Z" (UTC, milliseconds).
-std::string FormatTimeMs(int64_t unix_ms);
+// FormatTimeMs, VersionJson, ValueJson: control/format.h (shared with the daemon).
+using control::FormatTimeMs;
+using control::ValueJson;
+using control::VersionJson;
 // A short age: "45s", "12m", "3h05m", "9d04h"; "-" for a time in the future
 // by more than a second.
 std::string FormatAge(int64_t age_ms);
+// A time and how long ago: "2026-05-28T10:13:20.000Z (3m ago)"; "never" for 0.
+std::string FormatWhen(int64_t unix_ms, int64_t now_ms);
 // "2026-05-28T10:13:20.000Z+3 @unit-0001": wall time, counter, origin.
 std::string FormatVersion(const store::Version& v);
-// {"hlc": N, "wall_ms": N, "wall_time": "...", "counter": N, "origin": "..."}.
-nlohmann::json VersionJson(const store::Version& v);
 // A value for people: text through ForTerminal (newlines kept), numbers,
 // "NULL", "<blob N bytes>".
 std::string FormatValue(const store::Value& v);
-// A value as JSON: null, number, string, or {"blob_hex": "..."}.
-nlohmann::json ValueJson(const store::Value& v);
 // The first `n` characters of a hex digest, for human tables.
 inline std::string ShortHash(const std::string& hex, size_t n = 16) { return hex.substr(0, n); }
 

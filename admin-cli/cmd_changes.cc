@@ -4,6 +4,7 @@
 #include "admin-cli/cli.h"
 #include "store/change_log.h"
 #include "store/cursors.h"
+#include "store/sync_state.h"
 
 namespace unitsync::cli {
 namespace {
@@ -33,9 +34,15 @@ std::string OpName(char op) {
   return "?";
 }
 
-// Entries after this seq are not yet acknowledged by every peer: the
-// lowest acknowledged cursor (0 when no peer has acknowledged anything).
+// Entries after this seq are not yet acknowledged by every peer. A unit:
+// the change-log seq its newest acknowledged push covered. Central: the
+// lowest cursor its units acknowledged (0 when none has acknowledged).
 Result<int64_t> PendingCursor(store::Replica& replica) {
+  if (replica.role() == store::Role::kUnit) {
+    auto outbox = store::GetOutboxState(replica);
+    if (!outbox) return tl::unexpected(outbox.error());
+    return outbox->acked_log_seq;
+  }
   auto cursors = store::ListCursors(replica);
   if (!cursors) return tl::unexpected(cursors.error());
   if (cursors->empty()) return 0;

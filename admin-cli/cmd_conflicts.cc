@@ -4,7 +4,8 @@
 #include <memory>
 
 #include "admin-cli/cli.h"
-#include "store/conflicts.h"
+#include "control/views.h"
+#include "control/wire.h"
 
 namespace unitsync::cli {
 namespace {
@@ -17,84 +18,89 @@ struct ListOptions {
   size_t limit = kDefaultLimit;
 };
 
-nlohmann::json SummaryJson(const store::Conflict& c) {
-  return {{"id", c.id},
-          {"table", c.table},
-          {"row_id", c.pk},
-          {"column", c.column},
-          {"kind", c.kind},
-          {"winner", VersionJson(c.winner)},
-          {"loser", VersionJson(c.loser)},
-          {"detected_ms", c.detected_ms},
-          {"detected_at", FormatTimeMs(c.detected_ms)},
-          {"resolved_ms", c.resolved_ms ? nlohmann::json(*c.resolved_ms) : nullptr}};
-}
-
 Status RunList(Context& ctx, const ListOptions& opts) {
-  auto replica = ctx.OpenReplica();
-  if (!replica) return tl::unexpected(replica.error());
-  store::ConflictFilter filter;
-  filter.include_resolved = opts.all;
-  filter.table = opts.table;
-  filter.limit = opts.limit;
-  auto conflicts = store::ListConflicts(*replica, filter);
-  if (!conflicts) return tl::unexpected(conflicts.error());
+  control::ConflictQuery q{opts.all, opts.table, opts.limit};
+  nlohmann::json args = {{"all", opts.all}, {"limit", opts.limit}};
+  if (opts.table) args["table"] = *opts.table;
+  AskOptions ask;
+  ask.fallback = [q](store::Replica& r) { return control::ConflictListView(r, q); };
+  auto doc = ctx.Ask(control::cmd::kConflictsList, args, ask);
+  if (!doc) return tl::unexpected(doc.error());
   if (ctx.global.json) {
-    auto doc = nlohmann::json::array();
-    for (const auto& c : *conflicts) doc.push_back(SummaryJson(c));
-    PrintJson(ctx.out(), doc);
+    PrintJson(ctx.out(), *doc);
     return {};
   }
-  const int64_t now = replica->NowMs();
+  const int64_t now = control::WallNowMs();
   TextTable table({"id", "table", "row", "column", "kind", "winner", "loser", "age", "state"});
-  for (const auto& c : *conflicts) {
-    table.AddRow({std::to_string(c.id), c.table, c.pk, c.column, c.kind, c.winner.origin,
-                  c.loser.origin, FormatAge(now - c.detected_ms),
-                  c.resolved_ms ? "resolved" : "open"});
+  for (const auto& c : *doc) {
+    table.AddRow({std::to_string(c["id"].get<int64_t>()), c["table"], c["row_id"], c["column"],
+                  c["kind"], c["winner"]["origin"], c["loser"]["origin"],
+                  FormatAge(now - c["detected_ms"].get<int64_t>()),
+                  c["resolved_ms"].is_null() ? "open" : "resolved"});
   }
   table.Print(ctx.out());
-  ctx.out() << conflicts->size() << (opts.all ? " conflict(s)" : " unresolved conflict(s)")
+  ctx.out() << doc->size() << (opts.all ? " conflict(s)" : " unresolved conflict(s)")
             << "; see values with 'unitsyncctl conflicts show ID'\n";
   return {};
 }
 
+// A version as the JSON of control::VersionJson, for people.
+std::string VersionText(const nlohmann::json& v) {
+  if (v.is_null() || v.value("hlc", uint64_t{0}) == 0) return "(none)";
+  return v["wall_time"].get<std::string>() + "+" + std::to_string(v["counter"].get<uint64_t>()) +
+         " @" + v["origin"].get<std::string>();
+}
+
+std::string ValueText(const nlohmann::json& v) {
+  if (v.is_null()) return "NULL";
+  if (v.is_string()) return ForTerminal(v.get<std::string>(), /*keep_newlines=*/true);
+  if (v.is_object() && v.contains("blob_hex")) {
+    return "<blob " + std::to_string(v["blob_hex"].get<std::string>().size() / 2) + " bytes>";
+  }
+  return v.dump();
+}
+
 Status RunShow(Context& ctx, int64_t id) {
-  auto replica = ctx.OpenReplica();
-  if (!replica) return tl::unexpected(replica.error());
-  auto c = store::GetConflict(*replica, id);
+  AskOptions ask;
+  ask.fallback = [id](store::Replica& r) { return control::ConflictDetailView(r, id); };
+  auto c = ctx.Ask(control::cmd::kConflictsShow, {{"id", id}}, ask);
   if (!c) return tl::unexpected(c.error());
   if (ctx.global.json) {
-    nlohmann::json doc = SummaryJson(*c);
-    doc["winner_value"] = ValueJson(c->winner_value);
-    doc["loser_value"] = ValueJson(c->loser_value);
-    PrintJson(ctx.out(), doc);
+    PrintJson(ctx.out(), *c);
     return {};
   }
   auto& out = ctx.out();
-  out << "conflict " << c->id << " (" << c->kind << ")"
-      << (c->resolved_ms ? ", resolved " + FormatTimeMs(*c->resolved_ms) : ", open") << "\n"
-      << "row:       " << ForTerminal(c->table) << " " << ForTerminal(c->pk) << ", column "
-      << ForTerminal(c->column) << "\n"
-      << "detected:  " << FormatTimeMs(c->detected_ms) << "\n"
-      << "winner:    " << ForTerminal(FormatVersion(c->winner)) << "\n"
-      << "  value:   " << FormatValue(c->winner_value) << "\n"
-      << "loser:     " << ForTerminal(FormatVersion(c->loser)) << "\n"
-      << "  value:   " << FormatValue(c->loser_value) << "\n";
-  if (!c->resolved_ms) {
-    out << "restore the loser with 'unitsyncctl conflicts restore " << c->id
-        << "', keep the winner with 'unitsyncctl conflicts dismiss " << c->id << "'\n";
+  const bool resolved = !(*c)["resolved_ms"].is_null();
+  out << "conflict " << id << " (" << ForTerminal((*c)["kind"].get<std::string>()) << ")"
+      << (resolved ? ", resolved " + FormatTimeMs((*c)["resolved_ms"].get<int64_t>()) : ", open")
+      << "\n"
+      << "row:       " << ForTerminal((*c)["table"].get<std::string>()) << " "
+      << ForTerminal((*c)["row_id"].get<std::string>()) << ", column "
+      << ForTerminal((*c)["column"].get<std::string>()) << "\n"
+      << "detected:  " << FormatTimeMs((*c)["detected_ms"].get<int64_t>()) << "\n"
+      << "winner:    " << ForTerminal(VersionText((*c)["winner"])) << "\n"
+      << "  value:   " << ValueText((*c)["winner_value"]) << "\n"
+      << "loser:     " << ForTerminal(VersionText((*c)["loser"])) << "\n"
+      << "  value:   " << ValueText((*c)["loser_value"]) << "\n";
+  if (!resolved) {
+    out << "restore the loser with 'unitsyncctl conflicts restore " << id
+        << "', keep the winner with 'unitsyncctl conflicts dismiss " << id << "'\n";
   }
   return {};
 }
 
 Status RunResolve(Context& ctx, int64_t id, bool restore) {
-  auto replica = ctx.OpenReplica();
-  if (!replica) return tl::unexpected(replica.error());
-  auto st = restore ? store::RestoreConflict(*replica, id) : store::DismissConflict(*replica, id);
-  if (!st) return st;
+  AskOptions ask;
+  ask.fallback = [id, restore](store::Replica& r) {
+    return control::ResolveConflict(r, id, restore);
+  };
+  ask.fallback_writes = true;
+  auto doc = ctx.Ask(restore ? control::cmd::kConflictsRestore : control::cmd::kConflictsDismiss,
+                     {{"id", id}}, ask);
+  if (!doc) return tl::unexpected(doc.error());
   const char* verb = restore ? "restored" : "dismissed";
   if (ctx.global.json) {
-    PrintJson(ctx.out(), {{"id", id}, {verb, true}});
+    PrintJson(ctx.out(), *doc);
   } else {
     ctx.out() << verb << " conflict " << id
               << (restore ? ": the losing value is written back and will sync\n"

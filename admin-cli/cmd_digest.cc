@@ -3,7 +3,8 @@
 #include <memory>
 
 #include "admin-cli/cli.h"
-#include "store/digest.h"
+#include "control/views.h"
+#include "control/wire.h"
 
 namespace unitsync::cli {
 namespace {
@@ -13,41 +14,26 @@ struct DigestOptions {
 };
 
 Status RunDigest(Context& ctx, const DigestOptions& opts) {
-  auto replica = ctx.OpenReplica();
-  if (!replica) return tl::unexpected(replica.error());
-  store::DigestScope scope;
-  if (replica->role() == store::Role::kUnit) {
-    // A unit holds its own rows; scoping to them makes the output directly
-    // comparable with central's 'digest --unit THIS-UNIT'.
-    if (opts.unit && *opts.unit != replica->node_id()) {
-      return Fail(Errc::kInvalidArgument, "a unit replica holds only its own unit's rows",
-                  "omit --unit, or run it at central");
-    }
-    scope.unit = replica->node_id();
-  } else {
-    scope.unit = opts.unit;
-  }
-  auto digests = store::ComputeDigests(*replica, scope);
-  if (!digests) return tl::unexpected(digests.error());
+  nlohmann::json args = nlohmann::json::object();
+  if (opts.unit) args["unit"] = *opts.unit;
+  AskOptions ask;
+  ask.fallback = [unit = opts.unit](store::Replica& r) { return control::DigestView(r, unit); };
+  ask.fallback_writes = true;  // a digest stamps pending local changes first
+  auto doc = ctx.Ask(control::cmd::kDigest, args, ask);
+  if (!doc) return tl::unexpected(doc.error());
   if (ctx.global.json) {
-    auto tables = nlohmann::json::array();
-    for (const auto& d : *digests) {
-      tables.push_back({{"table", d.table},
-                        {"rows", d.rows},
-                        {"tombstones", d.tombstones},
-                        {"sha256", d.sha256}});
-    }
-    PrintJson(ctx.out(),
-              {{"scope", scope.unit ? nlohmann::json(*scope.unit) : "all"}, {"tables", tables}});
+    PrintJson(ctx.out(), *doc);
     return {};
   }
   TextTable table({"table", "rows", "tombstones", "sha256"});
-  for (const auto& d : *digests) {
-    table.AddRow(
-        {d.table, std::to_string(d.rows), std::to_string(d.tombstones), ShortHash(d.sha256)});
+  for (const auto& d : (*doc)["tables"]) {
+    table.AddRow({d["table"], std::to_string(d["rows"].get<int64_t>()),
+                  std::to_string(d["tombstones"].get<int64_t>()), ShortHash(d["sha256"])});
   }
   table.Print(ctx.out());
-  ctx.out() << "scope: " << (scope.unit ? "unit " + *scope.unit : std::string("all rows"))
+  const auto& scope = (*doc)["scope"];
+  ctx.out() << "scope: "
+            << (scope == "all" ? std::string("all rows") : "unit " + scope.get<std::string>())
             << " (central-scope tables in full); full digests with --json\n";
   return {};
 }

@@ -16,6 +16,10 @@
 //   5     replica        --db is not usable: missing, not a replica,    kNotAReplica, kWrongNode,
 //                        another node's or role's, written by a newer   kSchemaTooNew, kCorrupt
 //                        unitsync, or damaged
+//   6     daemon         the command needs the running daemon and it    kUnavailable
+//                        is not reachable (sync-now, pause, resume,
+//                        verify); read commands fall back to the
+//                        database instead
 //
 // Every failure prints one line "unitsyncctl: error: MESSAGE" (and, when
 // there is one, "unitsyncctl: hint: HINT") to stderr; stdout then holds
@@ -34,6 +38,7 @@ enum ExitCode : int {
   kExitNotFound = 3,
   kExitRejected = 4,
   kExitReplica = 5,
+  kExitDaemon = 6,
 };
 
 constexpr int ExitCodeFor(Errc code) {
@@ -57,6 +62,8 @@ constexpr int ExitCodeFor(Errc code) {
     case Errc::kIo:
     case Errc::kInternal:
       return kExitFailure;
+    case Errc::kUnavailable:
+      return kExitDaemon;
   }
   return kExitFailure;
 }

@@ -32,8 +32,18 @@ std::string_view ErrcName(Errc code) {
       return "io";
     case Errc::kInternal:
       return "internal";
+    case Errc::kUnavailable:
+      return "unavailable";
   }
   return "unknown";
+}
+
+std::optional<Errc> ErrcFromName(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(Errc::kUnavailable); ++i) {
+    const auto code = static_cast<Errc>(i);
+    if (ErrcName(code) == name) return code;
+  }
+  return std::nullopt;
 }
 
 std::string Error::ToString() const {

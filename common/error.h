@@ -6,6 +6,7 @@
 // they name tables, columns, files and sequence numbers only.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tl/expected.hpp>
@@ -28,10 +29,13 @@ enum class Errc {
   kDiskFull,         // The disk or quota is full; nothing was written.
   kIo,               // The operating system reported an I/O error.
   kInternal,         // A bug or an unexpected state in unitsync itself.
+  kUnavailable,      // A service this needs (the daemon, a peer) is not running or reachable.
 };
 
 // A short stable name for the code, as used in logs and --json output ("not_found").
 std::string_view ErrcName(Errc code);
+// The inverse of ErrcName; nullopt for a name this build does not know.
+std::optional<Errc> ErrcFromName(std::string_view name);
 
 struct Error {
   Errc code;

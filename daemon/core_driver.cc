@@ -23,7 +23,10 @@ void CoreDriver::Pump() {
         [&](auto& a) {
           using A = std::decay_t<decltype(a)>;
           if constexpr (std::is_same_v<A, protocol::SendFrame>) {
-            if (connection_) connection_->Send(std::move(a.frame));
+            if (connection_) {
+              bytes_sent_ += a.frame.size();
+              connection_->Send(std::move(a.frame));
+            }
           } else if constexpr (std::is_same_v<A, protocol::ArmTimer>) {
             auto& timer = timers_[a.id];
             if (!timer) timer = std::make_unique<boost::asio::steady_timer>(io_);
@@ -48,6 +51,7 @@ void CoreDriver::Pump() {
             if (hooks_.verify_done) hooks_.verify_done(std::move(a));
           } else if constexpr (std::is_same_v<A, protocol::LogLine>) {
             log_.Line(a.level, a.event, who_.empty() ? a.fields : who_ + " " + a.fields);
+            if (a.level != protocol::LogLevel::kInfo && hooks_.on_problem) hooks_.on_problem(a);
           } else if constexpr (std::is_same_v<A, protocol::StoreWork>) {
             std::weak_ptr<bool> alive = alive_;
             store_.Submit([run = hooks_.run_store_work, work = std::move(a)] { return run(work); },
@@ -60,6 +64,7 @@ void CoreDriver::Pump() {
         },
         action);
   }
+  if (hooks_.after_pump) hooks_.after_pump();
 }
 
 }  // namespace unitsync::daemon

@@ -30,6 +30,10 @@ class CoreDriver {
     std::function<protocol::StoreResult(const protocol::StoreWork&)> run_store_work;
     std::function<void()> connect;       // Connect action (unit only)
     std::function<void()> log_advanced;  // LogAdvanced action (central only)
+    // Optional: after every Pump (the node refreshes what it reports about the session).
+    std::function<void()> after_pump;
+    // Optional: the core logged a warning or an error (for status and metrics).
+    std::function<void(const protocol::LogLine&)> on_problem;
     // VerifyDone action: a verify the node started has ended.
     std::function<void(protocol::VerifyDone)> verify_done;
   };
@@ -43,6 +47,8 @@ class CoreDriver {
     connection_ = std::move(connection);
   }
   const std::shared_ptr<TlsConnection>& connection() const { return connection_; }
+  // Bytes of frames handed to connections so far.
+  uint64_t bytes_sent() const { return bytes_sent_; }
 
   // Takes the core's actions and carries them out; call after every event.
   void Pump();
@@ -56,6 +62,7 @@ class CoreDriver {
   std::string who_;
   Hooks hooks_;
   std::shared_ptr<TlsConnection> connection_;
+  uint64_t bytes_sent_ = 0;
   std::map<protocol::TimerId, std::unique_ptr<boost::asio::steady_timer>> timers_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

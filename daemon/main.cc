@@ -6,8 +6,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include "daemon/admin_service.h"
 #include "daemon/change_watcher.h"
 #include "daemon/config.h"
+#include "daemon/control_server.h"
+#include "daemon/metrics_server.h"
 #include "daemon/nodes.h"
 #include "daemon/tls_context.h"
 #include "pki/bundle.h"
@@ -64,7 +67,6 @@ int Run(const Config& config) {
     auto state = loader.LoadState();
     if (!state) return Fatal(log, "replica_unusable", state.error());
     unit = std::make_unique<UnitNode>(io, config, *replica, keys, *tls, store, log, *state);
-    unit->Start();
   } else {
     auto reg = pki::LoadRegistrations(config.pki_dir);
     if (!reg) return Fatal(log, "pki_unusable", reg.error());
@@ -80,7 +82,6 @@ int Run(const Config& config) {
     if (!ctx) return Fatal(log, "tls_unusable", ctx.error());
     tls.emplace(std::move(*ctx));
     central = std::make_unique<CentralNode>(io, config, *replica, registry, keys, *tls, store, log);
-    if (auto st = central->Start(); !st) return Fatal(log, "listen_failed", st.error());
   }
 
   // Local writes by other programs (the app, sqlite3, unitsyncctl) are pushed as they
@@ -89,12 +90,34 @@ int Run(const Config& config) {
     if (unit) unit->LocalChange();
     if (central) central->LogAdvanced();
   });
+
+  // unitsyncctl's way in, and the scrape endpoint. First: a second daemon started by
+  // mistake on the same configuration stops here, before it touches any session.
+  AdminService admin(config, store, *replica, log, unit.get(), central.get());
+  ControlServer control(io, config.control_socket, log,
+                        [&admin](const control::Request& request, uint32_t uid,
+                                 std::shared_ptr<ControlServer::Responder> responder) {
+                          admin.Handle(request, uid, std::move(responder));
+                        });
+  if (auto st = control.Start(); !st) return Fatal(log, "control_socket_failed", st.error());
+  std::optional<MetricsServer> metrics;
+  if (!config.metrics_address.empty()) {
+    metrics.emplace(io, config.metrics_address, config.metrics_port, log,
+                    [&admin](std::function<void(std::string)> done) { admin.Metrics(done); });
+    if (auto st = metrics->Start(); !st) return Fatal(log, "metrics_failed", st.error());
+  }
+  if (central) {
+    if (auto st = central->Start(); !st) return Fatal(log, "listen_failed", st.error());
+  }
+  if (unit) unit->Start();
   watcher.Start();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log.Info("stopping", "signal=" + std::to_string(sig));
+    control.Stop();
+    if (metrics) metrics->Stop();
     watcher.Stop();
     if (unit) unit->Stop();
     if (central) central->Stop();

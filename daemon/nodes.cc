@@ -40,8 +40,16 @@ UnitNode::UnitNode(asio::io_context& io, const Config& config, store::Replica& r
                   [this](const protocol::StoreWork& w) { return exec_.Run(w); },
                   [this] { Connect(); },
                   {},
+                  [this] { AfterPump(); },
+                  [this](const protocol::LogLine& line) {
+                    ++session_errors_;
+                    link_.Problem(line);
+                  },
                   [this](protocol::VerifyDone d) { VerifyDone(std::move(d)); },
-              }) {}
+              }) {
+  seen_acked_ = uplink_.state().acked_seq;
+  seen_pull_ = uplink_.state().pull_seq;
+}
 
 void UnitNode::Start() {
   uplink_.Start();
@@ -58,6 +66,57 @@ void UnitNode::LocalChange() {
   driver_.Pump();
 }
 
+void UnitNode::Pause() {
+  if (paused_) return;
+  paused_ = true;
+  log_.Info("paused", "by=admin");
+  uplink_.Stop("paused by the unit's admin");
+  driver_.Pump();
+}
+
+void UnitNode::Resume() {
+  if (!paused_) return;
+  paused_ = false;
+  log_.Info("resumed", "by=admin");
+  uplink_.Resume();
+  driver_.Pump();
+}
+
+void UnitNode::SyncNow() {
+  uplink_.ConnectNow();
+  uplink_.OnLocalChange();
+  driver_.Pump();
+}
+
+std::string UnitNode::LinkState() const {
+  using Phase = protocol::Uplink::Phase;
+  switch (uplink_.phase()) {
+    case Phase::kSyncing:
+      return "connected";
+    case Phase::kConnecting:
+    case Phase::kAwaitWelcome:
+      return "connecting";
+    case Phase::kBackoff:
+      return "waiting to reconnect";
+    case Phase::kStopped:
+      return paused_ ? "paused" : "stopped";
+    case Phase::kIdle:
+      break;
+  }
+  return "starting";
+}
+
+void UnitNode::AfterPump() {
+  link_.SetConnected(uplink_.phase() == protocol::Uplink::Phase::kSyncing);
+  const auto& st = uplink_.state();
+  if (st.acked_seq != seen_acked_ || st.pull_seq != seen_pull_) {
+    seen_acked_ = st.acked_seq;
+    seen_pull_ = st.pull_seq;
+    link_.last_sync_ms = WallNowMs();
+  }
+  link_.bytes_out = driver_.bytes_sent();
+}
+
 void UnitNode::Verify(std::function<void(Result<protocol::VerifyReport>)> done) {
   const uint64_t id = ++last_verify_id_;
   if (!uplink_.StartVerify(id)) {
@@ -67,7 +126,7 @@ void UnitNode::Verify(std::function<void(Result<protocol::VerifyReport>)> done) 
             ? Error{Errc::kRejected,
                     std::to_string(protocol::kMaxPendingVerifies) + " verifies are already running",
                     "wait for them to finish"}
-            : Error{Errc::kRejected, "not connected to central",
+            : Error{Errc::kUnavailable, "not connected to central (" + LinkState() + ")",
                     "check unitsyncd's log for why (connect, TLS, central's "
                     "answer); verify once the unit is connected"};
     asio::post(io_, [done = std::move(done), e = std::move(e)] { done(tl::unexpected(e)); });
@@ -90,6 +149,7 @@ void UnitNode::Connect() { asio::co_spawn(io_, ConnectAttempt(++attempt_), asio:
 asio::awaitable<void> UnitNode::ConnectAttempt(uint64_t attempt) {
   auto fail = [&](const std::string& reason) {
     if (attempt != attempt_ || uplink_.phase() != protocol::Uplink::Phase::kConnecting) return;
+    link_.Problem(reason);
     uplink_.OnDisconnected(reason);
     driver_.Pump();
   };
@@ -133,15 +193,19 @@ asio::awaitable<void> UnitNode::ConnectAttempt(uint64_t attempt) {
     co_return;
   }
   driver_.SetConnection(conn);
+  link_.peer = conn->peer();
   std::weak_ptr<TlsConnection> weak = conn;
   conn->Start(
       [this](protocol::ByteView bytes) {
+        link_.bytes_in += bytes.size();
+        link_.last_contact_ms = WallNowMs();
         uplink_.OnBytes(bytes);
         driver_.Pump();
       },
       [this, weak](const std::string& reason) {
         if (driver_.connection() != weak.lock()) return;
         driver_.SetConnection(nullptr);
+        link_.Problem("disconnected: " + reason);
         uplink_.OnDisconnected(reason);
         driver_.Pump();
       });
@@ -154,6 +218,7 @@ asio::awaitable<void> UnitNode::ConnectAttempt(uint64_t attempt) {
 struct CentralNode::Session {
   Session(CentralNode& node, const std::string& unit_id)
       : unit(unit_id),
+        link(node.links_[unit_id]),
         hub(node.config_.node_id, unit_id, node.config_.sync, node.env_),
         exec(std::make_shared<CentralExecutor>(
             node.replica_, unit_id, node.keys_,
@@ -168,6 +233,11 @@ struct CentralNode::Session {
                    [exec = exec](const protocol::StoreWork& w) { return exec->Run(w); },
                    {},
                    [&node, this] { node.LogAdvanced(unit); },
+                   [this] { AfterPump(); },
+                   [&node, this](const protocol::LogLine& line) {
+                     ++node.counters_.session_errors;
+                     link.Problem(line);
+                   },
                    [this](protocol::VerifyDone d) {
                      auto it = verifies.find(d.id);
                      if (it == verifies.end()) return;
@@ -182,12 +252,27 @@ struct CentralNode::Session {
   ~Session() {
     for (auto& [id, done] : verifies) {
       asio::post(io, [done = std::move(done), unit = unit] {
-        done(Fail(Errc::kIo, "the session with " + unit + " ended before the verify completed"));
+        done(Fail(Errc::kUnavailable,
+                  "the session with " + unit + " ended before the verify completed"));
       });
     }
   }
 
+  void AfterPump() {
+    link.SetConnected(hub.phase() == protocol::HubSession::Phase::kSyncing);
+    if (hub.applied_seq() != seen_applied || hub.fan_acked() != seen_fan_acked) {
+      seen_applied = hub.applied_seq();
+      seen_fan_acked = hub.fan_acked();
+      link.last_sync_ms = WallNowMs();
+    }
+    link.bytes_out = bytes_out_base + driver.bytes_sent();
+  }
+
   std::string unit;
+  LinkStats& link;                           // in CentralNode::links_, outlives the session
+  uint64_t bytes_out_base = link.bytes_out;  // earlier sessions of this unit
+  uint64_t seen_applied = 0;
+  uint64_t seen_fan_acked = 0;
   protocol::HubSession hub;
   std::shared_ptr<CentralExecutor> exec;
   CoreDriver driver;
@@ -255,6 +340,7 @@ asio::awaitable<void> CentralNode::AcceptLoop() {
 
 asio::awaitable<void> CentralNode::Admit(tcp::socket socket) {
   if (sessions_.size() + handshakes_ >= config_.max_sessions) {
+    ++counters_.refused_limit;
     log_.Warn("session_refused", "reason=\"max_sessions reached\"");
     co_return;  // the socket closes here
   }
@@ -272,6 +358,7 @@ asio::awaitable<void> CentralNode::Admit(tcp::socket socket) {
   deadline.cancel();
   --handshakes_;
   if (ec) {
+    ++counters_.refused_tls;
     log_.Warn("tls_refused", "peer=" + peer + " reason=\"" + ec.message() + "\"");
     co_return;
   }
@@ -280,11 +367,18 @@ asio::awaitable<void> CentralNode::Admit(tcp::socket socket) {
   auto unit =
       pki::AuthenticateUnit(registry_, SSL_get0_peer_certificate(conn->stream().native_handle()));
   if (!unit) {
+    ++counters_.refused_unit;
     log_.Warn("unit_refused", "peer=" + peer + " reason=\"" + unit.error().message + "\"");
     conn->Abort();
     co_return;
   }
   if (stopping_) co_return;
+  if (paused(*unit)) {
+    ++counters_.refused_paused;
+    log_.Info("session_refused", "unit=" + *unit + " reason=\"paused by central's admin\"");
+    conn->Abort();
+    co_return;
+  }
   if (auto it = sessions_.find(*unit); it != sessions_.end()) {
     log_.Info("session_replaced", "unit=" + *unit);
     it->second->driver.Shutdown();
@@ -293,16 +387,22 @@ asio::awaitable<void> CentralNode::Admit(tcp::socket socket) {
   auto owned = std::make_unique<Session>(*this, *unit);
   Session* s = owned.get();
   sessions_[*unit] = std::move(owned);
+  ++counters_.sessions_admitted;
   s->driver.SetConnection(conn);
+  s->link.peer = peer;
+  s->link.last_contact_ms = WallNowMs();
   const std::string id = *unit;
   conn->Start(
       [this, s, id](protocol::ByteView bytes) {
+        s->link.bytes_in += bytes.size();
+        s->link.last_contact_ms = WallNowMs();
         s->hub.OnBytes(bytes);
         s->driver.Pump();
         if (s->hub.phase() == protocol::HubSession::Phase::kClosed) Drop(id, s);
       },
       [this, s, id](const std::string& reason) {
         s->driver.SetConnection(nullptr);
+        s->link.Problem("disconnected: " + reason);
         s->hub.OnDisconnected(reason);
         s->driver.Pump();
         Drop(id, s);
@@ -318,8 +418,55 @@ void CentralNode::Drop(const std::string& unit, Session* session) {
     auto it = sessions_.find(unit);
     if (it == sessions_.end() || it->second.get() != session) return;
     it->second->driver.Shutdown();
+    it->second->link.SetConnected(false);
     sessions_.erase(it);
   });
+}
+
+void CentralNode::Pause(const std::optional<std::string>& unit) {
+  if (unit) {
+    paused_units_.insert(*unit);
+  } else {
+    paused_all_ = true;
+  }
+  log_.Info("paused", "by=admin unit=" + unit.value_or("*"));
+  for (auto& [id, s] : sessions_) {
+    if (unit && id != *unit) continue;
+    s->hub.Stop("paused by central's admin");
+    s->driver.Pump();
+  }
+}
+
+void CentralNode::Resume(const std::optional<std::string>& unit) {
+  if (unit) {
+    paused_units_.erase(*unit);
+  } else {
+    paused_all_ = false;
+    paused_units_.clear();
+  }
+  log_.Info("resumed", "by=admin unit=" + unit.value_or("*"));
+}
+
+size_t CentralNode::QueueDepth(const std::string& unit) const {
+  auto it = sessions_.find(unit);
+  return it == sessions_.end() ? 0 : it->second->hub.changes_in_flight();
+}
+
+bool CentralNode::Connected(const std::string& unit) const {
+  auto it = sessions_.find(unit);
+  return it != sessions_.end() && it->second->hub.phase() == protocol::HubSession::Phase::kSyncing;
+}
+
+uint64_t CentralNode::BytesIn() const {
+  uint64_t n = 0;
+  for (const auto& [id, l] : links_) n += l.bytes_in;
+  return n;
+}
+
+uint64_t CentralNode::BytesOut() const {
+  uint64_t n = 0;
+  for (const auto& [id, l] : links_) n += l.bytes_out;
+  return n;
 }
 
 void CentralNode::LogAdvanced(const std::string& except_unit) {
@@ -334,9 +481,12 @@ void CentralNode::Verify(const std::string& unit,
                          std::function<void(Result<protocol::VerifyReport>)> done) {
   auto it = sessions_.find(unit);
   if (it == sessions_.end() || it->second->hub.phase() != protocol::HubSession::Phase::kSyncing) {
-    asio::post(io_, [done = std::move(done), unit] {
-      done(Fail(Errc::kRejected, "unit not connected",
-                unit + " has no sync session with central now; verify once it is connected"));
+    const bool is_paused = paused(unit);
+    asio::post(io_, [done = std::move(done), unit, is_paused] {
+      done(Fail(Errc::kUnavailable, "unit not connected",
+                is_paused ? unit + " is paused at central; resume it, then verify"
+                          : unit + " has no sync session with central now; verify once it is "
+                                   "connected"));
     });
     return;
   }

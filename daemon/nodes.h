@@ -15,13 +15,16 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "daemon/config.h"
 #include "daemon/core_driver.h"
 #include "daemon/key_ring.h"
+#include "daemon/link_stats.h"
 #include "daemon/log.h"
 #include "daemon/store_worker.h"
 #include "daemon/sync_executor.h"
@@ -55,19 +58,33 @@ class UnitNode {
   void LocalChange();
   const protocol::Uplink& uplink() const { return uplink_; }
 
+  // Admin controls (unitsyncctl pause / resume / sync-now). Pause closes the session and
+  // keeps it closed (local writes wait in the log) until Resume; not persisted.
+  void Pause();
+  void Resume();
+  // Reconnect now if waiting to, and push whatever is waiting.
+  void SyncNow();
+  bool paused() const { return paused_; }
+  // "connected", "connecting", "waiting to reconnect", "paused", "stopped".
+  std::string LinkState() const;
+  const LinkStats& link() const { return link_; }
+  uint64_t session_errors() const { return session_errors_; }
+
   // Verify: compares this unit's replica with central's copy of it, per table, over the
   // session (protocol/FORMAT.md section 6, "Verify"). `done` is called exactly once, on
-  // the I/O thread and never from inside Verify: the report; or kRejected when not
-  // connected to central (or kMaxPendingVerifies are running), kIo when the connection
-  // goes first or the node stops, kBusy when central does not answer within
-  // sync.verify_timeout_ms or cannot compute its digests, the store's error when ours
-  // cannot be computed. Verifies may overlap; each gets its own answer.
+  // the I/O thread and never from inside Verify: the report; or kUnavailable when not
+  // connected to central (paused, reconnecting, ...), when the connection goes first or
+  // the node stops or pauses, or when central does not answer within
+  // sync.verify_timeout_ms; kRejected when kMaxPendingVerifies are running; kBusy when
+  // central answers without digests (its store failed or it is busy); the store's
+  // error when ours cannot be computed. Verifies may overlap; each gets its own answer.
   // REQUIRES: called on the I/O thread.
   void Verify(std::function<void(Result<protocol::VerifyReport>)> done);
 
  private:
   void Connect();
   boost::asio::awaitable<void> ConnectAttempt(uint64_t attempt);
+  void AfterPump();
   void VerifyDone(protocol::VerifyDone done);
 
   boost::asio::io_context& io_;
@@ -79,6 +96,11 @@ class UnitNode {
   protocol::Uplink uplink_;
   CoreDriver driver_;
   uint64_t attempt_ = 0;
+  bool paused_ = false;
+  LinkStats link_;
+  uint64_t session_errors_ = 0;
+  uint64_t seen_acked_ = 0;  // cursors at the last AfterPump, to notice progress
+  uint64_t seen_pull_ = 0;
   uint64_t last_verify_id_ = 0;
   std::map<uint64_t, std::function<void(Result<protocol::VerifyReport>)>> verifies_;
 };
@@ -96,20 +118,40 @@ class CentralNode {
   // Central's own log grew (a local write, or an accepted push): fan out.
   void LogAdvanced(const std::string& except_unit = {});
   size_t sessions() const { return sessions_.size(); }
+  uint16_t port() const { return port_; }
 
   // Verify: compares central's copy of `unit` with the unit's replica, per table, over
   // that unit's session (protocol/FORMAT.md section 6, "Verify"). `done` is called
   // exactly once, on the I/O thread and never from inside Verify: the report; or
-  // kRejected "unit not connected" when the unit has no established session (or
-  // kMaxPendingVerifies are running for it), kIo when the session ends first (closed,
-  // replaced by a new connection, central stopping), kBusy when the unit does not answer
-  // within sync.verify_timeout_ms or cannot compute its digests, the store's error when
-  // central's cannot be computed. Verifies of many units (and several of one unit) may
-  // run at once; each gets its own answer. REQUIRES: called on the I/O thread.
+  // kUnavailable "unit not connected" when the unit has no established session, or when
+  // the session ends first (closed, replaced by a new connection, paused, central
+  // stopping) or the unit does not answer within sync.verify_timeout_ms; kRejected when
+  // kMaxPendingVerifies are running for it; kBusy when the unit answers without digests;
+  // the store's error when central's cannot be computed. Verifies of many units (and
+  // several of one unit) may run at once; each gets its own answer.
+  // REQUIRES: called on the I/O thread.
   void Verify(const std::string& unit, std::function<void(Result<protocol::VerifyReport>)> done);
   // Units with an established session now, sorted (what "verify all units" iterates).
   std::vector<std::string> ConnectedUnits() const;
-  uint16_t port() const { return port_; }
+
+  // Admin controls. Pausing a unit closes its session and refuses it until resumed;
+  // pausing central (no unit) does that for every unit. Not persisted.
+  void Pause(const std::optional<std::string>& unit);
+  void Resume(const std::optional<std::string>& unit);
+  bool paused() const { return paused_all_; }
+  bool paused(const std::string& unit) const { return paused_all_ || paused_units_.contains(unit); }
+  const std::set<std::string>& paused_units() const { return paused_units_; }
+
+  // What the daemon knows about each unit's link (units seen since start).
+  const std::map<std::string, LinkStats>& links() const { return links_; }
+  // Changesets in flight to the unit (0 without a session).
+  size_t QueueDepth(const std::string& unit) const;
+  bool Connected(const std::string& unit) const;
+  const ProcessCounters& counters() const { return counters_; }
+  // Bytes over all sessions since start, live ones included.
+  uint64_t BytesIn() const;
+  uint64_t BytesOut() const;
+  const pki::Registry& registry() const { return registry_; }
 
  private:
   struct Session;
@@ -130,7 +172,11 @@ class CentralNode {
   uint16_t port_ = 0;
   size_t handshakes_ = 0;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
+  std::map<std::string, LinkStats> links_;
+  ProcessCounters counters_;
   bool stopping_ = false;
+  bool paused_all_ = false;
+  std::set<std::string> paused_units_;
   uint64_t last_verify_id_ = 0;
 };
 

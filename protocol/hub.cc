@@ -25,9 +25,9 @@ void HubSession::OnDisconnected(const std::string& reason) {
   Closed("the connection to the unit was lost before the verify completed");
 }
 
-void HubSession::Stop() {
+void HubSession::Stop(const std::string& why) {
   if (phase_ == Phase::kClosed) return;
-  CloseWith(ErrorCode::kShuttingDown, "central stopping");
+  CloseWith(ErrorCode::kShuttingDown, why);
 }
 
 void HubSession::CloseWith(ErrorCode code, const std::string& message) {
@@ -41,7 +41,7 @@ void HubSession::CloseWith(ErrorCode code, const std::string& message) {
 
 void HubSession::Closed(const std::string& why) {
   phase_ = Phase::kClosed;
-  verify_.FailAll(Errc::kIo, why);
+  verify_.FailAll(Errc::kUnavailable, why);
 }
 
 bool HubSession::StartVerify(uint64_t id) {

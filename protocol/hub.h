@@ -40,8 +40,9 @@ class HubSession {
   // Central's log has new entries that may concern this unit.
   void OnLogAdvanced();
   void OnStoreResult(StoreResult result);
-  // Central is stopping: ERROR shutting_down, close.
-  void Stop();
+  // Central is stopping (or an admin paused this unit): ERROR shutting_down with `why`,
+  // close.
+  void Stop(const std::string& why = "central stopping");
   // Asks the unit for its digests and compares them with central's copy of the unit
   // (FORMAT.md section 6, "Verify"); ends with exactly one VerifyDone{id}. False, and
   // nothing happens, unless the session is syncing and `id` is usable
@@ -52,9 +53,10 @@ class HubSession {
 
   Phase phase() const { return phase_; }
   const std::string& unit_id() const { return unit_id_; }
-  uint64_t applied_seq() const { return applied_; }      // unit pushes applied
-  uint64_t fan_acked() const { return fan_acked_; }      // central log seq the unit has
-  uint64_t fan_sent_to() const { return fan_sent_to_; }  // last CHANGES `to` sent
+  uint64_t applied_seq() const { return applied_; }               // unit pushes applied
+  uint64_t fan_acked() const { return fan_acked_; }               // central log seq the unit has
+  uint64_t fan_sent_to() const { return fan_sent_to_; }           // last CHANGES `to` sent
+  size_t changes_in_flight() const { return in_flight_.size(); }  // CHANGES not yet acked
   size_t verifies_pending() const { return verify_.pending(); }
 
  private:

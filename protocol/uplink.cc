@@ -37,18 +37,43 @@ void Uplink::Start() {
   BeginConnect();
 }
 
-void Uplink::Stop() {
+void Uplink::Stop(const std::string& why) {
   if (phase_ == Phase::kStopped) return;
   if (core_.connected()) {
-    core_.Send(ErrorMessage{ErrorCode::kShuttingDown, "unit stopping"});
+    core_.Send(ErrorMessage{ErrorCode::kShuttingDown, why});
     core_.Close("stopping");
   } else if (phase_ == Phase::kConnecting) {
     core_.Emit(CloseConnection{"stopping"});
   }
   core_.Cancel(TimerId::kReconnect);
   core_.Cancel(TimerId::kHandshake);
-  verify_.FailAll(Errc::kIo, "the unit is stopping");
+  verify_.FailAll(Errc::kUnavailable, "the session with central was stopped: " + why);
   phase_ = Phase::kStopped;
+}
+
+void Uplink::Resume() {
+  if (phase_ != Phase::kStopped) return;
+  DropSessionWork();
+  attempts_ = 0;
+  BeginConnect();
+}
+
+void Uplink::ConnectNow() {
+  if (phase_ != Phase::kBackoff) return;
+  core_.Cancel(TimerId::kReconnect);
+  attempts_ = 0;
+  BeginConnect();
+}
+
+void Uplink::DropSessionWork() {
+  // Work that only made sense on the old connection is dropped; durable bookkeeping
+  // (acks, resync, generation, rejections) still runs.
+  core_.DropHeld([](const SessionCore::Pending& p) {
+    return std::holds_alternative<FetchPushes>(p.work) ||
+           std::holds_alternative<ApplyChanges>(p.work) ||
+           std::holds_alternative<ComputeDigests>(p.work);
+  });
+  fetching_ = false;
 }
 
 void Uplink::BeginConnect() {
@@ -79,15 +104,9 @@ void Uplink::OnDisconnected(const std::string& reason) {
 void Uplink::ScheduleReconnect() {
   phase_ = Phase::kBackoff;
   core_.Cancel(TimerId::kHandshake);
-  // Work that only made sense on the old connection is dropped; durable bookkeeping
-  // (acks, resync, generation, rejections) still runs.
-  core_.DropHeld([](const SessionCore::Pending& p) {
-    return std::holds_alternative<FetchPushes>(p.work) ||
-           std::holds_alternative<ApplyChanges>(p.work) ||
-           std::holds_alternative<ComputeDigests>(p.work);
-  });
-  fetching_ = false;
-  verify_.FailAll(Errc::kIo, "the connection to central was lost before the verify completed");
+  DropSessionWork();
+  verify_.FailAll(Errc::kUnavailable,
+                  "the connection to central was lost before the verify completed");
   const SyncOptions& o = core_.options();
   const uint32_t shift = std::min<uint32_t>(attempts_, 30);
   const int64_t delay = std::min<int64_t>(o.backoff_max_ms, o.backoff_base_ms << shift);

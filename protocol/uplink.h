@@ -42,8 +42,14 @@ class Uplink {
 
   // Begins connecting. REQUIRES: phase() == kIdle.
   void Start();
-  // Closes the session (ERROR shutting_down if connected) and stays stopped.
-  void Stop();
+  // Closes the session (ERROR shutting_down carrying `why` if connected) and stays
+  // stopped until Resume().
+  void Stop(const std::string& why = "unit stopping");
+  // After Stop(): connect again at once (an admin's `unitsyncctl resume`).
+  void Resume();
+  // While waiting to reconnect: stop waiting and connect now, backoff reset (an admin's
+  // `unitsyncctl sync-now`). In any other phase nothing happens.
+  void ConnectNow();
 
   void OnConnected();
   void OnDisconnected(const std::string& reason);
@@ -69,6 +75,7 @@ class Uplink {
  private:
   void Dispatch(StoreResult& result);
   void BeginConnect();
+  void DropSessionWork();
   void HandleMessage(Message& message);
   void OnWelcome(const Welcome& welcome);
   void OnAck(const Ack& ack);

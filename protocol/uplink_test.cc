@@ -239,6 +239,46 @@ TEST_F(UplinkTest, MoreWaitingIsFetchedWhenTheWindowFreesWithoutANewLocalChange)
   EXPECT_TRUE(fetched) << "a backlog larger than the window must keep flowing";
 }
 
+TEST_F(UplinkTest, PausedUplinkSaysWhyStaysDownAndResumesAtOnce) {
+  auto u = Make({0, 0, 0, "g-1"});
+  Connect(*u);
+  Feed(*u, Welcome{1, "central", "g-1", 0, 0});
+  u->Stop("paused by the unit's admin");
+  Out out = Take(u->TakeActions());
+  const auto* err = Only<ErrorMessage>(out.sent);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->code, ErrorCode::kShuttingDown);
+  EXPECT_EQ(err->message, "paused by the unit's admin");
+  EXPECT_TRUE(out.closed);
+  EXPECT_FALSE(Armed(out, TimerId::kReconnect).has_value()) << "paused means no reconnect";
+  EXPECT_EQ(u->phase(), Uplink::Phase::kStopped);
+  u->OnLocalChange();  // writes while paused wait in the log
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+  u->Resume();
+  EXPECT_TRUE(Take(u->TakeActions()).connect);
+  EXPECT_EQ(u->phase(), Uplink::Phase::kConnecting);
+  u->Resume();  // only from kStopped
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+}
+
+TEST_F(UplinkTest, ConnectNowSkipsTheBackoffWait) {
+  options_.backoff_base_ms = 60'000;
+  auto u = Make({});
+  u->Start();
+  Take(u->TakeActions());
+  u->OnDisconnected("connection refused");
+  Out out = Take(u->TakeActions());
+  ASSERT_TRUE(Armed(out, TimerId::kReconnect).has_value());
+  ASSERT_EQ(u->phase(), Uplink::Phase::kBackoff);
+  u->ConnectNow();
+  EXPECT_TRUE(Take(u->TakeActions()).connect);
+  EXPECT_EQ(u->attempts(), 0u);
+  u->ConnectNow();  // already connecting: nothing more
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+  u->OnTimer(TimerId::kReconnect);  // the cancelled wait firing late changes nothing
+  EXPECT_FALSE(Take(u->TakeActions()).connect);
+}
+
 // ---- verify (FORMAT.md section 6, "Verify") ----
 
 const VerifyPosition kUnitPos{/*push=*/4, /*pull=*/30, /*head=*/12, /*waiting=*/0};
@@ -362,7 +402,7 @@ TEST_F(UplinkTest, DisconnectMidVerifyEndsItWithAnError) {
   ASSERT_EQ(out.verify_done.size(), 2u);
   for (const VerifyDone& vd : out.verify_done) {
     ASSERT_FALSE(vd.result);
-    EXPECT_EQ(vd.result.error().code, Errc::kIo);
+    EXPECT_EQ(vd.result.error().code, Errc::kUnavailable);
   }
   EXPECT_EQ(u->verifies_pending(), 0u);
   // Our digests for 6 arrive after the connection went: nothing more is reported.
@@ -389,7 +429,7 @@ TEST_F(UplinkTest, VerifyPastItsDeadlineFailsAndALateAnswerIsIgnored) {
   Out out = Take(u->TakeActions());
   ASSERT_EQ(out.verify_done.size(), 1u);
   ASSERT_FALSE(out.verify_done[0].result);
-  EXPECT_EQ(out.verify_done[0].result.error().code, Errc::kBusy);
+  EXPECT_EQ(out.verify_done[0].result.error().code, Errc::kUnavailable);
   EXPECT_NE(out.verify_done[0].result.error().message.find("no DIGESTS from central"),
             std::string::npos);
   Out late = Feed(*u, Digests{5, kCentralPos, "", {}});

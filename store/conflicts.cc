@@ -36,7 +36,8 @@ Status MarkResolved(Replica& replica, int64_t id) {
 Result<std::vector<Conflict>> ListConflicts(Replica& replica, const ConflictFilter& filter) {
   std::string sql =
       std::string(kColumns) +
-      " WHERE (?1 OR resolved_ms IS NULL) AND (?2 IS NULL OR tbl = ?2) ORDER BY id LIMIT ?3";
+      " WHERE (?1 OR resolved_ms IS NULL) AND (?2 IS NULL OR tbl = ?2) AND (?4 IS NULL OR pk = ?4)"
+      " ORDER BY id LIMIT ?3";
   auto stmt = replica.db().Prepare(sql);
   if (!stmt) return tl::unexpected(stmt.error());
   stmt->BindInt(1, filter.include_resolved ? 1 : 0);
@@ -46,6 +47,11 @@ Result<std::vector<Conflict>> ListConflicts(Replica& replica, const ConflictFilt
     stmt->BindNull(2);
   }
   stmt->BindInt(3, static_cast<int64_t>(filter.limit));
+  if (filter.pk) {
+    stmt->BindText(4, *filter.pk);
+  } else {
+    stmt->BindNull(4);
+  }
   std::vector<Conflict> out;
   for (;;) {
     auto row = stmt->Step();

@@ -36,6 +36,7 @@ struct ConflictFilter {
   bool include_resolved = false;
   std::optional<std::string> table;
   size_t limit = 1000;
+  std::optional<std::string> pk;  // Only this row's (with `table`).
 };
 
 Result<std::vector<Conflict>> ListConflicts(Replica& replica, const ConflictFilter& filter = {});

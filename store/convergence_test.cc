@@ -99,7 +99,7 @@ class World {
   }
 
   size_t writes() const { return writes_; }
-  size_t conflicts() { return ValueOrDie(ListConflicts(*central_, {true, {}, 100000})).size(); }
+  size_t conflicts() { return ValueOrDie(ListConflicts(*central_, {true, {}, 100000, {}})).size(); }
 
  private:
   int RandomNode() { return static_cast<int>(rng_() % (kUnits + 1)) - 1; }

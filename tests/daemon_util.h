@@ -41,6 +41,15 @@ class Daemon {
     }
   }
   ~Daemon() { Stop(); }
+  // True once the process has ended by itself (its status is then what Stop returns).
+  bool Exited() {
+    if (pid_ <= 0) return true;
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) != pid_) return false;
+    pid_ = -1;
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
+  }
   // SIGTERM and wait; the exit status.
   int Stop() {
     if (pid_ <= 0) return status_;

@@ -1,0 +1,59 @@
+// The daemon's answers to unitsyncctl (control socket) and to Prometheus (metrics): the
+// database documents from control/views.h, computed on the store thread, with what only
+// the running daemon knows (links, sessions, pauses, counters) laid over them on the I/O
+// thread. Admin actions (pause, resume, sync-now, restoring a conflict) go to the nodes.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "control/wire.h"
+#include "daemon/config.h"
+#include "daemon/control_server.h"
+#include "daemon/log.h"
+#include "daemon/nodes.h"
+#include "daemon/store_worker.h"
+#include "store/replica.h"
+
+namespace unitsync::daemon {
+
+class AdminService {
+ public:
+  // Exactly one of `unit` / `central` is set. Everything must outlive the service;
+  // `replica` is only touched on the store thread.
+  AdminService(const Config& config, StoreWorker& store, store::Replica& replica, Logger& log,
+               UnitNode* unit, CentralNode* central);
+
+  // A control request (ControlServer::Handler).
+  void Handle(const control::Request& request, uint32_t uid,
+              std::shared_ptr<ControlServer::Responder> responder);
+
+  // The Prometheus text exposition of every metric; `done` runs on the I/O thread.
+  void Metrics(std::function<void(std::string text)> done);
+
+ private:
+  using Json = nlohmann::json;
+  using Reply = std::shared_ptr<ControlServer::Responder>;
+
+  // Runs `query(replica)` on the store thread, then `then(result)` here.
+  void OnStore(std::function<Result<Json>(store::Replica&)> query,
+               std::function<void(Result<Json>)> then);
+
+  void Status(Reply reply);
+  void Units(Reply reply);
+  void LocalWrite();
+  Json DaemonJson() const;
+
+  const Config& config_;
+  StoreWorker& store_;
+  store::Replica& replica_;
+  Logger& log_;
+  UnitNode* unit_;
+  CentralNode* central_;
+  int64_t started_ms_;
+};
+
+}  // namespace unitsync::daemon
