@@ -153,6 +153,7 @@ void BuildApp(CLI::App& app, Context& ctx) {
   RegisterUnits(app, ctx);
   RegisterHistory(app, ctx);
   RegisterLinkControl(app, ctx);
+  RegisterVerify(app, ctx);
 }
 
 int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {

@@ -110,6 +110,7 @@ void RegisterStatus(CLI::App& app, Context& ctx);       // cmd_status.cc
 void RegisterUnits(CLI::App& app, Context& ctx);        // cmd_units.cc
 void RegisterHistory(CLI::App& app, Context& ctx);      // cmd_history.cc
 void RegisterLinkControl(CLI::App& app, Context& ctx);  // cmd_link.cc: sync-now, pause, resume
+void RegisterVerify(CLI::App& app, Context& ctx);       // cmd_verify.cc
 
 // Sets up the top-level app: name, description, global flags, every
 // subcommand.

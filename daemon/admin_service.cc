@@ -66,6 +66,61 @@ class Exposition {
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
+Json SideJson(const std::optional<protocol::DigestSide>& side) {
+  if (!side) return nullptr;
+  return {{"rows", side->rows}, {"tombstones", side->tombstones}, {"sha256", side->sha256}};
+}
+
+Json PositionJson(const protocol::VerifyPosition& p) {
+  return {{"push", p.push}, {"pull", p.pull}, {"head", p.head}, {"waiting", p.waiting}};
+}
+
+// One unit's verify outcome, as the `verify` command reports it.
+Json VerifyJson(const std::string& unit, const Result<protocol::VerifyReport>& r) {
+  if (!r) {
+    return {{"unit", unit},
+            {"error", {{"code", ErrcName(r.error().code)}, {"message", r.error().message}}}};
+  }
+  Json tables = Json::array();
+  Json differing = Json::array();
+  for (const auto& t : r->tables) {
+    tables.push_back({{"table", t.table},
+                      {"equal", t.equal},
+                      {"unit", SideJson(t.unit)},
+                      {"central", SideJson(t.central)}});
+    if (!t.equal) differing.push_back(t.table);
+  }
+  return {{"unit", unit},
+          {"all_equal", r->all_equal()},
+          {"settled", r->settled},
+          {"differing", differing},
+          {"in_flight", r->in_flight},
+          {"pushes_in_flight", r->pushes_in_flight},
+          {"summary", r->Summary()},
+          {"unit_position", PositionJson(r->unit_position)},
+          {"central_position", PositionJson(r->central_position)},
+          {"tables", tables}};
+}
+
+void Tally(Json& doc, const Json& outcome) {
+  doc["units"].push_back(outcome);
+  if (outcome.contains("error")) {
+    doc["failed"] = doc["failed"].get<int64_t>() + 1;
+  } else if (outcome["all_equal"].get<bool>()) {
+    doc["equal"] = doc["equal"].get<int64_t>() + 1;
+  } else {
+    doc["differ"] = doc["differ"].get<int64_t>() + 1;
+  }
+}
+
+Json EmptyVerifyDoc() {
+  return {{"units", Json::array()},
+          {"equal", 0},
+          {"differ", 0},
+          {"failed", 0},
+          {"not_connected", Json::array()}};
+}
+
 }  // namespace
 
 AdminService::AdminService(const Config& config, StoreWorker& store, store::Replica& replica,
@@ -136,6 +191,7 @@ void AdminService::Handle(const control::Request& request, uint32_t /*uid*/, Rep
         [u = OptionalString(args, "unit")](store::Replica& r) { return control::DigestView(r, u); },
         done);
   }
+  if (request.cmd == cmd::kVerify) return Verify(args, reply);
   if (request.cmd == cmd::kSyncNow) {
     if (unit_) {
       unit_->SyncNow();
@@ -167,6 +223,48 @@ void AdminService::Handle(const control::Request& request, uint32_t /*uid*/, Rep
 void AdminService::LocalWrite() {
   if (unit_) unit_->LocalChange();
   if (central_) central_->LogAdvanced();
+}
+
+void AdminService::Verify(const Json& args, Reply reply) {
+  auto only = OptionalString(args, "unit");
+  auto doc = std::make_shared<Json>(EmptyVerifyDoc());
+  if (unit_) {
+    if (only && *only != config_.node_id) {
+      return reply->Done(Fail(Errc::kInvalidArgument, "a unit verifies only its own rows",
+                              "omit --unit, or run it at central"));
+    }
+    unit_->Verify([this, doc, reply](Result<protocol::VerifyReport> r) {
+      Tally(*doc, VerifyJson(config_.node_id, r));
+      reply->Done(std::move(*doc));
+    });
+    return;
+  }
+  auto todo = std::make_shared<std::vector<std::string>>();
+  if (only) {
+    todo->push_back(*only);
+  } else {
+    *todo = central_->ConnectedUnits();
+    for (const auto& r : central_->registry().units) {
+      if (!r.unit.revoked && !central_->Connected(r.unit.unit_id)) {
+        (*doc)["not_connected"].push_back(r.unit.unit_id);
+      }
+    }
+  }
+  (*doc)["total"] = todo->size();
+  std::reverse(todo->begin(), todo->end());  // taken from the back, in order
+  VerifyNext(todo, doc, reply);
+}
+
+void AdminService::VerifyNext(std::shared_ptr<std::vector<std::string>> todo,
+                              std::shared_ptr<Json> doc, Reply reply) {
+  if (todo->empty()) return reply->Done(std::move(*doc));
+  const std::string unit = todo->back();
+  todo->pop_back();
+  central_->Verify(unit, [this, todo, doc, reply, unit](Result<protocol::VerifyReport> r) {
+    Tally(*doc, VerifyJson(unit, r));
+    reply->Progress({{"done", (*doc)["units"].size()}, {"total", (*doc)["total"]}, {"what", unit}});
+    VerifyNext(todo, doc, reply);
+  });
 }
 
 void AdminService::Status(Reply reply) {

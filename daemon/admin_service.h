@@ -44,6 +44,10 @@ class AdminService {
 
   void Status(Reply reply);
   void Units(Reply reply);
+  void Verify(const Json& args, Reply reply);
+  // Central, every connected unit one after another (progress after each).
+  void VerifyNext(std::shared_ptr<std::vector<std::string>> todo, std::shared_ptr<Json> doc,
+                  Reply reply);
   void LocalWrite();
   Json DaemonJson() const;
 

@@ -118,7 +118,6 @@ class CentralNode {
   // Central's own log grew (a local write, or an accepted push): fan out.
   void LogAdvanced(const std::string& except_unit = {});
   size_t sessions() const { return sessions_.size(); }
-  uint16_t port() const { return port_; }
 
   // Verify: compares central's copy of `unit` with the unit's replica, per table, over
   // that unit's session (protocol/FORMAT.md section 6, "Verify"). `done` is called
@@ -133,6 +132,7 @@ class CentralNode {
   void Verify(const std::string& unit, std::function<void(Result<protocol::VerifyReport>)> done);
   // Units with an established session now, sorted (what "verify all units" iterates).
   std::vector<std::string> ConnectedUnits() const;
+  uint16_t port() const { return port_; }
 
   // Admin controls. Pausing a unit closes its session and refuses it until resumed;
   // pausing central (no unit) does that for every unit. Not persisted.

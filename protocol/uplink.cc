@@ -47,7 +47,7 @@ void Uplink::Stop(const std::string& why) {
   }
   core_.Cancel(TimerId::kReconnect);
   core_.Cancel(TimerId::kHandshake);
-  verify_.FailAll(Errc::kUnavailable, "the session with central was stopped: " + why);
+  verify_.FailAll(Errc::kUnavailable, "the link to central was closed (" + why + ")");
   phase_ = Phase::kStopped;
 }
 
