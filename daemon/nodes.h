@@ -70,13 +70,15 @@ class UnitNode {
   std::string LinkState() const;
   const LinkStats& link() const { return link_; }
   uint64_t session_errors() const { return session_errors_; }
+
   // Verify: compares this unit's replica with central's copy of it, per table, over the
   // session (protocol/FORMAT.md section 6, "Verify"). `done` is called exactly once, on
-  // the I/O thread and never from inside Verify: the report; or kRejected when not
-  // connected to central (or kMaxPendingVerifies are running), kIo when the connection
-  // goes first or the node stops, kBusy when central does not answer within
-  // sync.verify_timeout_ms or cannot compute its digests, the store's error when ours
-  // cannot be computed. Verifies may overlap; each gets its own answer.
+  // the I/O thread and never from inside Verify: the report; or kUnavailable when not
+  // connected to central (paused, reconnecting, ...), when the connection goes first or
+  // the node stops or pauses, or when central does not answer within
+  // sync.verify_timeout_ms; kRejected when kMaxPendingVerifies are running; kBusy when
+  // central answers without digests (its store failed or it is busy); the store's
+  // error when ours cannot be computed. Verifies may overlap; each gets its own answer.
   // REQUIRES: called on the I/O thread.
   void Verify(std::function<void(Result<protocol::VerifyReport>)> done);
 
@@ -122,12 +124,13 @@ class CentralNode {
   // Verify: compares central's copy of `unit` with the unit's replica, per table, over
   // that unit's session (protocol/FORMAT.md section 6, "Verify"). `done` is called
   // exactly once, on the I/O thread and never from inside Verify: the report; or
-  // kRejected "unit not connected" when the unit has no established session (or
-  // kMaxPendingVerifies are running for it), kIo when the session ends first (closed,
-  // replaced by a new connection, central stopping), kBusy when the unit does not answer
-  // within sync.verify_timeout_ms or cannot compute its digests, the store's error when
-  // central's cannot be computed. Verifies of many units (and several of one unit) may
-  // run at once; each gets its own answer. REQUIRES: called on the I/O thread.
+  // kUnavailable "unit not connected" when the unit has no established session, or when
+  // the session ends first (closed, replaced by a new connection, paused, central
+  // stopping) or the unit does not answer within sync.verify_timeout_ms; kRejected when
+  // kMaxPendingVerifies are running for it; kBusy when the unit answers without digests;
+  // the store's error when central's cannot be computed. Verifies of many units (and
+  // several of one unit) may run at once; each gets its own answer.
+  // REQUIRES: called on the I/O thread.
   void Verify(const std::string& unit, std::function<void(Result<protocol::VerifyReport>)> done);
   // Units with an established session now, sorted (what "verify all units" iterates).
   std::vector<std::string> ConnectedUnits() const;
