@@ -11,20 +11,12 @@
 #include <system_error>
 #include <vector>
 
+#include "bench/bench_try.h"
 #include "bench/support_rows.h"
 #include "common/error.h"
 #include "store/sqlite.h"
 
 namespace unitsync::bench {
-
-// Returns the error of a failed Status or Result from the enclosing function.
-#define BENCH_TRY(expr)                                           \
-  do {                                                            \
-    auto&& bench_try_result = (expr);                             \
-    if (!bench_try_result) {                                      \
-      return tl::unexpected(std::move(bench_try_result.error())); \
-    }                                                             \
-  } while (0)
 
 inline constexpr const char* kInsertActionSql =
     "INSERT INTO support_action(id, unit_id, case_id, action_type, description, responsible, "

@@ -19,7 +19,8 @@ ChangeWatcher::ChangeWatcher(boost::asio::io_context& io, StoreWorker& store,
       changed_(std::move(changed)),
       db_name_(std::filesystem::path(replica.path()).filename().string()),
       inotify_(io),
-      fallback_(io) {}
+      fallback_(io),
+      settle_(io) {}
 
 ChangeWatcher::~ChangeWatcher() { Stop(); }
 
@@ -43,6 +44,7 @@ void ChangeWatcher::Stop() {
   boost::system::error_code ec;
   inotify_.close(ec);
   fallback_.cancel();
+  settle_.cancel();
 }
 
 void ChangeWatcher::Read() {
@@ -58,7 +60,11 @@ void ChangeWatcher::Read() {
           }
           off += sizeof(inotify_event) + ev->len;
         }
-        if (ours) Check();
+        if (ours) {
+          Check();
+          settle_ms_ = kSettleFirstMs;  // a new burst: the re-checks start over
+          ArmSettle();
+        }
         Read();
       });
 }
@@ -70,6 +76,17 @@ void ChangeWatcher::ArmFallback() {
     if (ec || alive.expired() || !*alive.lock()) return;
     Check();
     ArmFallback();
+  });
+}
+
+void ChangeWatcher::ArmSettle() {
+  settle_.expires_after(std::chrono::milliseconds(settle_ms_));  // cancels a pending wait
+  std::weak_ptr<bool> alive = alive_;
+  settle_.async_wait([this, alive](const boost::system::error_code& ec) {
+    if (ec || alive.expired() || !*alive.lock()) return;
+    Check();
+    settle_ms_ *= 2;
+    if (settle_ms_ <= kSettleLastMs) ArmSettle();
   });
 }
 

@@ -5,6 +5,14 @@
 // daemon's own writes never wake it. A slow fallback timer covers what inotify cannot
 // see (e.g. a network filesystem).
 //
+// The event inotify reports is the writer's write() of its -wal frames, which comes
+// before the commit is visible: the writer still fsyncs and then publishes the commit in
+// the -shm index, through a memory map that inotify cannot see. A check made right after
+// the event usually runs before that and finds nothing; a writer that keeps its
+// connection open (any application) makes no further event. So every burst of events is
+// followed by re-checks after kSettleFirstMs, doubling up to kSettleLastMs: a commit that
+// becomes visible within that span is noticed within one re-check interval of it.
+//
 // Runs on the I/O thread; `changed` is called there.
 #pragma once
 
@@ -23,6 +31,10 @@ namespace unitsync::daemon {
 
 class ChangeWatcher {
  public:
+  // Re-checks after each burst of events: after 1, 2, 4, ... 1024 ms (~2 s in all).
+  static constexpr int64_t kSettleFirstMs = 1;
+  static constexpr int64_t kSettleLastMs = 1024;
+
   // `replica` is used on the store thread only.
   ChangeWatcher(boost::asio::io_context& io, StoreWorker& store, store::Replica& replica,
                 Logger& log, int64_t fallback_ms, std::function<void()> changed);
@@ -37,6 +49,7 @@ class ChangeWatcher {
   void Read();
   void Check();
   void ArmFallback();
+  void ArmSettle();
 
   boost::asio::io_context& io_;
   StoreWorker& store_;
@@ -47,6 +60,8 @@ class ChangeWatcher {
   std::string db_name_;
   boost::asio::posix::stream_descriptor inotify_;
   boost::asio::steady_timer fallback_;
+  boost::asio::steady_timer settle_;
+  int64_t settle_ms_ = 0;  // the next re-check's delay; past kSettleLastMs: none due
   std::array<char, 4096> buf_{};
   bool checking_ = false;
   bool again_ = false;
