@@ -135,7 +135,8 @@ Result<json> StatusView(store::Replica& replica) {
   return doc;
 }
 
-Result<json> UnitsView(store::Replica& replica, const std::vector<EnrolledUnitInfo>& enrolled) {
+Result<json> UnitsView(store::Replica& replica, const std::vector<EnrolledUnitInfo>& enrolled,
+                       const std::map<std::string, int64_t>& settled_to) {
   if (replica.role() != store::Role::kCentral) {
     return Fail(Errc::kInvalidArgument, "'units' is central's view of its units",
                 "run it at central; at a unit use 'unitsyncctl status'");
@@ -163,7 +164,8 @@ Result<json> UnitsView(store::Replica& replica, const std::vector<EnrolledUnitIn
   json out = json::array();
   for (auto& [id, u] : units) {
     const store::PeerCursor c = by_unit.contains(id) ? by_unit[id] : store::PeerCursor{id};
-    US_TRY(backlog, store::FanoutBacklog(replica, id, c.acked_seq));
+    const int64_t settled = settled_to.contains(id) ? settled_to.at(id) : 0;
+    US_TRY(backlog, store::FanoutBacklog(replica, id, std::max(c.acked_seq, settled)));
     int64_t rejected = 0, last_rejection = 0;
     for (const auto& r : *rejections) {
       if (r.peer == id && r.direction == store::RejectionDirection::kRefusedHere) {

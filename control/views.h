@@ -8,6 +8,7 @@
 #pragma once
 
 #include <ctime>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -32,8 +33,12 @@ struct EnrolledUnitInfo {
 // `units` (central): one entry per unit that is enrolled or that central has a cursor
 // for: pushes applied, fan-out acknowledged, backlog toward it (changes, oldest age),
 // open conflicts on its rows, rejected rows from it, last sync time, certificate expiry.
+// `settled_to`: per unit, a central log seq the running daemon knows the unit needs
+// nothing before (its fan-out examined and acknowledged up to there); without it the lag
+// is an upper bound that counts the unit's own pushes too.
 Result<nlohmann::json> UnitsView(store::Replica& replica,
-                                 const std::vector<EnrolledUnitInfo>& enrolled);
+                                 const std::vector<EnrolledUnitInfo>& enrolled,
+                                 const std::map<std::string, int64_t>& settled_to = {});
 
 struct ConflictQuery {
   bool all = false;

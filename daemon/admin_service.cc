@@ -295,8 +295,8 @@ void AdminService::Units(Reply reply) {
     return reply->Done(Fail(Errc::kInvalidArgument, "'units' is central's view of its units",
                             "at a unit use 'unitsyncctl status'"));
   }
-  OnStore([enrolled = Enrolled(central_->registry())](
-              store::Replica& r) { return control::UnitsView(r, enrolled); },
+  OnStore([enrolled = Enrolled(central_->registry()), settled = central_->FanoutSettled()](
+              store::Replica& r) { return control::UnitsView(r, enrolled, settled); },
           [this, reply](Result<Json> r) {
             if (!r) return reply->Done(std::move(r));
             Json doc = std::move(*r);
@@ -328,15 +328,19 @@ void AdminService::Units(Reply reply) {
 
 void AdminService::Metrics(std::function<void(std::string)> done) {
   std::vector<control::EnrolledUnitInfo> enrolled;
-  if (central_) enrolled = Enrolled(central_->registry());
+  std::map<std::string, int64_t> settled;
+  if (central_) {
+    enrolled = Enrolled(central_->registry());
+    settled = central_->FanoutSettled();
+  }
   const bool is_central = central_ != nullptr;
   OnStore(
-      [enrolled, is_central](store::Replica& r) -> Result<Json> {
+      [enrolled, settled, is_central](store::Replica& r) -> Result<Json> {
         auto status = control::StatusView(r);
         if (!status) return status;
         Json doc = {{"status", std::move(*status)}};
         if (is_central) {
-          auto units = control::UnitsView(r, enrolled);
+          auto units = control::UnitsView(r, enrolled, settled);
           if (!units) return units;
           doc["units"] = std::move(*units);
         }
@@ -450,7 +454,7 @@ void AdminService::Metrics(std::function<void(std::string)> done) {
                return l ? Seconds(l->last_contact_ms) : 0.0;
              }},
             {"unitsync_unit_lag_changes", "gauge",
-             "Central log entries for the unit it has not acknowledged (upper bound).",
+             "Central log changes the unit has not received and acknowledged.",
              [](const Json& u, const std::string&) { return u["lag_changes"].get<double>(); }},
             {"unitsync_unit_lag_seconds", "gauge",
              "Age of the oldest change the unit has not acknowledged.",

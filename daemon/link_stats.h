@@ -41,7 +41,7 @@ struct ProcessCounters {
   uint64_t sessions_admitted = 0;
   uint64_t refused_tls = 0;     // TLS handshake failed (wrong CA, expired, revoked, garbage)
   uint64_t refused_unit = 0;    // certificate fine, unit not enrolled / not the enrolled one
-  uint64_t refused_limit = 0;   // max_sessions reached
+  uint64_t refused_limit = 0;   // max_sessions or a handshake limit reached
   uint64_t refused_paused = 0;  // an admin paused central or the unit
   uint64_t session_errors = 0;  // warnings and errors logged by sync sessions
 };

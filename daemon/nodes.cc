@@ -126,7 +126,7 @@ void UnitNode::Verify(std::function<void(Result<protocol::VerifyReport>)> done) 
             ? Error{Errc::kRejected,
                     std::to_string(protocol::kMaxPendingVerifies) + " verifies are already running",
                     "wait for them to finish"}
-            : Error{Errc::kRejected, "not connected to central",
+            : Error{Errc::kUnavailable, "not connected to central (" + LinkState() + ")",
                     "check unitsyncd's log for why (connect, TLS, central's "
                     "answer); verify once the unit is connected"};
     asio::post(io_, [done = std::move(done), e = std::move(e)] { done(tl::unexpected(e)); });
@@ -252,7 +252,8 @@ struct CentralNode::Session {
   ~Session() {
     for (auto& [id, done] : verifies) {
       asio::post(io, [done = std::move(done), unit = unit] {
-        done(Fail(Errc::kIo, "the session with " + unit + " ended before the verify completed"));
+        done(Fail(Errc::kUnavailable,
+                  "the session with " + unit + " ended before the verify completed"));
       });
     }
   }
@@ -489,6 +490,15 @@ size_t CentralNode::QueueDepth(const std::string& unit) const {
   return it == sessions_.end() ? 0 : it->second->hub.changes_in_flight();
 }
 
+std::map<std::string, int64_t> CentralNode::FanoutSettled() const {
+  std::map<std::string, int64_t> out;
+  for (const auto& [id, s] : sessions_) {
+    if (s->hub.phase() != protocol::HubSession::Phase::kSyncing) continue;
+    if (const uint64_t to = s->hub.fan_settled_to(); to > 0) out[id] = static_cast<int64_t>(to);
+  }
+  return out;
+}
+
 bool CentralNode::Connected(const std::string& unit) const {
   auto it = sessions_.find(unit);
   return it != sessions_.end() && it->second->hub.phase() == protocol::HubSession::Phase::kSyncing;
@@ -545,15 +555,27 @@ void CentralNode::LogAdvanced(const std::string& except_unit) {
     s->hub.OnLogAdvanced();
     s->driver.Pump();
   }
+  if (except_unit.empty()) return;
+  // The pushing unit's own fan-out steps over its pushes too (they are not sent back), so
+  // its settled position and lag stay exact; later, not from inside its own session.
+  asio::post(io_, [this, unit = except_unit] {
+    auto it = sessions_.find(unit);
+    if (it == sessions_.end()) return;
+    it->second->hub.OnLogAdvanced();
+    it->second->driver.Pump();
+  });
 }
 
 void CentralNode::Verify(const std::string& unit,
                          std::function<void(Result<protocol::VerifyReport>)> done) {
   auto it = sessions_.find(unit);
   if (it == sessions_.end() || it->second->hub.phase() != protocol::HubSession::Phase::kSyncing) {
-    asio::post(io_, [done = std::move(done), unit] {
-      done(Fail(Errc::kRejected, "unit not connected",
-                unit + " has no sync session with central now; verify once it is connected"));
+    const bool is_paused = paused(unit);
+    asio::post(io_, [done = std::move(done), unit, is_paused] {
+      done(Fail(Errc::kUnavailable, "unit not connected",
+                is_paused ? unit + " is paused at central; resume it, then verify"
+                          : unit + " has no sync session with central now; verify once it is "
+                                   "connected"));
     });
     return;
   }

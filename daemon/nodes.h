@@ -70,13 +70,15 @@ class UnitNode {
   std::string LinkState() const;
   const LinkStats& link() const { return link_; }
   uint64_t session_errors() const { return session_errors_; }
+
   // Verify: compares this unit's replica with central's copy of it, per table, over the
   // session (protocol/FORMAT.md section 6, "Verify"). `done` is called exactly once, on
-  // the I/O thread and never from inside Verify: the report; or kRejected when not
-  // connected to central (or kMaxPendingVerifies are running), kIo when the connection
-  // goes first or the node stops, kBusy when central does not answer within
-  // sync.verify_timeout_ms or cannot compute its digests, the store's error when ours
-  // cannot be computed. Verifies may overlap; each gets its own answer.
+  // the I/O thread and never from inside Verify: the report; or kUnavailable when not
+  // connected to central (paused, reconnecting, ...), when the connection goes first or
+  // the node stops or pauses, or when central does not answer within
+  // sync.verify_timeout_ms; kRejected when kMaxPendingVerifies are running; kBusy when
+  // central answers without digests (its store failed or it is busy); the store's
+  // error when ours cannot be computed. Verifies may overlap; each gets its own answer.
   // REQUIRES: called on the I/O thread.
   void Verify(std::function<void(Result<protocol::VerifyReport>)> done);
 
@@ -114,19 +116,21 @@ class CentralNode {
   // Binds the listening socket (fails with the OS's reason) and starts accepting.
   Status Start();
   void Stop();
-  // Central's own log grew (a local write, or an accepted push): fan out.
+  // Central's own log grew (a local write, or an accepted push): fan out. The session of
+  // `except_unit` (whose push it was) is told after the others, from a posted task.
   void LogAdvanced(const std::string& except_unit = {});
   size_t sessions() const { return sessions_.size(); }
 
   // Verify: compares central's copy of `unit` with the unit's replica, per table, over
   // that unit's session (protocol/FORMAT.md section 6, "Verify"). `done` is called
   // exactly once, on the I/O thread and never from inside Verify: the report; or
-  // kRejected "unit not connected" when the unit has no established session (or
-  // kMaxPendingVerifies are running for it), kIo when the session ends first (closed,
-  // replaced by a new connection, central stopping), kBusy when the unit does not answer
-  // within sync.verify_timeout_ms or cannot compute its digests, the store's error when
-  // central's cannot be computed. Verifies of many units (and several of one unit) may
-  // run at once; each gets its own answer. REQUIRES: called on the I/O thread.
+  // kUnavailable "unit not connected" when the unit has no established session, or when
+  // the session ends first (closed, replaced by a new connection, paused, central
+  // stopping) or the unit does not answer within sync.verify_timeout_ms; kRejected when
+  // kMaxPendingVerifies are running for it; kBusy when the unit answers without digests;
+  // the store's error when central's cannot be computed. Verifies of many units (and
+  // several of one unit) may run at once; each gets its own answer.
+  // REQUIRES: called on the I/O thread.
   void Verify(const std::string& unit, std::function<void(Result<protocol::VerifyReport>)> done);
   // Units with an established session now, sorted (what "verify all units" iterates).
   std::vector<std::string> ConnectedUnits() const;
@@ -150,6 +154,9 @@ class CentralNode {
   const std::map<std::string, LinkStats>& links() const { return links_; }
   // Changesets in flight to the unit (0 without a session).
   size_t QueueDepth(const std::string& unit) const;
+  // Per connected unit: the central log seq it needs nothing before (HubSession::
+  // fan_settled_to), for an exact lag.
+  std::map<std::string, int64_t> FanoutSettled() const;
   bool Connected(const std::string& unit) const;
   const ProcessCounters& counters() const { return counters_; }
   // Bytes over all sessions since start, live ones included.

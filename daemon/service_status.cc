@@ -28,26 +28,30 @@ Result<UnitBacklog> ReadUnitBacklog(store::Replica& replica) {
 }
 
 std::string UnitStatusText(protocol::Uplink::Phase phase, uint32_t attempts,
-                           const UnitBacklog* backlog) {
+                           const UnitBacklog* backlog, bool paused) {
   using Phase = protocol::Uplink::Phase;
   std::string s;
-  switch (phase) {
-    case Phase::kSyncing:
-      s = "connected to central";
-      break;
-    case Phase::kConnecting:
-    case Phase::kAwaitWelcome:
-    case Phase::kIdle:
-      s = "connecting to central";
-      break;
-    case Phase::kBackoff:
-      s = "not connected to central";
-      break;
-    case Phase::kStopped:
-      return "stopping";
-  }
-  if (phase != Phase::kSyncing && attempts > 0) {
-    s += " (attempt " + std::to_string(attempts) + ")";
+  if (paused) {
+    s = "sync paused by the admin (unitsyncctl resume)";
+  } else {
+    switch (phase) {
+      case Phase::kSyncing:
+        s = "connected to central";
+        break;
+      case Phase::kConnecting:
+      case Phase::kAwaitWelcome:
+      case Phase::kIdle:
+        s = "connecting to central";
+        break;
+      case Phase::kBackoff:
+        s = "not connected to central";
+        break;
+      case Phase::kStopped:
+        return "stopping";
+    }
+    if (phase != Phase::kSyncing && attempts > 0) {
+      s += " (attempt " + std::to_string(attempts) + ")";
+    }
   }
   if (backlog != nullptr) {
     s += "; " + std::to_string(backlog->changes) +
@@ -111,7 +115,7 @@ void StatusReporter::Sample() {
     return;
   }
   const protocol::Uplink& up = unit_->uplink();
-  notifier_.SetStatus(UnitStatusText(up.phase(), up.attempts(), backlog_.get()));
+  notifier_.SetStatus(UnitStatusText(up.phase(), up.attempts(), backlog_.get(), unit_->paused()));
   if (reading_) return;
   reading_ = true;
   std::weak_ptr<bool> alive = alive_;
@@ -128,7 +132,8 @@ void StatusReporter::Sample() {
         backlog_ = b ? std::make_unique<UnitBacklog>(*b) : nullptr;
         if (stopped_) return;
         const protocol::Uplink& up = unit_->uplink();
-        notifier_.SetStatus(UnitStatusText(up.phase(), up.attempts(), backlog_.get()));
+        notifier_.SetStatus(
+            UnitStatusText(up.phase(), up.attempts(), backlog_.get(), unit_->paused()));
       });
 }
 

@@ -34,9 +34,10 @@ struct UnitBacklog {
 // Reads it (store thread). Errors as the store's.
 Result<UnitBacklog> ReadUnitBacklog(store::Replica& replica);
 
-// The texts above. `backlog` null: not known (yet, or the read failed).
+// The texts above. `backlog` null: not known (yet, or the read failed). `paused`: an
+// admin paused sync (unitsyncctl pause), which stops the uplink without stopping us.
 std::string UnitStatusText(protocol::Uplink::Phase phase, uint32_t attempts,
-                           const UnitBacklog* backlog);
+                           const UnitBacklog* backlog, bool paused = false);
 std::string CentralStatusText(const std::string& listening, size_t connected, size_t enrolled);
 
 class StatusReporter {

@@ -20,6 +20,8 @@ TEST(ServiceStatus, UnitSaysWhetherItIsConnectedAndWhatWaits) {
             0u);
   EXPECT_EQ(UnitStatusText(Phase::kConnecting, 2, nullptr), "connecting to central (attempt 2)");
   EXPECT_EQ(UnitStatusText(Phase::kStopped, 0, &some), "stopping");
+  EXPECT_EQ(UnitStatusText(Phase::kStopped, 0, &none, /*paused=*/true),
+            "sync paused by the admin (unitsyncctl resume); 0 changes waiting");
 }
 
 TEST(ServiceStatus, CentralCountsConnectedAmongEnrolledUnits) {

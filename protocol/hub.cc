@@ -41,7 +41,7 @@ void HubSession::CloseWith(ErrorCode code, const std::string& message) {
 
 void HubSession::Closed(const std::string& why) {
   phase_ = Phase::kClosed;
-  verify_.FailAll(Errc::kIo, why);
+  verify_.FailAll(Errc::kUnavailable, why);
 }
 
 bool HubSession::StartVerify(uint64_t id) {

@@ -57,6 +57,13 @@ class HubSession {
   uint64_t fan_acked() const { return fan_acked_; }               // central log seq the unit has
   uint64_t fan_sent_to() const { return fan_sent_to_; }           // last CHANGES `to` sent
   size_t changes_in_flight() const { return in_flight_.size(); }  // CHANGES not yet acked
+  // The central log seq up to which the unit has everything meant for it: the fan-out
+  // examined the log up to here, sent what qualified, and all of it is acknowledged.
+  // (Entries that were not for this unit, such as its own pushes, need no ack.) 0 while
+  // anything is in flight or being built.
+  uint64_t fan_settled_to() const {
+    return in_flight_.empty() && !building_ && !log_dirty_ ? fan_cursor_ : 0;
+  }
   size_t verifies_pending() const { return verify_.pending(); }
 
  private:

@@ -90,8 +90,9 @@ struct CloseConnection {
 // told (HubSession::OnLogAdvanced) so it fans them out.
 struct LogAdvanced {};
 // A verify started with StartVerify(id) has ended: the report, or why there is none
-// (Errc::kIo: the connection went away; kBusy: no answer in time, or the peer could not
-// compute its digests; anything else: our own store failed). Exactly one per started id.
+// (Errc::kUnavailable: the session ended first or the peer did not answer in time;
+// kBusy: the peer answered without digests (its store failed, or it is busy); anything
+// else: our own store failed). Exactly one per started id.
 struct VerifyDone {
   uint64_t id = 0;
   Result<VerifyReport> result;

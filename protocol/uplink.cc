@@ -47,7 +47,7 @@ void Uplink::Stop(const std::string& why) {
   }
   core_.Cancel(TimerId::kReconnect);
   core_.Cancel(TimerId::kHandshake);
-  verify_.FailAll(Errc::kIo, "the link to central was closed (" + why + ")");
+  verify_.FailAll(Errc::kUnavailable, "the link to central was closed (" + why + ")");
   phase_ = Phase::kStopped;
 }
 
@@ -105,7 +105,8 @@ void Uplink::ScheduleReconnect() {
   phase_ = Phase::kBackoff;
   core_.Cancel(TimerId::kHandshake);
   DropSessionWork();
-  verify_.FailAll(Errc::kIo, "the connection to central was lost before the verify completed");
+  verify_.FailAll(Errc::kUnavailable,
+                  "the connection to central was lost before the verify completed");
   const SyncOptions& o = core_.options();
   const uint32_t shift = std::min<uint32_t>(attempts_, 30);
   const int64_t delay = std::min<int64_t>(o.backoff_max_ms, o.backoff_base_ms << shift);

@@ -402,7 +402,7 @@ TEST_F(UplinkTest, DisconnectMidVerifyEndsItWithAnError) {
   ASSERT_EQ(out.verify_done.size(), 2u);
   for (const VerifyDone& vd : out.verify_done) {
     ASSERT_FALSE(vd.result);
-    EXPECT_EQ(vd.result.error().code, Errc::kIo);
+    EXPECT_EQ(vd.result.error().code, Errc::kUnavailable);
   }
   EXPECT_EQ(u->verifies_pending(), 0u);
   // Our digests for 6 arrive after the connection went: nothing more is reported.
@@ -429,7 +429,7 @@ TEST_F(UplinkTest, VerifyPastItsDeadlineFailsAndALateAnswerIsIgnored) {
   Out out = Take(u->TakeActions());
   ASSERT_EQ(out.verify_done.size(), 1u);
   ASSERT_FALSE(out.verify_done[0].result);
-  EXPECT_EQ(out.verify_done[0].result.error().code, Errc::kBusy);
+  EXPECT_EQ(out.verify_done[0].result.error().code, Errc::kUnavailable);
   EXPECT_NE(out.verify_done[0].result.error().message.find("no DIGESTS from central"),
             std::string::npos);
   Out late = Feed(*u, Digests{5, kCentralPos, "", {}});

@@ -140,7 +140,7 @@ void VerifyExchange::OnTimer() {
   }
   const std::string after = std::to_string(core_.options().verify_timeout_ms) + " ms";
   for (const auto& [id, answered] : expired) {
-    Finish(id, Fail(Errc::kBusy,
+    Finish(id, Fail(Errc::kUnavailable,
                     answered ? "our own digests were not computed within " + after
                              : "no DIGESTS from " + std::string(peer_name()) + " within " + after));
   }

@@ -1,6 +1,7 @@
 // Real unitsyncd processes on loopback with real certificates from the deployment PKI:
-// one central and two units. What an admin would check after deploying: writes made at
-// the units (by another program, straight into the replica) and at central converge.
+// one central and three units. What an admin would check after deploying: writes made at
+// the units (by other programs straight into the replica, one of them the sqlite3 shell)
+// and at central converge.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -31,7 +32,7 @@ TEST(DaemonLoopback, UnitsAndCentralConvergeOverTls) {
   const std::string ca = dir.File("ca");
   ASSERT_TRUE(pki::InitCa(ca, "test"));
   ASSERT_TRUE(pki::IssueServer(ca, "central", {"127.0.0.1"}, dir.File("central-bundle")));
-  const std::vector<std::string> units = {"unit-0001", "unit-0002"};
+  const std::vector<std::string> units = {"unit-0001", "unit-0002", "unit-0003"};
   for (const auto& u : units) ASSERT_TRUE(pki::EnrollUnit(ca, u, dir.File(u + "-bundle")));
 
   ValueOrDie(store::Replica::Create(dir.File("central.db"), store::Role::kCentral, "central"));
@@ -57,13 +58,24 @@ TEST(DaemonLoopback, UnitsAndCentralConvergeOverTls) {
     daemons.push_back(std::make_unique<Daemon>(dir.File(u + ".toml"), dir.File(u + ".log")));
   }
 
-  // Another program writes straight into the unit replicas, and into central.
-  for (size_t i = 0; i < units.size(); ++i) {
+  // Another program writes straight into the unit replicas, and into central; at
+  // unit-0003 that program is the sqlite3 shell.
+  for (size_t i = 0; i + 1 < units.size(); ++i) {
     auto r = ValueOrDie(store::Replica::Open(dir.File(units[i] + ".db")));
     for (int n = 0; n < 5; ++n) {
       Exec(r, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s-" + units[i] + "-" +
                   std::to_string(n) + "', '" + units[i] + "', 'p')");
     }
+  }
+  {
+    std::string sql = "BEGIN;";
+    for (int n = 0; n < 5; ++n) {
+      sql += "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s-unit-0003-" +
+             std::to_string(n) + "', 'unit-0003', 'p');";
+    }
+    sql += "COMMIT;";
+    const std::string cmd = "sqlite3 '" + dir.File("unit-0003.db") + "' \"" + sql + "\"";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << "the sqlite3 shell (scripts/setup installs it)";
   }
   {
     auto c = ValueOrDie(store::Replica::Open(dir.File("central.db")));
@@ -74,7 +86,7 @@ TEST(DaemonLoopback, UnitsAndCentralConvergeOverTls) {
 
   auto converged = [&] {
     auto c = ValueOrDie(store::Replica::Open(dir.File("central.db")));
-    if (Query(c, "SELECT count(*) FROM student") != "10") return false;
+    if (Query(c, "SELECT count(*) FROM student") != "15") return false;
     for (const auto& u : units) {
       auto r = ValueOrDie(store::Replica::Open(dir.File(u + ".db")));
       if (Digests(r, u) != Digests(c, u)) return false;
@@ -85,7 +97,7 @@ TEST(DaemonLoopback, UnitsAndCentralConvergeOverTls) {
   for (auto& d : daemons) EXPECT_EQ(d->Stop(), 0);
   EXPECT_EQ(central.Stop(), 0);
   if (!ok) {
-    for (const char* log : {"central.log", "unit-0001.log", "unit-0002.log"}) {
+    for (const char* log : {"central.log", "unit-0001.log", "unit-0002.log", "unit-0003.log"}) {
       std::ifstream in(dir.File(log));
       std::cerr << "--- " << log << "\n" << in.rdbuf() << "\n";
     }

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -175,6 +176,20 @@ TEST_F(Systemd, UnitStatusSaysWhetherItIsConnectedAndWhatIsWaiting) {
   })) << notify.All()
       << ReadFile(dir_.File("unit.log"));
   ASSERT_TRUE(notify.ReceiveUntil([&] { return notify.Count("WATCHDOG=1") >= 3; }));
+
+  // Paused by its admin the uplink is stopped, the daemon is not: the status says which.
+  const std::string ctl =
+      std::string(std::getenv("UNITSYNC_BIN")) + "/unitsyncctl --socket " + dir_.File("unit.sock");
+  ASSERT_EQ(std::system((ctl + " pause >/dev/null").c_str()), 0);
+  ASSERT_TRUE(notify.ReceiveUntil([&] {
+    return notify.Has("STATUS=sync paused by the admin (unitsyncctl resume); ");
+  })) << notify.All();
+  EXPECT_FALSE(notify.Has("STATUS=stopping")) << notify.All();
+  const size_t connected = notify.Count("STATUS=connected to central; 0 changes waiting");
+  ASSERT_EQ(std::system((ctl + " resume >/dev/null").c_str()), 0);
+  ASSERT_TRUE(notify.ReceiveUntil([&] {
+    return notify.Count("STATUS=connected to central; 0 changes waiting") > connected;
+  })) << notify.All();
 
   unit.Signal(SIGTERM);
   ASSERT_TRUE(notify.ReceiveUntil([&] { return notify.Count("STOPPING=1") == 1; })) << notify.All();
