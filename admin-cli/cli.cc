@@ -270,6 +270,17 @@ std::string FormatWhen(int64_t unix_ms, int64_t now_ms) {
   return FormatTimeMs(unix_ms) + " (" + FormatAge(now_ms - unix_ms) + " ago)";
 }
 
+std::string FormatVersion(const nlohmann::json& v, const char* none) {
+  if (v.is_null() || v.value("hlc", uint64_t{0}) == 0) return none;
+  return v["wall_time"].get<std::string>() + "+" + std::to_string(v["counter"].get<uint64_t>()) +
+         " @" + v["origin"].get<std::string>();
+}
+
+int64_t JsonInt(const nlohmann::json& doc, const char* key) {
+  auto it = doc.find(key);
+  return it != doc.end() && it->is_number() ? it->get<int64_t>() : 0;
+}
+
 std::string FormatVersion(const store::Version& v) {
   if (v.empty()) return "(none)";
   return FormatTimeMs(store::HlcWallMs(v.hlc)) + "+" + std::to_string(store::HlcCounter(v.hlc)) +

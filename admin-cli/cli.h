@@ -160,6 +160,10 @@ using control::VersionJson;
 std::string FormatAge(int64_t age_ms);
 // A time and how long ago: "2026-05-28T10:13:20.000Z (3m ago)"; "never" for 0.
 std::string FormatWhen(int64_t unix_ms, int64_t now_ms);
+// The same for a version as control::VersionJson wrote it; `none` for null or hlc 0.
+std::string FormatVersion(const nlohmann::json& v, const char* none = "(none)");
+// An integer field of a control document; 0 when absent, null or not a number.
+int64_t JsonInt(const nlohmann::json& doc, const char* key);
 // "2026-05-28T10:13:20.000Z+3 @unit-0001": wall time, counter, origin.
 std::string FormatVersion(const store::Version& v);
 // A value for people: text through ForTerminal (newlines kept), numbers,

@@ -44,13 +44,6 @@ Status RunList(Context& ctx, const ListOptions& opts) {
   return {};
 }
 
-// A version as the JSON of control::VersionJson, for people.
-std::string VersionText(const nlohmann::json& v) {
-  if (v.is_null() || v.value("hlc", uint64_t{0}) == 0) return "(none)";
-  return v["wall_time"].get<std::string>() + "+" + std::to_string(v["counter"].get<uint64_t>()) +
-         " @" + v["origin"].get<std::string>();
-}
-
 std::string ValueText(const nlohmann::json& v) {
   if (v.is_null()) return "NULL";
   if (v.is_string()) return ForTerminal(v.get<std::string>(), /*keep_newlines=*/true);
@@ -78,9 +71,9 @@ Status RunShow(Context& ctx, int64_t id) {
       << ForTerminal((*c)["row_id"].get<std::string>()) << ", column "
       << ForTerminal((*c)["column"].get<std::string>()) << "\n"
       << "detected:  " << FormatTimeMs((*c)["detected_ms"].get<int64_t>()) << "\n"
-      << "winner:    " << ForTerminal(VersionText((*c)["winner"])) << "\n"
+      << "winner:    " << ForTerminal(FormatVersion((*c)["winner"])) << "\n"
       << "  value:   " << ValueText((*c)["winner_value"]) << "\n"
-      << "loser:     " << ForTerminal(VersionText((*c)["loser"])) << "\n"
+      << "loser:     " << ForTerminal(FormatVersion((*c)["loser"])) << "\n"
       << "  value:   " << ValueText((*c)["loser_value"]) << "\n";
   if (!resolved) {
     out << "restore the loser with 'unitsyncctl conflicts restore " << id

@@ -12,12 +12,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string Version(const Json& v) {
-  if (v.is_null()) return "-";
-  return v["wall_time"].get<std::string>() + "+" + std::to_string(v["counter"].get<uint64_t>()) +
-         " @" + v["origin"].get<std::string>();
-}
-
 struct HistoryOptions {
   std::string table;
   std::string id;
@@ -38,11 +32,12 @@ Status RunHistory(Context& ctx, const HistoryOptions& opts) {
       << ForTerminal(d["id"].get<std::string>()) << ": ";
   const std::string unit = d["unit"];
   out << (unit.empty() ? "shared (central scope)" : "unit " + ForTerminal(unit));
-  if (d["deleted"].get<bool>()) out << ", DELETED " << Version(d["tombstone"]);
+  if (d["deleted"].get<bool>()) out << ", DELETED " << FormatVersion(d["tombstone"], "-");
   out << "\n\n";
   TextTable columns({"column", "version (time+counter @origin)", "replaced"});
   for (const auto& c : d["columns"]) {
-    columns.AddRow({c["column"], Version(c["version"]), Version(c["replaced"])});
+    columns.AddRow(
+        {c["column"], FormatVersion(c["version"], "-"), FormatVersion(c["replaced"], "-")});
   }
   columns.Print(out);
   if (!d["log"].empty()) {
@@ -60,7 +55,7 @@ Status RunHistory(Context& ctx, const HistoryOptions& opts) {
     TextTable conflicts({"id", "column", "kind", "winner", "loser", "state"});
     for (const auto& c : d["conflicts"]) {
       conflicts.AddRow({std::to_string(c["id"].get<int64_t>()), c["column"], c["kind"],
-                        Version(c["winner"]), Version(c["loser"]),
+                        FormatVersion(c["winner"], "-"), FormatVersion(c["loser"], "-"),
                         c["resolved_ms"].is_null() ? "open" : "resolved"});
     }
     conflicts.Print(out);

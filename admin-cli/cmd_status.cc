@@ -11,21 +11,20 @@ namespace {
 
 using Json = nlohmann::json;
 
-int64_t Int(const Json& j, const char* key) { return j.value(key, int64_t{0}); }
-
 void PrintRejections(std::ostream& out, const Json& rejections, int64_t now) {
-  out << "rejected rows:    " << Int(rejections, "total") << " on record\n";
+  out << "rejected rows:    " << JsonInt(rejections, "total") << " on record\n";
   for (const auto& p : rejections["by_peer"]) {
     const bool by_peer = p["direction"] == "refused_by_peer";
-    out << "  " << Int(p, "rows") << " row(s) " << (by_peer ? "refused by " : "refused from ")
+    out << "  " << JsonInt(p, "rows") << " row(s) " << (by_peer ? "refused by " : "refused from ")
         << ForTerminal(p["peer"].get<std::string>()) << ", newest "
-        << FormatWhen(Int(p, "last_ms"), now) << "\n";
+        << FormatWhen(JsonInt(p, "last_ms"), now) << "\n";
   }
   if (rejections["recent"].empty()) return;
   TextTable table({"table", "id", "reason", "peer", "seq", "when"});
   for (const auto& r : rejections["recent"]) {
-    table.AddRow({r["table"], r["id"], r["reason_name"], r["peer"], std::to_string(Int(r, "seq")),
-                  FormatAge(now - Int(r, "detected_ms")) + " ago"});
+    table.AddRow({r["table"], r["id"], r["reason_name"], r["peer"],
+                  std::to_string(JsonInt(r, "seq")),
+                  FormatAge(now - JsonInt(r, "detected_ms")) + " ago"});
   }
   std::ostringstream text;
   table.Print(text);
@@ -39,26 +38,27 @@ void PrintUnit(std::ostream& out, const Json& doc, bool live, int64_t now) {
     const Json& link = doc["link"];
     out << "link:             " << link["state"].get<std::string>() << " — central "
         << ForTerminal(link["central"].get<std::string>());
-    if (Int(link, "since_ms") > 0) out << ", since " << FormatWhen(Int(link, "since_ms"), now);
+    if (JsonInt(link, "since_ms") > 0)
+      out << ", since " << FormatWhen(JsonInt(link, "since_ms"), now);
     out << "\n";
-    out << "last contact:     " << FormatWhen(Int(link, "last_contact_ms"), now) << "\n"
-        << "last sync:        " << FormatWhen(Int(link, "last_sync_ms"), now) << "\n";
+    out << "last contact:     " << FormatWhen(JsonInt(link, "last_contact_ms"), now) << "\n"
+        << "last sync:        " << FormatWhen(JsonInt(link, "last_sync_ms"), now) << "\n";
   } else {
     out << "link:             unknown (the daemon is not running)\n";
   }
   const Json& o = doc["outgoing"];
-  out << "outgoing:         " << Int(o, "pending_changes") << " change(s) not yet acknowledged";
-  if (Int(o, "oldest_pending_ms") > 0) {
-    out << ", oldest " << FormatAge(now - Int(o, "oldest_pending_ms")) << " old";
+  out << "outgoing:         " << JsonInt(o, "pending_changes") << " change(s) not yet acknowledged";
+  if (JsonInt(o, "oldest_pending_ms") > 0) {
+    out << ", oldest " << FormatAge(now - JsonInt(o, "oldest_pending_ms")) << " old";
   }
-  out << " (" << Int(o, "outbox_pending") << " changeset(s) built and waiting";
-  if (live) out << ", " << Int(doc["link"], "in_flight") << " in flight";
+  out << " (" << JsonInt(o, "outbox_pending") << " changeset(s) built and waiting";
+  if (live) out << ", " << JsonInt(doc["link"], "in_flight") << " in flight";
   out << ")\n";
-  out << "incoming:         central's log applied up to seq " << Int(doc["incoming"], "pulled_seq")
-      << "\n";
-  out << "cursors:          pushes built " << Int(o, "built_seq") << ", acknowledged "
-      << Int(o, "acked_seq") << " (change log seq " << Int(o, "acked_log_seq") << " of "
-      << Int(o, "log_head_seq") << ")\n";
+  out << "incoming:         central's log applied up to seq "
+      << JsonInt(doc["incoming"], "pulled_seq") << "\n";
+  out << "cursors:          pushes built " << JsonInt(o, "built_seq") << ", acknowledged "
+      << JsonInt(o, "acked_seq") << " (change log seq " << JsonInt(o, "acked_log_seq") << " of "
+      << JsonInt(o, "log_head_seq") << ")\n";
 }
 
 void PrintCentral(std::ostream& out, const Json& doc, bool live) {
@@ -66,12 +66,12 @@ void PrintCentral(std::ostream& out, const Json& doc, bool live) {
   if (live) {
     out << "listening:        " << ForTerminal(doc["listening"].get<std::string>())
         << (doc.value("paused", false) ? " (PAUSED: units are refused)" : "") << "\n"
-        << "sessions:         " << Int(doc, "sessions") << " unit(s) connected\n";
+        << "sessions:         " << JsonInt(doc, "sessions") << " unit(s) connected\n";
   } else {
     out << "sessions:         unknown (the daemon is not running)\n";
   }
-  out << "units known:      " << Int(doc, "units_known") << " (see 'unitsyncctl units')\n"
-      << "log head:         seq " << Int(doc, "log_head_seq") << ", generation "
+  out << "units known:      " << JsonInt(doc, "units_known") << " (see 'unitsyncctl units')\n"
+      << "log head:         seq " << JsonInt(doc, "log_head_seq") << ", generation "
       << ForTerminal(doc["generation"].get<std::string>()) << "\n";
 }
 
@@ -93,13 +93,13 @@ Status RunStatus(Context& ctx) {
   } else {
     PrintCentral(out, *doc, live);
   }
-  out << "conflicts:        " << Int(*doc, "conflicts_open") << " open"
-      << (Int(*doc, "conflicts_open") > 0 ? " (see 'unitsyncctl conflicts')" : "") << "\n";
+  out << "conflicts:        " << JsonInt(*doc, "conflicts_open") << " open"
+      << (JsonInt(*doc, "conflicts_open") > 0 ? " (see 'unitsyncctl conflicts')" : "") << "\n";
   PrintRejections(out, (*doc)["rejections"], now);
   if (live && (*doc)["role"] == "unit" && !(*doc)["link"]["last_error"].is_null()) {
     const Json& e = (*doc)["link"]["last_error"];
     out << "last problem:     " << ForTerminal(e["message"].get<std::string>()) << " ("
-        << FormatAge(now - Int(e, "at_ms")) << " ago)\n"
+        << FormatAge(now - JsonInt(e, "at_ms")) << " ago)\n"
         << "  hint:           " << ForTerminal(e["hint"].get<std::string>()) << "\n";
   }
   out << "database:         " << ForTerminal((*doc)["database"].get<std::string>()) << "\n";

@@ -12,11 +12,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-int64_t Int(const Json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<int64_t>() : 0;
-}
-
 std::string State(const Json& u, bool live) {
   if (!u.value("enrolled", true)) return "not enrolled";
   if (u.value("revoked", false)) return "revoked";
@@ -26,7 +21,7 @@ std::string State(const Json& u, bool live) {
 }
 
 std::string CertExpiry(const Json& u, int64_t now) {
-  const int64_t at = Int(u, "cert_not_after_ms");
+  const int64_t at = JsonInt(u, "cert_not_after_ms");
   if (at <= 0) return "-";
   const std::string day = FormatTimeMs(at).substr(0, 10);
   if (at < now) return day + " EXPIRED";
@@ -48,18 +43,19 @@ Status RunUnits(Context& ctx, const UnitsOptions& opts) {
   std::vector<Json> units((*doc)["units"].begin(), (*doc)["units"].end());
   const int64_t now = control::WallNowMs();
   auto contact = [live](const Json& u) {
-    return live ? Int(u, "last_contact_ms") : Int(u, "last_sync_ms");
+    return live ? JsonInt(u, "last_contact_ms") : JsonInt(u, "last_sync_ms");
   };
   auto by = [&](auto key, bool descending) {
     std::stable_sort(units.begin(), units.end(), [&](const Json& a, const Json& b) {
       return descending ? key(a) > key(b) : key(a) < key(b);
     });
   };
-  if (opts.sort == "lag") by([](const Json& u) { return Int(u, "lag_changes"); }, true);
+  if (opts.sort == "lag") by([](const Json& u) { return JsonInt(u, "lag_changes"); }, true);
   if (opts.sort == "contact") by(contact, false);  // longest silent first
-  if (opts.sort == "rejected") by([](const Json& u) { return Int(u, "rejected_rows"); }, true);
-  if (opts.sort == "conflicts") by([](const Json& u) { return Int(u, "conflicts_open"); }, true);
-  if (opts.sort == "cert") by([](const Json& u) { return Int(u, "cert_not_after_ms"); }, false);
+  if (opts.sort == "rejected") by([](const Json& u) { return JsonInt(u, "rejected_rows"); }, true);
+  if (opts.sort == "conflicts")
+    by([](const Json& u) { return JsonInt(u, "conflicts_open"); }, true);
+  if (opts.sort == "cert") by([](const Json& u) { return JsonInt(u, "cert_not_after_ms"); }, false);
 
   if (ctx.global.json) {
     Json out = *doc;
@@ -75,11 +71,11 @@ Status RunUnits(Context& ctx, const UnitsOptions& opts) {
     connected += u.value("connected", false) ? 1 : 0;
     const int64_t seen = contact(u);
     table.AddRow({u["unit"], State(u, live), seen > 0 ? FormatAge(now - seen) + " ago" : "never",
-                  std::to_string(Int(u, "lag_changes")),
-                  Int(u, "lag_ms") > 0 ? FormatAge(Int(u, "lag_ms")) : "-",
-                  live ? std::to_string(Int(u, "queue")) : "-",
-                  std::to_string(Int(u, "rejected_rows")), std::to_string(Int(u, "conflicts_open")),
-                  CertExpiry(u, now)});
+                  std::to_string(JsonInt(u, "lag_changes")),
+                  JsonInt(u, "lag_ms") > 0 ? FormatAge(JsonInt(u, "lag_ms")) : "-",
+                  live ? std::to_string(JsonInt(u, "queue")) : "-",
+                  std::to_string(JsonInt(u, "rejected_rows")),
+                  std::to_string(JsonInt(u, "conflicts_open")), CertExpiry(u, now)});
   }
   table.Print(ctx.out());
   ctx.out() << units.size() << " unit(s)";

@@ -29,16 +29,10 @@ const char* DirectionName(store::RejectionDirection d) {
 }
 
 std::string ReasonName(uint16_t reason) {
-  switch (reason) {
-    case 1:
-    case 2:
-    case 3:
-    case 4:
-    case 5:
-    case 6:
-      return std::string(store::RowRejectReasonName(static_cast<store::RowRejectReason>(reason)));
-  }
-  return "code_" + std::to_string(reason);
+  // A peer may send codes this build does not know: name them by number.
+  const std::string_view name =
+      store::RowRejectReasonName(static_cast<store::RowRejectReason>(reason));
+  return name == "unknown" ? "code_" + std::to_string(reason) : std::string(name);
 }
 
 json CursorJson(const store::PeerCursor& c) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "control/views.h"
 #include "control/wire.h"
 #include "daemon/config.h"
 #include "daemon/control_server.h"
@@ -19,6 +20,9 @@
 #include "store/replica.h"
 
 namespace unitsync::daemon {
+
+// What central's registry says about each unit, for the views.
+std::vector<control::EnrolledUnitInfo> Enrolled(const pki::Registry& registry);
 
 class AdminService {
  public:

@@ -37,7 +37,6 @@ struct LinkStats {
 
 // Process-wide counters (metrics).
 struct ProcessCounters {
-  int64_t started_ms = WallNowMs();
   uint64_t sessions_admitted = 0;
   uint64_t refused_tls = 0;     // TLS handshake failed (wrong CA, expired, revoked, garbage)
   uint64_t refused_unit = 0;    // certificate fine, unit not enrolled / not the enrolled one
