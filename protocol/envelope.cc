@@ -92,8 +92,8 @@ Status ValidateHeader(const EnvelopeHeader& h) {
   if (h.protocol_version < 1) {
     return Fail(Errc::kInvalidArgument, "envelope header protocol version must be >= 1");
   }
-  if (static_cast<uint8_t>(h.kind) < 1 || static_cast<uint8_t>(h.kind) > 3) {
-    return Fail(Errc::kInvalidArgument, "envelope header kind must be 1, 2 or 3");
+  if (static_cast<uint8_t>(h.kind) < 1 || static_cast<uint8_t>(h.kind) > 5) {
+    return Fail(Errc::kInvalidArgument, "envelope header kind must be 1..5");
   }
   if (!id_ok(h.origin) || !id_ok(h.destination)) {
     return Fail(Errc::kInvalidArgument, "envelope header origin/destination is not a node id");

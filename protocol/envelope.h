@@ -35,6 +35,8 @@ enum class EnvelopeKind : uint8_t {
   kPush = 1,      // a unit's changeset, unit -> central
   kChanges = 2,   // central's fan-out, central -> unit
   kSnapshot = 3,  // one snapshot chunk, central -> unit
+  kBackup = 4,    // a record of a sealed backup file (protocol/sealed_file.h)
+  kBundle = 5,    // the manifest of an offline bundle (protocol/sealed_file.h)
 };
 
 // What an envelope is sealed for. See the table in FORMAT.md section 3 for which values
