@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "control/wire.h"
+#include "pki/bundle.h"
 
 namespace unitsync::cli {
 namespace {
@@ -45,18 +46,52 @@ Result<store::Replica> Context::OpenReplica(bool read_only) {
   return replica;
 }
 
-void Context::ReadDaemonConfig(std::string& socket, std::string& db) {
+DaemonSettings Context::ReadDaemonConfig() {
+  DaemonSettings s;
   std::error_code ec;
-  if (!std::filesystem::exists(global.config, ec)) return;
+  if (!std::filesystem::exists(global.config, ec)) return s;
   try {
     const toml::table t = toml::parse_file(global.config);
-    if (auto v = t["control"]["socket"].value<std::string>()) socket = *v;
-    if (auto v = t["database"].value<std::string>()) db = *v;
+    if (auto v = t["control"]["socket"].value<std::string>()) s.socket = *v;
+    if (auto v = t["database"].value<std::string>()) s.database = *v;
+    if (auto v = t["tls"]["bundle"].value<std::string>()) s.bundle = *v;
+    if (auto v = t["node_id"].value<std::string>()) s.node_id = *v;
   } catch (const toml::parse_error&) {
     // The daemon reports a broken config itself ('unitsyncd --check-config').
     err() << kProgram << ": note: cannot read " << global.config
           << "; using the default control socket\n";
   }
+  return s;
+}
+
+std::string Context::DatabasePath() {
+  if (global.db.empty()) global.db = ReadDaemonConfig().database;
+  return global.db;
+}
+
+Result<NodeKey> Context::LoadNodeKey(const std::string& bundle_dir) {
+  const std::string dir = bundle_dir.empty() ? ReadDaemonConfig().bundle : bundle_dir;
+  if (dir.empty()) {
+    return Fail(Errc::kInvalidArgument, "no bundle: the node's key is in its enrollment bundle",
+                "give --bundle DIR, or --config naming the daemon's config ([tls] bundle)");
+  }
+  auto bundle = pki::LoadBundle(dir);
+  if (!bundle) return tl::unexpected(bundle.error());
+  if (!bundle->sealing) {
+    return Fail(Errc::kNotFound, dir + " holds no secret to seal with",
+                "central bundles issued before backups existed have none: issue a new one "
+                "with 'unitsyncctl pki server'");
+  }
+  auto key = protocol::DeriveChangesetKey(bundle->sealing->secret.bytes(), bundle->sealing->key_id);
+  if (!key) return tl::unexpected(key.error());
+  return NodeKey{bundle->node_id, std::move(*key)};
+}
+
+bool Context::DaemonAnswers() {
+  std::string socket = global.socket_given ? global.socket : ReadDaemonConfig().socket;
+  auto r = control::Call(socket, control::Request{control::cmd::kStatus, nlohmann::json::object()},
+                         std::chrono::seconds(5), {});
+  return r.has_value() || r.error().code != Errc::kUnavailable;
 }
 
 Result<nlohmann::json> Context::Ask(const std::string& command, const nlohmann::json& args,
@@ -72,10 +107,8 @@ Result<nlohmann::json> Context::Ask(const std::string& command, const nlohmann::
     return Fail(Errc::kInvalidArgument, "this command needs the running daemon, not --db",
                 "drop --db (the daemon's socket is found from its config), or give --socket");
   }
-  std::string socket = control::kDefaultSocketPath;
-  std::string config_db;
-  ReadDaemonConfig(socket, config_db);
-  if (global.socket_given) socket = global.socket;
+  const DaemonSettings config = ReadDaemonConfig();
+  std::string socket = global.socket_given ? global.socket : config.socket;
   control::ProgressFn progress;
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   if (options.progress && tty) {
@@ -89,7 +122,7 @@ Result<nlohmann::json> Context::Ask(const std::string& command, const nlohmann::
   if (options.progress && tty) err() << "\r\x1b[K" << std::flush;
   answered_by_ = AnsweredBy::kDaemon;
   if (result || result.error().code != Errc::kUnavailable || !options.fallback) return result;
-  if (global.db.empty()) global.db = config_db;
+  if (global.db.empty()) global.db = config.database;
   if (global.db.empty()) {
     Error e = result.error();
     e.hint = "start unitsyncd, or name the replica with --db to read it directly";
@@ -154,6 +187,8 @@ void BuildApp(CLI::App& app, Context& ctx) {
   RegisterHistory(app, ctx);
   RegisterLinkControl(app, ctx);
   RegisterVerify(app, ctx);
+  RegisterBackup(app, ctx);
+  RegisterRestore(app, ctx);
 }
 
 int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {

@@ -27,6 +27,8 @@
 #include "admin-cli/exit_codes.h"
 #include "common/error.h"
 #include "control/format.h"
+#include "control/wire.h"
+#include "protocol/envelope.h"
 #include "store/hlc.h"
 #include "store/replica.h"
 #include "store/value.h"
@@ -55,6 +57,21 @@ struct AskOptions {
   bool progress = false;         // show the daemon's progress lines on a terminal
 };
 
+// What unitsyncctl reads from the daemon's config file (--config); fields the file does
+// not set stay empty (the socket: the default path).
+struct DaemonSettings {
+  std::string socket = control::kDefaultSocketPath;
+  std::string database;
+  std::string bundle;  // [tls] bundle: the node's certificate, key and secret
+  std::string node_id;
+};
+
+// The node's sealing key (backups; a unit's bundles) with the node it belongs to.
+struct NodeKey {
+  std::string node_id;
+  protocol::ChangesetKey key;
+};
+
 // Where an answer came from (printers mention it when the daemon did not answer).
 enum class AnsweredBy { kDaemon, kDatabase };
 
@@ -81,6 +98,18 @@ class Context {
                              const AskOptions& options);
   AnsweredBy answered_by() const { return answered_by_; }
 
+  // The daemon's config (--config), read now; a file that is missing gives defaults.
+  DaemonSettings ReadDaemonConfig();
+  // The replica file: --db, else the config's database (remembered in global.db); empty
+  // when neither names one.
+  std::string DatabasePath();
+  // The key sealed files of this node are sealed with, from `bundle_dir` or the config's
+  // [tls] bundle. kInvalidArgument when neither names a bundle; LoadBundle's errors;
+  // kNotFound for a bundle without a secret.
+  Result<NodeKey> LoadNodeKey(const std::string& bundle_dir);
+  // True when a daemon answers on the control socket (--socket or the config's).
+  bool DaemonAnswers();
+
   // Records the command's outcome: on failure prints the error (and its
   // hint) to stderr and sets the exit code from ExitCodeFor(). Call once.
   void Finish(const Status& status);
@@ -90,9 +119,6 @@ class Context {
   int exit_code() const { return exit_code_; }
 
  private:
-  // The daemon's [control] socket and database from --config, when readable.
-  void ReadDaemonConfig(std::string& socket, std::string& db);
-
   std::ostream* out_;
   std::ostream* err_;
   int exit_code_ = kExitOk;
@@ -111,6 +137,8 @@ void RegisterUnits(CLI::App& app, Context& ctx);        // cmd_units.cc
 void RegisterHistory(CLI::App& app, Context& ctx);      // cmd_history.cc
 void RegisterLinkControl(CLI::App& app, Context& ctx);  // cmd_link.cc: sync-now, pause, resume
 void RegisterVerify(CLI::App& app, Context& ctx);       // cmd_verify.cc
+void RegisterBackup(CLI::App& app, Context& ctx);       // cmd_backup.cc
+void RegisterRestore(CLI::App& app, Context& ctx);      // cmd_restore.cc
 
 // Sets up the top-level app: name, description, global flags, every
 // subcommand.

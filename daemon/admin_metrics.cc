@@ -69,6 +69,14 @@ void AdminService::Metrics(std::function<void(std::string)> done) {
         m.Family("unitsync_database_up", "gauge",
                  "1 when the replica answered the metrics queries, 0 when it failed.");
         m.Sample("unitsync_database_up", r ? 1 : 0);
+        if (backups_) {
+          const BackupScheduler::State& b = backups_->state();
+          m.Family("unitsync_backup_last_success_timestamp_seconds", "gauge",
+                   "When the newest scheduled backup was taken (Unix time; 0 none yet).");
+          m.Sample("unitsync_backup_last_success_timestamp_seconds", Seconds(b.last_success_ms));
+          m.Family("unitsync_backup_failures_total", "counter", "Scheduled backups that failed.");
+          m.Sample("unitsync_backup_failures_total", static_cast<double>(b.failures));
+        }
 
         if (unit_) {
           const LinkStats& l = unit_->link();

@@ -114,10 +114,18 @@ void AdminService::OnStore(std::function<Result<Json>(store::Replica&)> query,
 }
 
 Json AdminService::DaemonJson() const {
-  return {{"pid", static_cast<int64_t>(::getpid())},
-          {"started_ms", started_ms_},
-          {"store_queue", store_.queued()},
-          {"control_socket", config_.control_socket}};
+  Json doc = {{"pid", static_cast<int64_t>(::getpid())},
+              {"started_ms", started_ms_},
+              {"store_queue", store_.queued()},
+              {"control_socket", config_.control_socket}};
+  if (backups_) {
+    const BackupScheduler::State& b = backups_->state();
+    doc["backup"] = {{"dir", config_.backup_dir},  {"last_success_ms", b.last_success_ms},
+                     {"last_file", b.last_file},   {"last_failure_ms", b.last_failure_ms},
+                     {"last_error", b.last_error}, {"failures", b.failures},
+                     {"running", b.running}};
+  }
+  return doc;
 }
 
 void AdminService::Handle(const control::Request& request, uint32_t /*uid*/, Reply reply) {

@@ -12,6 +12,7 @@
 
 #include "control/views.h"
 #include "control/wire.h"
+#include "daemon/backup_scheduler.h"
 #include "daemon/config.h"
 #include "daemon/control_server.h"
 #include "daemon/log.h"
@@ -34,6 +35,10 @@ class AdminService {
   // A control request (ControlServer::Handler).
   void Handle(const control::Request& request, uint32_t uid,
               std::shared_ptr<ControlServer::Responder> responder);
+
+  // Scheduled backups, when configured (shown in status and metrics). Must outlive the
+  // service.
+  void SetBackups(const BackupScheduler* backups) { backups_ = backups; }
 
   // The Prometheus text exposition of every metric; `done` runs on the I/O thread.
   void Metrics(std::function<void(std::string text)> done);
@@ -62,6 +67,7 @@ class AdminService {
   UnitNode* unit_;
   CentralNode* central_;
   int64_t started_ms_;
+  const BackupScheduler* backups_ = nullptr;
 };
 
 }  // namespace unitsync::daemon

@@ -159,6 +159,11 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
     }
     return r.Integer("change_poll_ms", c.change_poll_ms, 100, 3'600'000);
   }));
+  CONFIG_TRY(section("backup", [&](TableReader& r) -> Status {
+    if (auto st = r.String("dir", c.backup_dir); !st) return st;
+    if (auto st = r.Integer("interval_s", c.backup_interval_s, 60, 366 * 86'400); !st) return st;
+    return r.Integer("keep", c.backup_keep, 1, 10'000);
+  }));
   CONFIG_TRY(top.NoUnknownKeys());
   return c;
 }
@@ -231,7 +236,13 @@ std::string DescribeConfig(const Config& c) {
       << "\n"
       << "sync window:     " << c.sync.window << ", ping every " << c.sync.ping_interval_ms
       << " ms, read deadline " << c.sync.read_deadline_ms << " ms, frames up to "
-      << c.sync.max_frame << " bytes\n";
+      << c.sync.max_frame << " bytes\n"
+      << "backups:         "
+      << (c.backup_dir.empty()
+              ? std::string("off")
+              : "to " + c.backup_dir + " every " + std::to_string(c.backup_interval_s) +
+                    " s, newest " + std::to_string(c.backup_keep) + " kept")
+      << "\n";
   return out.str();
 }
 

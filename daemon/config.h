@@ -55,6 +55,11 @@ struct Config {
   // A local write is noticed through the WAL file changing; this bounds how long a write
   // that changed nothing visible to the watch (e.g. a checkpoint race) waits.
   int64_t change_poll_ms = 5'000;
+
+  // [backup]: scheduled sealed backups (recovery/backup_file.h). Empty dir = off.
+  std::string backup_dir;
+  int64_t backup_interval_s = 86'400;  // one a day
+  uint32_t backup_keep = 7;            // newest backups kept in backup_dir; older ones deleted
 };
 
 // Reads and parses a TOML file. kNotFound (no file), kInvalidArgument naming the key and

@@ -35,6 +35,9 @@ TEST(Config, TheShippedExampleParsesValidatesAndMatchesTheDefaults) {
   EXPECT_EQ(c->max_rows_per_changeset, d.max_rows_per_changeset);
   EXPECT_EQ(c->change_poll_ms, d.change_poll_ms);
   EXPECT_EQ(c->metrics_port, d.metrics_port);
+  EXPECT_EQ(c->backup_dir, d.backup_dir);
+  EXPECT_EQ(c->backup_interval_s, d.backup_interval_s);
+  EXPECT_EQ(c->backup_keep, d.backup_keep);
 }
 
 TEST(Config, UnknownKeysWrongTypesAndBadValuesAreExplained) {

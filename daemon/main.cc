@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "daemon/admin_service.h"
+#include "daemon/backup_scheduler.h"
 #include "daemon/central_pki.h"
 #include "daemon/change_watcher.h"
 #include "daemon/config.h"
@@ -102,11 +103,25 @@ int Run(const Config& config) {
                     [&admin](std::function<void(std::string)> done) { admin.Metrics(done); });
     if (auto st = metrics->Start(); !st) return Fatal(log, "metrics_failed", st.error());
   }
+  std::optional<BackupScheduler> backups;
+  if (!config.backup_dir.empty()) {
+    if (!bundle->sealing) {
+      return Fatal(log, "backup_unusable",
+                   Error{Errc::kInvalidArgument, "[backup] needs the node's secret in its bundle",
+                         "issue central a new bundle with 'unitsyncctl pki server'"});
+    }
+    auto key =
+        protocol::DeriveChangesetKey(bundle->sealing->secret.bytes(), bundle->sealing->key_id);
+    if (!key) return Fatal(log, "backup_unusable", key.error());
+    backups.emplace(io, config, std::move(*key), log);
+    admin.SetBackups(&*backups);
+  }
   if (central) {
     if (auto st = central->Start(); !st) return Fatal(log, "listen_failed", st.error());
   }
   if (unit) unit->Start();
   watcher.Start();
+  if (backups) backups->Start();
 
   // systemd: status line, reload on SIGHUP, READY=1, watchdog (all no-ops without
   // NOTIFY_SOCKET but the SIGHUP handling).
@@ -139,6 +154,7 @@ int Run(const Config& config) {
     hangup.Stop();
     if (reloader) reloader->Stop();
     watcher.Stop();
+    if (backups) backups->Stop();
     if (unit) unit->Stop();
     if (central) central->Stop();
     // Give the sessions a moment to flush ERROR shutting_down, then stop.

@@ -71,7 +71,7 @@ std::string FormatBundleToml(const BundleDescription& d) {
   s += "certificate = " + TomlQuote(kBundleCertFile) + "\n";
   s += "private_key = " + TomlQuote(kBundleKeyFile) + "\n";
   s += "ca = " + TomlQuote(kBundleCaFile) + "\n";
-  if (d.role == NodeRole::kUnit) {
+  if (d.key_id != 0) {
     s += "secret = " + TomlQuote(kBundleSecretFile) + "\n";
     s += "key_id = " + std::to_string(d.key_id) + "\n";
   }
@@ -128,7 +128,10 @@ Result<Bundle> LoadBundle(const std::string& dir) {
   // Modes before contents: a key that others could read is refused even if it is fine.
   if (auto st = CheckPrivateFile(b.key_path); !st) return tl::unexpected(st.error());
   std::string secret_path;
-  if (b.role == NodeRole::kUnit) {
+  // A unit's bundle always has its sealing secret; central's has its backup secret
+  // unless it was issued before there was one.
+  const bool has_secret = b.role == NodeRole::kUnit || t.contains("secret");
+  if (has_secret) {
     auto p = BundleMember(t, "secret", dir, toml_path);
     if (!p) return tl::unexpected(p.error());
     secret_path = *p;
@@ -164,7 +167,7 @@ Result<Bundle> LoadBundle(const std::string& dir) {
   if (!not_after) return tl::unexpected(not_after.error());
   b.not_after = *not_after;
 
-  if (b.role == NodeRole::kUnit) {
+  if (has_secret) {
     auto key_id = TomlInt(t, "key_id", toml_path);
     if (!key_id) return tl::unexpected(key_id.error());
     if (*key_id < 1 || *key_id > UINT32_MAX) return Bad(toml_path, "'key_id' is out of range");

@@ -32,8 +32,9 @@ struct Bundle {
   std::string cert_path;  // this node's certificate (PEM)
   std::string key_path;   // its private key (PEM, mode 0600)
   std::string ca_path;    // the deployment CA: trust anchor for the peer
-  // The unit's changeset sealing secret and its key id; nullopt at central, which
-  // reads every unit's secret from the CA directory (registry.h).
+  // A unit: its changeset sealing secret and key id. Central: the secret that seals its
+  // backups (nullopt in a bundle issued before there was one); central reads every
+  // unit's secret from the CA directory (registry.h).
   std::optional<UnitKey> sealing;
   std::string serial_hex;
   std::time_t not_after = 0;  // the daemon may warn as it approaches

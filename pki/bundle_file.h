@@ -14,7 +14,7 @@ inline constexpr int64_t kBundleFormat = 1;
 struct BundleDescription {
   std::string node_id;
   NodeRole role = NodeRole::kUnit;
-  uint32_t key_id = 0;  // unit only
+  uint32_t key_id = 0;  // of `secret`; 0: the bundle has none (central bundles before 0.2)
   std::string serial_hex;
   std::time_t not_after = 0;
 };

@@ -56,14 +56,35 @@ TEST_F(pki_bundle, LoadBundleReturnsWhatEnrollmentWrote) {
   EXPECT_NE(toml.find("key_id = 1"), std::string::npos) << toml;
 }
 
-TEST_F(pki_bundle, CentralsBundleHasNoSecret) {
+// Central's secret seals its backups; it is its own, not any unit's.
+TEST_F(pki_bundle, CentralsBundleHasItsOwnBackupSecret) {
   const IssuedBundle central =
       Must(IssueServer(dir_.File("ca"), "central", {"central.example.org"}, dir_.File("central")));
   const Bundle b = Must(LoadBundle(central.dir));
   EXPECT_EQ(b.role, NodeRole::kCentral);
   EXPECT_EQ(b.node_id, "central");
+  ASSERT_TRUE(b.sealing.has_value());
+  EXPECT_EQ(ModeOf(central.dir + "/secret"), 0600);
+  EXPECT_EQ(b.sealing->secret.view(), ReadFile(central.dir + "/secret"));
+  EXPECT_EQ(Must(LoadRegistrations(dir_.File("ca"))).Find("central"), nullptr)
+      << "central's secret is not registered like a unit's";
+}
+
+// A central bundle issued before central had a secret still loads (and cannot seal
+// backups, which says so where it matters).
+TEST_F(pki_bundle, CentralsOlderBundleWithoutSecretStillLoads) {
+  const IssuedBundle central =
+      Must(IssueServer(dir_.File("ca"), "central", {"central.example.org"}, dir_.File("central")));
+  const std::string toml_path = central.dir + "/bundle.toml";
+  std::string toml = ReadFile(toml_path);
+  for (const char* line : {"secret = \"secret\"\n", "key_id = 1\n"}) {
+    const size_t at = toml.find(line);
+    ASSERT_NE(at, std::string::npos) << toml;
+    toml.erase(at, std::string(line).size());
+  }
+  std::ofstream(toml_path, std::ios::trunc) << toml;
+  const Bundle b = Must(LoadBundle(central.dir));
   EXPECT_FALSE(b.sealing.has_value());
-  EXPECT_EQ(ModeOf(central.dir + "/secret"), -1);
 }
 
 TEST_F(pki_bundle, AKeyOrSecretOthersCanReadIsRefused) {

@@ -75,8 +75,8 @@ struct IssuedBundle {
 Result<IssuedBundle> EnrollUnit(const std::string& ca_dir, const std::string& unit_id,
                                 const std::string& out_dir, int days = kDefaultLeafDays);
 
-// Issues central node `node_id` its server bundle in `out_dir` (as above, without
-// secret or registration): CN = node id, SAN DNS or IP per host (IP literals
+// Issues central node `node_id` its server bundle in `out_dir` (as above, with a secret
+// that seals central's backups, without registration): CN = node id, SAN DNS or IP per host (IP literals
 // detected, v4 or v6), EKU serverAuth. `hosts` must name at least one host.
 Result<IssuedBundle> IssueServer(const std::string& ca_dir, const std::string& node_id,
                                  const std::vector<std::string>& hosts, const std::string& out_dir,

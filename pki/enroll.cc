@@ -234,9 +234,13 @@ Result<IssuedBundle> IssueServer(const std::string& ca_dir, const std::string& n
   BundleDescription description;
   description.node_id = node_id;
   description.role = NodeRole::kCentral;
+  description.key_id = kFirstKeyId;
   description.serial_hex = leaf->serial_hex;
   description.not_after = leaf->not_after;
-  if (auto st = WriteBundle(out_dir, *leaf, ca->cert.get(), nullptr, description, created); !st) {
+  // Central's own secret seals its backups (units' secrets stay in the CA directory).
+  auto secret = SealingSecret::Generate();
+  if (!secret) return tl::unexpected(secret.error());
+  if (auto st = WriteBundle(out_dir, *leaf, ca->cert.get(), &*secret, description, created); !st) {
     return tl::unexpected(st.error());
   }
   created.Commit();
