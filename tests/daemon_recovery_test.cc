@@ -1,0 +1,233 @@
+// Recovery paths with real unitsyncd processes, real certificates and the real
+// unitsyncctl (DESIGN.md "Recovery"): backups taken while syncing, central restored from
+// an older backup and filled in again by the units, scheduled backups with retention.
+// Each scenario ends with the units' digests equal to central's copy of them and every
+// acknowledged write present.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "admin-cli/cli_test_util.h"
+#include "pki/ca.h"
+#include "store/test_util.h"
+#include "tests/daemon_util.h"
+
+namespace unitsync::testing {
+namespace {
+
+using cli::testing::CliResult;
+using cli::testing::RunUnitsyncctl;
+using store::testing::Digests;
+using store::testing::Exec;
+using store::testing::Query;
+using store::testing::TempDir;
+using store::testing::ValueOrDie;
+
+// Central and two units on loopback, each with its config, bundle and replica.
+class DaemonRecovery : public ::testing::Test {
+ protected:
+  const std::vector<std::string> units_ = {"unit-0001", "unit-0002"};
+
+  void SetUp() override {
+    ca_ = dir_.File("ca");
+    ASSERT_TRUE(pki::InitCa(ca_, "test"));
+    ASSERT_TRUE(pki::IssueServer(ca_, "central", {"127.0.0.1"}, dir_.File("central-bundle")));
+    ValueOrDie(store::Replica::Create(dir_.File("central.db"), store::Role::kCentral, "central"));
+    port_ = FreePort();
+    WriteCentralConfig("");
+    for (const auto& u : units_) {
+      ASSERT_TRUE(pki::EnrollUnit(ca_, u, dir_.File(u + "-bundle")));
+      ValueOrDie(store::Replica::Create(dir_.File(u + ".db"), store::Role::kUnit, u));
+      WriteFile(dir_.File(u + ".toml"),
+                Config("unit", u, dir_.File(u + ".db"), dir_.File(u + "-bundle"),
+                       "[central]\nhost = \"127.0.0.1\"\nport = " + std::to_string(port_) +
+                           "\n[control]\nsocket = \"" + dir_.File(u + ".sock") + "\"\n"));
+    }
+  }
+
+  void WriteCentralConfig(const std::string& extra) {
+    WriteFile(dir_.File("central.toml"),
+              Config("central", "central", dir_.File("central.db"), dir_.File("central-bundle"),
+                     "pki_dir = \"" + ca_ +
+                         "\"\n[listen]\naddress = \"127.0.0.1\"\nport = " + std::to_string(port_) +
+                         "\n[control]\nsocket = \"" + dir_.File("central.sock") + "\"\n" + extra));
+  }
+
+  void StartCentral() {
+    central_ = std::make_unique<Daemon>(dir_.File("central.toml"), dir_.File("central.log"));
+  }
+  void StartUnits() {
+    for (const auto& u : units_) {
+      unit_daemons_.push_back(
+          std::make_unique<Daemon>(dir_.File(u + ".toml"), dir_.File(u + ".log")));
+    }
+  }
+  void StopAll() {
+    for (auto& d : unit_daemons_) {
+      EXPECT_EQ(d->Stop(), 0);
+    }
+    unit_daemons_.clear();
+    if (central_) {
+      EXPECT_EQ(central_->Stop(), 0);
+    }
+    central_.reset();
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      for (const std::string log : {"central", "unit-0001", "unit-0002"}) {
+        std::cerr << "--- " << log << ".log\n" << ReadFile(dir_.File(log + ".log")) << "\n";
+      }
+    }
+    StopAll();
+  }
+
+  CliResult Ctl(const std::vector<std::string>& args) {
+    return RunUnitsyncctl(args, dir_.File(""));
+  }
+
+  // Students written at `unit` by another program, ids s-<unit>-<from..to-1>.
+  void AddStudents(const std::string& unit, int from, int to) {
+    auto r = ValueOrDie(store::Replica::Open(dir_.File(unit + ".db")));
+    Exec(r, "BEGIN");
+    for (int n = from; n < to; ++n) {
+      Exec(r, "INSERT INTO student(id, unit_id, pseudo_id, grade) VALUES ('s-" + unit + "-" +
+                  std::to_string(n) + "', '" + unit + "', 'p', '1')");
+    }
+    Exec(r, "COMMIT");
+  }
+
+  // Every unit's digest equals central's copy of that unit, and central holds `students`.
+  bool Converged(int students) {
+    auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+    if (Query(c, "SELECT count(*) FROM student") != std::to_string(students)) return false;
+    for (const auto& u : units_) {
+      auto r = ValueOrDie(store::Replica::Open(dir_.File(u + ".db")));
+      if (Digests(r, u) != Digests(c, u)) return false;
+    }
+    return true;
+  }
+
+  TempDir dir_;
+  std::string ca_;
+  uint16_t port_ = 0;
+  std::unique_ptr<Daemon> central_;
+  std::vector<std::unique_ptr<Daemon>> unit_daemons_;
+};
+
+// Central's disk is restored from a backup taken before an hour of writes. Units notice
+// the new generation on reconnect and resend what central lost: their own rows, and the
+// rows central itself had written for them after the backup. No unit loses anything.
+TEST_F(DaemonRecovery, CentralRestoredFromAnOlderBackupIsFilledInByTheUnits) {
+  StartCentral();
+  StartUnits();
+  for (const auto& u : units_) AddStudents(u, 0, 20);
+  ASSERT_TRUE(Eventually([&] { return Converged(40); }));
+
+  // Online: central keeps running (and syncing) while the backup is taken.
+  const CliResult backup = Ctl({"--config", dir_.File("central.toml"), "--json", "backup", "--out",
+                                dir_.File("central-old.usbk")});
+  ASSERT_EQ(backup.code, 0) << backup.err;
+  EXPECT_EQ(nlohmann::json::parse(backup.out)["node"], "central");
+
+  // "An hour" of writes after the backup: new rows at both units, updates of rows the
+  // backup holds, and a row central writes into unit-0001's scope.
+  for (const auto& u : units_) AddStudents(u, 20, 50);
+  {
+    auto r = ValueOrDie(store::Replica::Open(dir_.File("unit-0002.db")));
+    Exec(r, "UPDATE student SET grade = '9' WHERE id = 's-unit-0002-3'");
+    auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+    Exec(c, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s-central-1', 'unit-0001', 'q')");
+  }
+  ASSERT_TRUE(Eventually([&] { return Converged(101); }));
+
+  // The restore is refused while central runs, and over a replica without --force.
+  const std::vector<std::string> restore = {"--config", dir_.File("central.toml"), "restore",
+                                            dir_.File("central-old.usbk")};
+  const CliResult live = Ctl(restore);
+  EXPECT_EQ(live.code, 4) << live.err;
+  EXPECT_NE(live.err.find("running"), std::string::npos) << live.err;
+  EXPECT_EQ(central_->Stop(), 0);
+  central_.reset();
+  const CliResult no_force = Ctl(restore);
+  EXPECT_EQ(no_force.code, 4) << no_force.err;
+  std::vector<std::string> forced = restore;
+  forced.push_back("--force");
+  const CliResult restored = Ctl(forced);
+  ASSERT_EQ(restored.code, 0) << restored.err;
+  EXPECT_NE(restored.out.find("new generation"), std::string::npos) << restored.out;
+  {
+    auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+    ASSERT_EQ(Query(c, "SELECT count(*) FROM student"), "40") << "central went back in time";
+  }
+
+  StartCentral();
+  ASSERT_TRUE(Eventually([&] { return Converged(101); })) << "the units filled central in";
+  auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+  EXPECT_EQ(Query(c, "SELECT grade FROM student WHERE id = 's-unit-0002-3'"), "9");
+  EXPECT_EQ(Query(c, "SELECT count(*) FROM student WHERE id = 's-central-1'"), "1")
+      << "central's own write after the backup came back from the unit that had it";
+  for (const auto& u : units_) {
+    auto r = ValueOrDie(store::Replica::Open(dir_.File(u + ".db")));
+    EXPECT_EQ(Query(r, "SELECT count(*) FROM student WHERE unit_id = '" + u + "'"),
+              u == "unit-0001" ? "51" : "50")
+        << u << " discarded nothing";
+  }
+  // The admin's check: verify from central over every unit.
+  const CliResult verify = Ctl({"--config", dir_.File("central.toml"), "--json", "verify"});
+  EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+}
+
+// Scheduled backups: one at start when the newest is older than the interval; only `keep`
+// of this node's remain (other files untouched), the state shows in status, and
+// the newest restores to a replica with the unit's rows.
+TEST_F(DaemonRecovery, ScheduledBackupsAreTakenAndPruned) {
+  const std::string backups = dir_.File("backups");
+  std::filesystem::create_directory(backups);
+  const std::string u = "unit-0001";
+  WriteFile(dir_.File(u + ".toml"), ReadFile(dir_.File(u + ".toml")) + "[backup]\ndir = \"" +
+                                        backups + "\"\ninterval_s = 60\nkeep = 2\n");
+  // Two older backups of this node and a file of someone else's: pruning keeps the
+  // newest two of this node's and never touches what is not its own.
+  AddStudents(u, 0, 5);
+  for (const char* stamp : {"20200101T000000Z", "20200102T000000Z"}) {
+    const CliResult b = Ctl({"--config", dir_.File(u + ".toml"), "backup", "--out",
+                             backups + "/" + u + "-" + stamp + ".usbk"});
+    ASSERT_EQ(b.code, 0) << b.err;
+    std::filesystem::last_write_time(
+        backups + "/" + u + "-" + stamp + ".usbk",
+        std::filesystem::file_time_type::clock::now() - std::chrono::hours(48));
+  }
+  WriteFile(backups + "/notes.txt", "not a backup");
+
+  StartCentral();
+  unit_daemons_.push_back(std::make_unique<Daemon>(dir_.File(u + ".toml"), dir_.File(u + ".log")));
+  auto names = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(backups)) {
+      out.push_back(e.path().filename().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  ASSERT_TRUE(Eventually([&] {
+    const auto n = names();
+    return n.size() == 3 && n[0] == "notes.txt" && n[1] == u + "-20200102T000000Z.usbk";
+  })) << "a backup at start (the newest was 2 days old), the oldest pruned";
+  const std::string newest = backups + "/" + names()[2];
+
+  const CliResult status = Ctl({"--config", dir_.File(u + ".toml"), "--json", "status"});
+  ASSERT_EQ(status.code, 0) << status.err;
+  const auto doc = nlohmann::json::parse(status.out);
+  EXPECT_EQ(doc["daemon"]["backup"]["last_file"], newest) << status.out;
+  EXPECT_EQ(doc["daemon"]["backup"]["failures"], 0);
+
+  const CliResult restored = Ctl(
+      {"--db", dir_.File("restored.db"), "restore", newest, "--bundle", dir_.File(u + "-bundle")});
+  ASSERT_EQ(restored.code, 0) << restored.err;
+  auto r = ValueOrDie(store::Replica::Open(dir_.File("restored.db")));
+  EXPECT_EQ(Query(r, "SELECT count(*) FROM student"), "5");
+}
+
+}  // namespace
+}  // namespace unitsync::testing
