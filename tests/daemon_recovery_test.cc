@@ -178,6 +178,45 @@ TEST_F(DaemonRecovery, CentralRestoredFromAnOlderBackupIsFilledInByTheUnits) {
   EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
 }
 
+// The network is down for a long while: 10,000 changes pile up at the unit and 10,000
+// for it at central. The change log is the queue: status (from the database, the daemon
+// being down) says how much waits and since when; on reconnect both backlogs drain, and
+// a write made while they drain gets through too.
+TEST_F(DaemonRecovery, BacklogsOnBothSidesDrainAfterALongOutage) {
+  constexpr int kBacklog = 10'000;
+  const std::string u = "unit-0001";
+  StartCentral();
+  AddStudents(u, 0, kBacklog);
+  {
+    auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+    Exec(c, "BEGIN");
+    for (int n = 0; n < kBacklog; ++n) {
+      Exec(c, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s-central-" +
+                  std::to_string(n) + "', '" + u + "', 'q')");
+    }
+    Exec(c, "COMMIT");
+  }
+  const CliResult offline = Ctl({"--config", dir_.File(u + ".toml"), "--json", "status"});
+  ASSERT_EQ(offline.code, 0) << offline.err;
+  const auto doc = nlohmann::json::parse(offline.out);
+  EXPECT_EQ(doc["outgoing"]["pending_changes"], kBacklog) << offline.out;
+  EXPECT_GT(doc["outgoing"]["oldest_pending_ms"].get<int64_t>(), 0) << offline.out;
+
+  unit_daemons_.push_back(std::make_unique<Daemon>(dir_.File(u + ".toml"), dir_.File(u + ".log")));
+  AddStudents(u, kBacklog, kBacklog + 1);  // while the backlog drains
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+        auto r = ValueOrDie(store::Replica::Open(dir_.File(u + ".db")));
+        return Query(c, "SELECT count(*) FROM student") == std::to_string(2 * kBacklog + 1) &&
+               Digests(r, u) == Digests(c, u);
+      },
+      std::chrono::seconds(180)));
+  const CliResult online = Ctl({"--config", dir_.File(u + ".toml"), "--json", "status"});
+  ASSERT_EQ(online.code, 0) << online.err;
+  EXPECT_EQ(nlohmann::json::parse(online.out)["outgoing"]["pending_changes"], 0) << online.out;
+}
+
 // Scheduled backups: one at start when the newest is older than the interval; only `keep`
 // of this node's remain (other files untouched), the state shows in status, and
 // the newest restores to a replica with the unit's rows.
