@@ -2,6 +2,7 @@
 // failed, with the one command that replays each (tests/RELIABILITY.md).
 //
 //   unitsync_sim --seeds N --first-seed S [--steps K] [--verbose]
+//                [--central-writes-before-restore]
 //
 // Exit status: 0 when every seed passed, 1 when any failed, 2 on a usage error.
 #include <CLI/CLI.hpp>
@@ -64,16 +65,20 @@ int main(int argc, char** argv) {
   uint64_t first = 1;
   int steps = 0;
   bool verbose = false;
+  bool central_writes_before_restore = false;
   app.add_option("--seeds", seeds, "how many seeds to run")->check(CLI::PositiveNumber);
   app.add_option("--first-seed", first, "the first seed");
   app.add_option("--steps", steps, "workload and fault steps per seed (0: drawn from the seed)");
   app.add_flag("--verbose", verbose, "one line per seed");
+  app.add_flag("--central-writes-before-restore", central_writes_before_restore,
+               "let central write between a snapshot and its restore (a known limit)");
   CLI11_PARSE(app, argc, argv);
 
   const auto wall_start = std::chrono::steady_clock::now();
   Totals t;
   unitsync::sim::ScenarioOptions options;
   options.steps = steps;
+  options.central_writes_before_restore = central_writes_before_restore;
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     const SeedResult r = unitsync::sim::RunSeed(seed, options);
     t.Add(r);
