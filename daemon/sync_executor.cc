@@ -198,6 +198,13 @@ StoreResult UnitExecutor::FetchPushes(const protocol::FetchPushes& work) {
     return ready;
   }
 
+  if (ready.entries.size() >= work.limit) {
+    // The limit was reached by spooled entries alone: the change log may hold writes
+    // no push covers yet, so the caller must fetch again once its window has room
+    // (an extra fetch finds nothing and costs one read).
+    ready.more = true;
+    return ready;
+  }
   auto key = keys_.Current(replica_.node_id());
   if (!key) return fail(key.error());
   int64_t built_seq = state->built_seq;

@@ -110,6 +110,25 @@ TEST_F(Executors, PushIsSealedOnceAndAppliedOnce) {
   EXPECT_EQ(CentralApplied(), 1);
 }
 
+// Found by the simulator (tests/sim, seed 23): a resend that filled the window with a
+// spooled push answered more = false although a later write was not built yet, so the
+// uplink sent nothing more until the next local change.
+TEST_F(Executors, AResendThatFillsTheLimitSaysMoreMayWait) {
+  Write("0190a000-0000-7000-8000-000000000001", 1);
+  ASSERT_EQ(Fetch(0, 1).size(), 1u);
+  Write("0190a000-0000-7000-8000-000000000002", 2);
+  auto r = unit_exec_.Run(protocol::FetchPushes{0, 1});
+  auto& resend = std::get<protocol::PushesReady>(r);
+  ASSERT_TRUE(resend.ok) << resend.error;
+  ASSERT_EQ(resend.entries.size(), 1u);
+  EXPECT_EQ(resend.entries[0].seq, 1u);
+  EXPECT_TRUE(resend.more) << "the second write waits in the change log";
+  // Fetching after it builds the second push.
+  auto next = Fetch(1, 1);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].seq, 2u);
+}
+
 TEST_F(Executors, RenumberedOrRedirectedPushIsRefusedWithNoStateChange) {
   Write("s1", 1);
   auto one = Fetch(0);

@@ -47,7 +47,14 @@ Status StampPendingChanges(Replica& replica) {
     // from a node whose clock runs ahead of ours.
     const uint64_t ts = std::max(replica.clock().Tick(), clock->MaxHlc() + 1);
     const Version stamp{ts, self};
-    auto bump = [&](size_t i) { clock->columns[i] = {stamp, clock->columns[i].v}; };
+    // `prev` is the newest version from another node that this node's writes of the
+    // column replaced: overwriting our own version keeps that one. A chain of local
+    // writes then still shows which foreign version it started from, so a peer's write
+    // it never saw is found concurrent however the HLCs of the chain fall (merge.h).
+    auto bump = [&](size_t i) {
+      ColumnVersion& cur = clock->columns[i];
+      cur = {stamp, cur.v.origin == self ? cur.prev : cur.v};
+    };
 
     switch (e.op) {
       case 'I':

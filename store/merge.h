@@ -7,6 +7,9 @@
 //                               never saw cur: a conflict (loser: cur).
 //   in <  cur                   cur stays. If in > cur.prev, the writer of
 //                               cur never saw `in`: a conflict (loser: in).
+//   (`prev` is the newest version from another node that the writer's chain
+//   of writes replaced; two versions from the same origin are never a
+//   conflict: one node writes a column sequentially.)
 // Rows:
 //   tombstone vs live row       delete wins, whatever the timestamps; each
 //                               column the deleter had not seen (cur newer

@@ -138,6 +138,49 @@ TEST_F(MergeTest, SequentialUpdatesAreNotConflicts) {
   EXPECT_TRUE(ValueOrDie(ListConflicts(central_)).empty());
 }
 
+// Found by the simulator (tests/sim, seed 190): central's write lands between the
+// shared version and a unit's first local write; the unit writes again before it syncs.
+// Both sides must keep central's value as a conflict loser, not drop it silently.
+TEST_F(MergeTest, AWriteConcurrentWithAChainOfLocalWritesIsAConflict) {
+  central_clock_.Advance(1'000);
+  Exec(central_, "UPDATE support_action SET description = 'central' WHERE id = 'a'");
+  ASSERT_TRUE(StampPendingChangesNow(central_));
+  unit_clock_.Advance(2'000);
+  Exec(unit_, "UPDATE support_action SET description = 'unit 1' WHERE id = 'a'");
+  ASSERT_TRUE(StampPendingChangesNow(unit_));
+  unit_clock_.Advance(1'000);
+  Exec(unit_, "UPDATE support_action SET description = 'unit 2' WHERE id = 'a'");
+  ExpectConvergedAfterSync();
+  EXPECT_EQ(Description(central_), "unit 2");
+  // Central holds the conflict (the unit never receives central's losing value: the
+  // winning row is all its own, so it is not echoed back).
+  auto conflicts = ValueOrDie(ListConflicts(central_));
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_EQ(conflicts[0].column, "description");
+  EXPECT_EQ(std::get<std::string>(conflicts[0].loser_value), "central");
+  EXPECT_EQ(std::get<std::string>(conflicts[0].winner_value), "unit 2");
+}
+
+// The same with the unit's chain losing: central's later write wins, and the unit keeps
+// its last value as the loser.
+TEST_F(MergeTest, AChainOfLocalWritesLosingToAConcurrentWriteIsAConflict) {
+  unit_clock_.Advance(1'000);
+  Exec(unit_, "UPDATE support_action SET description = 'unit 1' WHERE id = 'a'");
+  ASSERT_TRUE(StampPendingChangesNow(unit_));
+  unit_clock_.Advance(1'000);
+  Exec(unit_, "UPDATE support_action SET description = 'unit 2' WHERE id = 'a'");
+  central_clock_.Advance(1'500);
+  Exec(central_, "UPDATE support_action SET description = 'central' WHERE id = 'a'");
+  unit_clock_.Advance(-1'000);  // the unit's 'unit 2' is stamped before central's write
+  ExpectConvergedAfterSync();
+  EXPECT_EQ(Description(unit_), "central");
+  for (Replica* r : {&central_, &unit_}) {
+    auto conflicts = ValueOrDie(ListConflicts(*r));
+    ASSERT_EQ(conflicts.size(), 1u) << r->node_id();
+    EXPECT_EQ(std::get<std::string>(conflicts[0].loser_value), "unit 2") << r->node_id();
+  }
+}
+
 TEST_F(MergeTest, ApplyingTwiceChangesNothing) {
   unit_clock_.Advance(1000);
   Exec(unit_, "UPDATE support_action SET description = 'v2' WHERE id = 'a'");

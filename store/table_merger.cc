@@ -350,15 +350,18 @@ Status TableMerger::ApplyUpsert(const ChangeRow& row, RowClock& clock, bool& cha
     const ColumnVersion& in = row.versions[b];
     ColumnVersion& cur = clock.columns[c];
     if (in.v == cur.v) continue;
+    // One node's versions of a column are sequential: it wrote each with the others in
+    // view. Between nodes, `prev` (change_log.cc) says what the writer had seen.
+    const bool same_writer = in.v.origin == cur.v.origin;
     if (in.v > cur.v) {
-      if (!cur.v.empty() && cur.v > in.prev) {
+      if (!cur.v.empty() && !same_writer && cur.v > in.prev) {
         auto values = Current(row.pk);
         if (!values) return tl::unexpected(values.error());
         pending_.push_back({c, "update", row.values[b], in.v, (**values)[c], cur.v});
       }
       cur = in;
       set.push_back(b);
-    } else if (in.v > cur.prev) {
+    } else if (!same_writer && in.v > cur.prev) {
       auto values = Current(row.pk);
       if (!values) return tl::unexpected(values.error());
       pending_.push_back({c, "update", (**values)[c], cur.v, row.values[b], in.v});

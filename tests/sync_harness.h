@@ -5,8 +5,12 @@
 //
 // The link behaves like a TCP/TLS stream: frames arrive in order after a latency, a
 // graceful close delivers what was written first, an abort (Drop) loses what is in
-// flight. Faults the tests inject: connection drops, duplicated frames, refused
-// connects (partitions), store work finishing late.
+// flight. Faults the tests inject: connection drops, frames held up (in order), refused
+// connects and silent links (partitions), store work finishing late, node crashes
+// (also between a store commit and the frames that would have reported it), skewed
+// wall clocks, central restored from an older file. Two faults break the stream model
+// on purpose, to test the core's own defences: frames duplicated or overtaken inside
+// one connection (FORMAT.md section 6 says what the core does with each).
 #pragma once
 
 #include <cstdint>
@@ -42,6 +46,25 @@ struct Faults {
   double drop_per_frame = 0;       // chance that a frame's delivery aborts the connection
   double duplicate_per_frame = 0;  // chance that a frame is delivered twice
   int64_t latency_ms = 5;
+  // Chance that a frame is held up by up to max_delay_ms; the frames behind it on the
+  // same connection wait for it (a stalled TCP stream).
+  double delay_per_frame = 0;
+  int64_t max_delay_ms = 0;
+  // Chance that a frame is held up by up to max_delay_ms while later frames of the same
+  // connection overtake it (not something TCP does: a robustness fault).
+  double reorder_per_frame = 0;
+};
+
+// A node of the deployment for the fault API: kCentral or a unit index (0-based).
+inline constexpr int kCentral = -1;
+
+// One store request carried out, for observers (tests/sim checks exactly-once applies
+// and replays what was applied). `result` is null before the work runs.
+struct StoreEvent {
+  int unit = 0;             // the unit (central: the unit whose session asked)
+  bool at_central = false;  // central's executor ran it (else the unit's)
+  const protocol::StoreWork* work = nullptr;
+  const protocol::StoreResult* result = nullptr;
 };
 
 class SyncHarness {
@@ -64,6 +87,14 @@ class SyncHarness {
     size_t frames = 0;
     size_t drops = 0;
     size_t duplicates = 0;
+    size_t delays = 0;
+    size_t reorders = 0;
+    size_t blackholed = 0;        // frames lost on a link cut silently
+    size_t refused_connects = 0;  // connects refused by a partition
+    size_t unit_crashes = 0;
+    size_t central_crashes = 0;
+    size_t crashes_after_commit = 0;  // of those: right after a store commit
+    size_t store_work_lost = 0;       // store work a crash kept from running
   };
   const Counters& counters() const { return counters_; }
   Faults& faults() { return faults_; }
@@ -82,8 +113,30 @@ class SyncHarness {
   void Drop(int i);
   // While partitioned, unit i's connects fail.
   void Partition(int i, bool partitioned);
+  // Unit i's current connection goes silent: nothing more arrives either way and
+  // neither side is told (a cable pulled); the read deadlines find out.
+  void Cut(int i);
   // Closes and reopens central's replica from `path` (a restore), keeping the harness.
   void ReplaceCentral(const std::string& path);
+
+  // Crashes a node (kill -9): its core objects, timers, connections and store work not
+  // yet run are lost; its replica file is closed and reopened, and the node starts again
+  // from what is durable. A crashed unit starts connecting at once.
+  void CrashUnit(int i);
+  void CrashCentral();
+  // The node's next store work commits, then the node crashes before anything reports
+  // the result (the window between a store commit and the ack).
+  void CrashAfterNextStoreWork(int node);
+  // Skews node's wall clock (the replica's HLC source) by offset_ms from simulated time;
+  // may be called at any time (a clock jump).
+  void SetClockOffset(int node, int64_t offset_ms);
+  // Called around every store request that runs (not for work lost to a crash).
+  void SetStoreObserver(std::function<void(const StoreEvent&)> observer) {
+    store_observer_ = std::move(observer);
+  }
+  const daemon::KeyRing& central_keys() const { return central_keys_; }
+  const daemon::KeyRing& unit_keys(int i) const;
+  const std::string& central_path() const { return central_path_; }
 
   // Runs events until none is left before now + ms; returns how many ran.
   size_t RunFor(int64_t ms);
@@ -91,6 +144,9 @@ class SyncHarness {
   // work outstanding, its change log built and acknowledged, and central's fan-out
   // acknowledged — or `limit_ms` of simulated time passed. True when quiet.
   bool RunUntilQuiet(int64_t limit_ms = 600'000);
+  // Why RunUntilQuiet would not return true now: one clause per unit that is not quiet
+  // (phases, windows, queues; ids and counts only). Empty when quiet.
+  std::string NotQuietBecause();
 
   // Verify (FORMAT.md section 6): starts one of unit i's scope, asked by the unit or by
   // central, and returns its id; 0 when the core refused to start it (not syncing).
@@ -117,18 +173,27 @@ class SyncHarness {
   void CloseLink(UnitNode& u, bool by_central, const std::string& reason);
   void Arm(Endpoint& e, protocol::TimerId id, int64_t after_ms, std::function<void()> fire);
   bool Quiet();
+  // Shared by CrashCentral and ReplaceCentral: every session reset, central reopened.
+  void ReopenCentral(const std::string& path);
+  void OpenUnit(UnitNode& u);
+  void RunStoreWork(UnitNode& u, bool at_central, const protocol::StoreWork& work,
+                    protocol::StoreResult& result);
   // Runs events until `done()` holds or `limit_ms` passed; returns done().
   bool RunUntil(const std::function<bool()>& done, int64_t limit_ms);
   int IndexOf(const UnitNode& u) const;
   int64_t StoreDelay();
 
+  class NodeClock;
   SimEnv env_;
-  std::unique_ptr<WallClock> wall_;  // replicas' clock: simulated time
+  std::unique_ptr<NodeClock> central_clock_;  // replicas' clocks: simulated time + skew
   Faults faults_;
   protocol::SyncOptions options_;
   daemon::KeyRing central_keys_;
   std::unique_ptr<store::Replica> central_;
   std::string central_path_;
+  uint64_t central_incarnation_ = 0;  // bumped by every central crash or restore
+  bool central_crash_after_work_ = false;
+  std::function<void(const StoreEvent&)> store_observer_;
   std::vector<std::unique_ptr<UnitNode>> units_;
   std::map<std::string, std::vector<std::string>> logs_;
 
