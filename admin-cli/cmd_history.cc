@@ -72,7 +72,8 @@ void RegisterHistory(CLI::App& app, Context& ctx) {
   cmd->add_option("id", opts->id, "Row id")->required();
   cmd->footer(
       "Each column's current version (hybrid logical clock time, counter, origin node) and\n"
-      "the version it replaced; values are not shown (see 'action show' or 'conflicts show').");
+      "the newest version from another node that the column's writes replaced; values are\n"
+      "not shown (see 'action show' or 'conflicts show').");
   cmd->callback([&ctx, opts] { ctx.Finish(RunHistory(ctx, *opts)); });
 }
 

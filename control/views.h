@@ -52,7 +52,8 @@ Result<nlohmann::json> ConflictDetailView(store::Replica& replica, int64_t id);
 // Restores (writes the loser back) or dismisses; {"id":N,"restored"|"dismissed":true}.
 Result<nlohmann::json> ResolveConflict(store::Replica& replica, int64_t id, bool restore);
 
-// `history TABLE ID`: per-column versions (current and replaced) with origins and HLCs,
+// `history TABLE ID`: per-column versions (current, and the newest version from another
+// node that the column's writes replaced — store/FORMAT.md) with origins and HLCs,
 // the tombstone, change-log entries still held and conflicts recorded on the row.
 Result<nlohmann::json> HistoryView(store::Replica& replica, const std::string& table,
                                    const std::string& id);

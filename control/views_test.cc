@@ -129,8 +129,9 @@ TEST(HistoryView, ColumnVersionsWithOriginsAndWhatTheyReplaced) {
   ASSERT_NE(grade, nullptr);
   ASSERT_NE(pseudo, nullptr);
   EXPECT_EQ((*grade)["version"]["origin"], "unit-0001");
-  EXPECT_TRUE((*grade)["replaced"].is_null())
-      << "one origin's chain of writes replaces no foreign version (store/DESIGN.md)";
+  // "replaced" is the newest version from another node that the column's writes
+  // replaced (store/FORMAT.md): the update replaced only this unit's own insert.
+  EXPECT_TRUE((*grade)["replaced"].is_null());
   EXPECT_TRUE((*pseudo)["replaced"].is_null());
   EXPECT_GT((*grade)["version"]["hlc"].get<uint64_t>(),
             (*pseudo)["version"]["hlc"].get<uint64_t>());

@@ -11,9 +11,6 @@
 namespace unitsync::testing {
 namespace {
 
-// Replica wall clocks follow simulated time from a fixed epoch, so HLCs replay too.
-constexpr int64_t kEpochMs = 1'780'000'000'000;
-
 template <typename T>
 T OrThrow(Result<T> r, const std::string& what) {
   if (!r) throw std::runtime_error(what + ": " + r.error().ToString());
@@ -41,7 +38,7 @@ size_t UnbuiltRows(store::Replica& r, int64_t built_log_seq) {
 class SyncHarness::NodeClock final : public WallClock {
  public:
   explicit NodeClock(SimEnv& env) : env_(env) {}
-  int64_t NowMs() override { return kEpochMs + env_.now_ms_ + offset_ms_; }
+  int64_t NowMs() override { return kSimEpochMs + env_.now_ms_ + offset_ms_; }
   int64_t offset_ms_ = 0;
 
  private:
@@ -91,8 +88,13 @@ SyncHarness::SyncHarness(const store::testing::TempDir& dir, int units, uint64_t
   store::ReplicaOptions ropts;
   ropts.clock = central_clock_.get();
   central_path_ = dir.File("central.db");
-  central_ = std::make_unique<store::Replica>(OrThrow(
-      store::Replica::Create(central_path_, store::Role::kCentral, "central", ropts), "central"));
+  // A replica file already in `dir` is a fresh copy made for us (SyncHarness header).
+  auto made = [](const std::string& path) { return std::filesystem::exists(path); };
+  central_ = std::make_unique<store::Replica>(
+      made(central_path_)
+          ? OrThrow(store::Replica::Open(central_path_, ropts), "central")
+          : OrThrow(store::Replica::Create(central_path_, store::Role::kCentral, "central", ropts),
+                    "central"));
   for (int i = 0; i < units; ++i) {
     auto u = std::make_unique<UnitNode>();
     char name[16];
@@ -102,7 +104,9 @@ SyncHarness::SyncHarness(const store::testing::TempDir& dir, int units, uint64_t
     u->clock = std::make_unique<NodeClock>(env_);
     store::ReplicaOptions uopts;
     uopts.clock = u->clock.get();
-    OrThrow(store::Replica::Create(u->path, store::Role::kUnit, u->id, uopts), u->id);
+    if (!made(u->path)) {
+      OrThrow(store::Replica::Create(u->path, store::Role::kUnit, u->id, uopts), u->id);
+    }
     std::array<uint8_t, protocol::kUnitSecretSize> secret{};
     for (auto& b : secret) b = static_cast<uint8_t>(env_.rng_());
     OrThrow(u->keys.Add(u->id, secret, 1), "unit key");

@@ -33,6 +33,9 @@
 
 namespace unitsync::testing {
 
+// Replica wall clocks follow simulated time from this fixed epoch, so HLCs replay too.
+inline constexpr int64_t kSimEpochMs = 1'780'000'000'000;
+
 class SimEnv final : public protocol::SyncEnv {
  public:
   explicit SimEnv(uint64_t seed) : rng_(seed) {}
@@ -70,6 +73,9 @@ struct StoreEvent {
 class SyncHarness {
  public:
   // Central "central" and units "unit-0001".."unit-000N", secrets derived from the seed.
+  // Replica files already in `dir` (central.db, unit-000N.db) are opened instead of
+  // created; they must be fresh replicas of those node ids (tests/sim copies templates:
+  // creating a replica is most of a short scenario's set-up).
   SyncHarness(const store::testing::TempDir& dir, int units, uint64_t seed,
               protocol::SyncOptions options = {});
   ~SyncHarness();

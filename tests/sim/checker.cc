@@ -1,6 +1,7 @@
 #include "tests/sim/checker.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <random>
 #include <stdexcept>
 
@@ -312,10 +313,13 @@ void Checker::CheckReplay(const std::string& scratch, uint64_t seed) {
   // Every changeset that was merged anywhere, in another order and with repeats, into a
   // replica that saw none of them: the merge is a join, so it must land on central's
   // state exactly.
-  ManualWallClock clock(1'780'000'000'000);
+  ManualWallClock clock(testing::kSimEpochMs);
   store::ReplicaOptions options;
   options.clock = &clock;
-  auto fresh = store::Replica::Create(scratch, store::Role::kCentral, "replay", options);
+  // `scratch` may hold a fresh copy already (tests/sim/scenario.h ReplicaTemplates).
+  auto fresh = std::filesystem::exists(scratch)
+                   ? store::Replica::Open(scratch, options)
+                   : store::Replica::Create(scratch, store::Role::kCentral, "replay", options);
   if (!fresh) return Report("(3) delivery order changes state", "cannot create the replica");
   std::vector<const store::Changeset*> order;
   std::mt19937_64 rng(seed ^ 0x5eed);

@@ -49,7 +49,8 @@ class Checker {
   // The invariants that must hold at every moment, at every unit: (4), (5), (6).
   void Observe();
   // After every queue has drained: all of them. `scratch` is a file path for the replay
-  // replica; `seed` orders the replay.
+  // replica (a fresh central-role replica there is used, else one is created); `seed`
+  // orders the replay.
   void Final(const std::string& scratch, uint64_t seed);
 
   void Report(const std::string& invariant, const std::string& detail);

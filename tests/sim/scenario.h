@@ -1,4 +1,4 @@
-// One simulated scenario per seed: central and 3-5 units on real replicas, the real sync
+// One simulated scenario per seed: central and 3-8 units on real replicas, the real sync
 // core, a simulated network and clock (tests/sync_harness.h), a random workload
 // (workload.h) and random faults; then the faults stop, every queue drains, and the
 // convergence checker (checker.h) judges. Everything is a function of the seed: the
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "store/test_util.h"
 #include "tests/sim/checker.h"
 #include "tests/sync_harness.h"
 
@@ -19,7 +20,25 @@ namespace unitsync::sim {
 // bound leaves room for a resync after a restore plus a few backoff rounds.
 inline constexpr int64_t kDrainBoundMs = 60'000;
 
+// Fresh replica files made once per process and copied for each seed (creating a
+// replica applies the whole schema; copying a file is far cheaper). Not thread-safe.
+class ReplicaTemplates {
+ public:
+  explicit ReplicaTemplates(int max_units = 8);
+  // Copies central.db and unit-0001.db .. unit-<units>.db into `dir`.
+  void CopyInto(const store::testing::TempDir& dir, int units) const;
+  // A fresh central-role replica for the checker's replay.
+  const std::string& replay() const { return replay_; }
+
+ private:
+  store::testing::TempDir dir_;
+  int max_units_;
+  std::string replay_;
+};
+
 struct ScenarioOptions {
+  // Copied instead of creating replicas; null: create them.
+  const ReplicaTemplates* templates = nullptr;
   // Workload and fault steps; 0: drawn from the seed (25-50).
   int steps = 0;
   // Let central write between a snapshot and its restore. Off: central's own writes in

@@ -76,7 +76,9 @@ int main(int argc, char** argv) {
 
   const auto wall_start = std::chrono::steady_clock::now();
   Totals t;
+  unitsync::sim::ReplicaTemplates templates;
   unitsync::sim::ScenarioOptions options;
+  options.templates = &templates;
   options.steps = steps;
   options.central_writes_before_restore = central_writes_before_restore;
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
