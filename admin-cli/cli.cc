@@ -46,8 +46,9 @@ Result<store::Replica> Context::OpenReplica(bool read_only) {
   return replica;
 }
 
-DaemonSettings Context::ReadDaemonConfig() {
-  DaemonSettings s;
+const DaemonSettings& Context::DaemonConfig() {
+  if (daemon_config_) return *daemon_config_;
+  DaemonSettings& s = daemon_config_.emplace();
   std::error_code ec;
   if (!std::filesystem::exists(global.config, ec)) return s;
   try {
@@ -55,7 +56,6 @@ DaemonSettings Context::ReadDaemonConfig() {
     if (auto v = t["control"]["socket"].value<std::string>()) s.socket = *v;
     if (auto v = t["database"].value<std::string>()) s.database = *v;
     if (auto v = t["tls"]["bundle"].value<std::string>()) s.bundle = *v;
-    if (auto v = t["node_id"].value<std::string>()) s.node_id = *v;
   } catch (const toml::parse_error&) {
     // The daemon reports a broken config itself ('unitsyncd --check-config').
     err() << kProgram << ": note: cannot read " << global.config
@@ -65,12 +65,12 @@ DaemonSettings Context::ReadDaemonConfig() {
 }
 
 std::string Context::DatabasePath() {
-  if (global.db.empty()) global.db = ReadDaemonConfig().database;
+  if (global.db.empty()) global.db = DaemonConfig().database;
   return global.db;
 }
 
 Result<NodeKey> Context::LoadNodeKey(const std::string& bundle_dir) {
-  const std::string dir = bundle_dir.empty() ? ReadDaemonConfig().bundle : bundle_dir;
+  const std::string dir = bundle_dir.empty() ? DaemonConfig().bundle : bundle_dir;
   if (dir.empty()) {
     return Fail(Errc::kInvalidArgument, "no bundle: the node's key is in its enrollment bundle",
                 "give --bundle DIR, or --config naming the daemon's config ([tls] bundle)");
@@ -88,7 +88,7 @@ Result<NodeKey> Context::LoadNodeKey(const std::string& bundle_dir) {
 }
 
 bool Context::DaemonAnswers() {
-  std::string socket = global.socket_given ? global.socket : ReadDaemonConfig().socket;
+  std::string socket = global.socket_given ? global.socket : DaemonConfig().socket;
   auto r = control::Call(socket, control::Request{control::cmd::kStatus, nlohmann::json::object()},
                          std::chrono::seconds(5), {});
   return r.has_value() || r.error().code != Errc::kUnavailable;
@@ -107,7 +107,7 @@ Result<nlohmann::json> Context::Ask(const std::string& command, const nlohmann::
     return Fail(Errc::kInvalidArgument, "this command needs the running daemon, not --db",
                 "drop --db (the daemon's socket is found from its config), or give --socket");
   }
-  const DaemonSettings config = ReadDaemonConfig();
+  const DaemonSettings& config = DaemonConfig();
   std::string socket = global.socket_given ? global.socket : config.socket;
   control::ProgressFn progress;
   const bool tty = ::isatty(STDERR_FILENO) != 0;

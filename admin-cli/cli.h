@@ -63,7 +63,6 @@ struct DaemonSettings {
   std::string socket = control::kDefaultSocketPath;
   std::string database;
   std::string bundle;  // [tls] bundle: the node's certificate, key and secret
-  std::string node_id;
 };
 
 // The node's sealing key (backups; a unit's bundles) with the node it belongs to.
@@ -98,8 +97,9 @@ class Context {
                              const AskOptions& options);
   AnsweredBy answered_by() const { return answered_by_; }
 
-  // The daemon's config (--config), read now; a file that is missing gives defaults.
-  DaemonSettings ReadDaemonConfig();
+  // The daemon's config (--config), read on first use; a file that is missing gives
+  // defaults.
+  const DaemonSettings& DaemonConfig();
   // The replica file: --db, else the config's database (remembered in global.db); empty
   // when neither names one.
   std::string DatabasePath();
@@ -123,6 +123,7 @@ class Context {
   std::ostream* err_;
   int exit_code_ = kExitOk;
   AnsweredBy answered_by_ = AnsweredBy::kDaemon;
+  std::optional<DaemonSettings> daemon_config_;
 };
 
 // Subcommands (one file each).

@@ -35,6 +35,7 @@ Status RunBackup(Context& ctx, const BackupOptions& opts) {
   req.database = db;
   req.out_path = opts.out;
   req.key = &key->key;
+  req.expect_node = key->node_id;
   req.now_ms = control::WallNowMs();
   const bool tty = ::isatty(STDERR_FILENO) != 0 && !ctx.global.json;
   if (tty) {
@@ -47,14 +48,6 @@ Status RunBackup(Context& ctx, const BackupOptions& opts) {
   auto info = recovery::WriteBackup(req);
   if (tty) ctx.err() << "\r\x1b[K" << std::flush;
   if (!info) return tl::unexpected(info.error());
-  if (info->manifest.node_id != key->node_id) {
-    // Sealed with the wrong node's key it could never be restored here: say so now.
-    ::unlink(opts.out.c_str());
-    return Fail(Errc::kWrongNode,
-                db + " is the replica of " + info->manifest.node_id + ", but the bundle is " +
-                    key->node_id + "'s",
-                "back up a node with its own bundle (--bundle or the config's [tls] bundle)");
-  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto& m = info->manifest;

@@ -1,14 +1,13 @@
 // unitsyncctl restore: puts a sealed backup (cmd_backup.cc) back as this node's replica,
 // verified before anything is replaced; the replica that was there is kept, not deleted.
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 
 #include "admin-cli/cli.h"
+#include "pki/files.h"
 #include "recovery/backup_file.h"
 #include "store/sync_state.h"
 
@@ -21,17 +20,12 @@ struct RestoreOptions {
   bool force = false;
 };
 
-bool Exists(const std::string& path) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
 // Moves the replica at `db` (and its -wal/-shm) aside; returns the new name.
 Result<std::string> MoveAside(const std::string& db, int64_t now_ms) {
   const std::string aside = db + ".replaced-" + std::to_string(now_ms / 1000);
   for (const char* suffix : {"", "-wal", "-shm"}) {
     const std::string from = db + suffix;
-    if (!Exists(from)) continue;
+    if (!pki::PathExists(from)) continue;
     if (::rename(from.c_str(), (aside + suffix).c_str()) != 0) {
       return Fail(Errc::kIo, "move " + from + " aside: " + std::strerror(errno),
                   "check the directory's permissions; nothing was restored");
@@ -62,7 +56,7 @@ Status RunRestore(Context& ctx, const RestoreOptions& opts) {
     return &key->key;
   };
 
-  const bool had_replica = Exists(db);
+  const bool had_replica = pki::PathExists(db);
   if (had_replica && !opts.force) {
     return Fail(Errc::kAlreadyExists, db + " already holds a replica",
                 "--force restores anyway and keeps the current one as " + db +

@@ -1,5 +1,6 @@
 #include "daemon/backup_scheduler.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <ctime>
@@ -94,6 +95,7 @@ void BackupScheduler::RunOnce() {
     req.database = config_.database;
     req.out_path = path;
     req.key = &key_;
+    req.expect_node = config_.node_id;
     req.now_ms = started_ms;
     auto info = recovery::WriteBackup(req);
     Result<std::string> file = path;

@@ -76,8 +76,8 @@ Result<IssuedBundle> EnrollUnit(const std::string& ca_dir, const std::string& un
                                 const std::string& out_dir, int days = kDefaultLeafDays);
 
 // Issues central node `node_id` its server bundle in `out_dir` (as above, with a secret
-// that seals central's backups, without registration): CN = node id, SAN DNS or IP per host (IP literals
-// detected, v4 or v6), EKU serverAuth. `hosts` must name at least one host.
+// that seals central's backups, without registration): CN = node id, SAN DNS or IP per host (IP
+// literals detected, v4 or v6), EKU serverAuth. `hosts` must name at least one host.
 Result<IssuedBundle> IssueServer(const std::string& ca_dir, const std::string& node_id,
                                  const std::vector<std::string>& hosts, const std::string& out_dir,
                                  int days = kDefaultLeafDays);

@@ -39,20 +39,7 @@ uint64_t ChunkCount(uint64_t bytes, uint32_t chunk) {
   return bytes == 0 ? 0 : (bytes + chunk - 1) / chunk;
 }
 
-Status WriteAll(int fd, const uint8_t* data, size_t n, const std::string& path) {
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t w = ::write(fd, data + done, n - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return tl::unexpected(ErrnoError(errno, "write " + path));
-    }
-    done += static_cast<size_t>(w);
-  }
-  return {};
-}
-
-// Opens record `index` of `reader`'s file under the key it names.
+// Opens record `index` of the file with `header` under the key the envelope names.
 Result<protocol::Bytes> OpenRecord(const protocol::SealedFileHeader& header, uint64_t index,
                                    const protocol::Bytes& record, const KeyLookup& keys) {
   auto key_id = protocol::EnvelopeKeyId(record);
@@ -123,6 +110,12 @@ Result<BackupInfo> WriteBackup(const BackupRequest& request) {
     info.manifest.role = replica->role() == store::Role::kCentral ? protocol::BackupRole::kCentral
                                                                   : protocol::BackupRole::kUnit;
     info.manifest.node_id = replica->node_id();
+    if (info.manifest.node_id != request.expect_node) {
+      return Fail(Errc::kWrongNode,
+                  request.database + " is the replica of " + info.manifest.node_id +
+                      ", but the key is " + request.expect_node + "'s",
+                  "back up a node with its own bundle (--bundle or the config's [tls] bundle)");
+    }
     info.manifest.schema_version = static_cast<uint32_t>(replica->schema_version());
   }
   if (::stat(plain.c_str(), &st) != 0) return tl::unexpected(ErrnoError(errno, "stat " + plain));
@@ -196,7 +189,7 @@ Result<BackupInfo> UnsealBackup(const std::string& path, const KeyLookup& keys,
       return Fail(Errc::kCorrupt,
                   "chunk " + std::to_string(i) + " of the backup has the wrong size");
     }
-    if (auto s = WriteAll(out.get(), plain->data(), plain->size(), dest_path); !s) {
+    if (auto s = WriteFully(out.get(), *plain, dest_path); !s) {
       return tl::unexpected(s.error());
     }
     written += plain->size();

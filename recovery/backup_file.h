@@ -36,6 +36,9 @@ struct BackupRequest {
   std::string out_path;  // the sealed file to create (refused if it exists)
   // The node's sealing key (a unit: its changeset key; central: its own secret's key).
   const protocol::ChangesetKey* key = nullptr;
+  // The node `key` belongs to: a replica of any other node is refused before anything is
+  // sealed (it could never be restored with this key's bundle).
+  std::string expect_node;
   int64_t now_ms = 0;  // the manifest's created_ms
   std::function<void(const BackupProgress&)> on_progress;
 };
@@ -49,7 +52,8 @@ struct BackupInfo {
 // Takes the copy and seals it into `out_path` (written as OUT.partial, synced, then
 // renamed: a crash leaves no file that looks complete). The node id and role come from
 // the replica itself. Fails with kAlreadyExists (out_path exists), the copy's errors
-// (store::CopyDatabase), kNotAReplica, kDiskFull / kIo on either file; on failure
+// (store::CopyDatabase), kNotAReplica, kWrongNode (the replica is not `expect_node`'s),
+// kDiskFull / kIo on either file; on failure
 // neither OUT nor the plain copy is left behind.
 Result<BackupInfo> WriteBackup(const BackupRequest& request);
 

@@ -52,6 +52,7 @@ class BackupFileTest : public ::testing::Test {
     req.database = db_;
     req.out_path = out;
     req.key = &key_;
+    req.expect_node = "unit-1";
     req.now_ms = 1'763'900'000'000;
     return WriteBackup(req);
   }
@@ -115,6 +116,18 @@ TEST_F(BackupFileTest, NeverOverwrites) {
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, Errc::kAlreadyExists);
   EXPECT_EQ(ReadAll(existing), "precious");
+}
+
+TEST_F(BackupFileTest, RefusesToSealAnotherNodesReplica) {
+  BackupRequest req;
+  req.database = db_;
+  req.out_path = dir_.File("b.usbk");
+  req.key = &key_;
+  req.expect_node = "unit-2";  // the key is unit-2's, the replica unit-1's
+  auto info = WriteBackup(req);
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().code, Errc::kWrongNode);
+  EXPECT_FALSE(Exists(req.out_path));
 }
 
 TEST_F(BackupFileTest, RefusesAnotherNodesBackupAndAWrongKey) {

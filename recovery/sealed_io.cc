@@ -80,16 +80,21 @@ SealedFileWriter::~SealedFileWriter() {
   if (!committed_ && !partial_.empty() && fd_.get() >= 0) ::unlink(partial_.c_str());
 }
 
-Status SealedFileWriter::Write(protocol::ByteView bytes) {
+Status WriteFully(int fd, protocol::ByteView bytes, const std::string& path) {
   size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t n = ::write(fd_.get(), bytes.data() + done, bytes.size() - done);
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return tl::unexpected(ErrnoError(errno, "write " + partial_));
+      return tl::unexpected(ErrnoError(errno, "write " + path));
     }
     done += static_cast<size_t>(n);
   }
+  return {};
+}
+
+Status SealedFileWriter::Write(protocol::ByteView bytes) {
+  if (auto s = WriteFully(fd_.get(), bytes, partial_); !s) return s;
   bytes_ += bytes.size();
   return {};
 }

@@ -38,6 +38,9 @@ class UniqueFd {
 // anything else kIo. `what` names the operation and the path.
 Error ErrnoError(int err, const std::string& what);
 
+// Writes all of `bytes` to `fd` (retrying short writes and EINTR); errors name `path`.
+Status WriteFully(int fd, protocol::ByteView bytes, const std::string& path);
+
 class SealedFileWriter {
  public:
   // Creates `path`.partial for a file with `header`. kAlreadyExists when `path` (or a
