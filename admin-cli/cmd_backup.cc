@@ -6,7 +6,10 @@
 #include <memory>
 
 #include "admin-cli/cli.h"
+#include "control/wire.h"
 #include "recovery/backup_file.h"
+#include "store/backup.h"
+#include "store/replica.h"
 
 namespace unitsync::cli {
 namespace {
@@ -22,6 +25,25 @@ std::string Mib(uint64_t bytes) {
   return buf;
 }
 
+// The snapshot to copy, with every captured write stamped. While the daemon runs only
+// its clock may stamp, so it is asked to; otherwise this process owns the replica.
+Result<store::PinnedSnapshot> PinSnapshot(Context& ctx, const std::string& db) {
+  if (!ctx.DaemonAnswers()) {
+    auto replica = store::Replica::Open(db);
+    if (!replica) return tl::unexpected(replica.error());
+    return store::PinStampedSnapshot(*replica);
+  }
+  auto lock = store::Db::Open(db, /*create=*/false);
+  if (!lock) return tl::unexpected(lock.error());
+  return store::PinStampedSnapshot(*lock, db, [&ctx]() -> Status {
+    auto r = control::Call(ctx.SocketPath(),
+                           control::Request{control::cmd::kStamp, nlohmann::json::object()},
+                           std::chrono::seconds(60), {});
+    if (!r) return tl::unexpected(r.error());
+    return {};
+  });
+}
+
 Status RunBackup(Context& ctx, const BackupOptions& opts) {
   const std::string db = ctx.DatabasePath();
   if (db.empty()) {
@@ -31,8 +53,10 @@ Status RunBackup(Context& ctx, const BackupOptions& opts) {
   auto key = ctx.LoadNodeKey(opts.bundle);
   if (!key) return tl::unexpected(key.error());
 
+  auto snapshot = PinSnapshot(ctx, db);
+  if (!snapshot) return tl::unexpected(snapshot.error());
+
   recovery::BackupRequest req;
-  req.database = db;
   req.out_path = opts.out;
   req.key = &key->key;
   req.expect_node = key->node_id;
@@ -45,7 +69,7 @@ Status RunBackup(Context& ctx, const BackupOptions& opts) {
     };
   }
   const auto start = std::chrono::steady_clock::now();
-  auto info = recovery::WriteBackup(req);
+  auto info = recovery::WriteBackup(req, std::move(*snapshot));
   if (tty) ctx.err() << "\r\x1b[K" << std::flush;
   if (!info) return tl::unexpected(info.error());
   const double seconds =

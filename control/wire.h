@@ -41,6 +41,7 @@ inline constexpr const char* kVerify = "verify";
 inline constexpr const char* kSyncNow = "sync-now";
 inline constexpr const char* kPause = "pause";
 inline constexpr const char* kResume = "resume";
+inline constexpr const char* kStamp = "stamp";
 }  // namespace cmd
 
 struct Request {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "control/views.h"
+#include "store/change_log.h"
 
 namespace unitsync::daemon {
 
@@ -197,6 +198,14 @@ void AdminService::Handle(const control::Request& request, uint32_t /*uid*/, Rep
     Json units = Json::array();
     for (const auto& u : central_->paused_units()) units.push_back(u);
     return done(Json{{"paused", central_->paused()}, {"paused_units", units}});
+  }
+  if (request.cmd == cmd::kStamp) {
+    return OnStore(
+        [](store::Replica& r) -> Result<Json> {
+          if (auto st = store::StampPendingChangesNow(r); !st) return tl::unexpected(st.error());
+          return Json{{"stamped", true}};
+        },
+        done);
   }
   done(Fail(Errc::kInvalidArgument, "unknown control command \"" + request.cmd + "\"",
             "use the unitsyncctl that came with this unitsyncd"));

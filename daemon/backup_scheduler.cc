@@ -44,8 +44,15 @@ std::vector<fs::path> OwnBackups(const std::string& dir, const std::string& node
 }  // namespace
 
 BackupScheduler::BackupScheduler(boost::asio::io_context& io, const Config& config,
-                                 protocol::ChangesetKey key, Logger& log)
-    : io_(io), config_(config), key_(std::move(key)), log_(log), timer_(io) {}
+                                 protocol::ChangesetKey key, StoreWorker& store,
+                                 store::Replica& replica, Logger& log)
+    : io_(io),
+      config_(config),
+      key_(std::move(key)),
+      store_(store),
+      replica_(replica),
+      log_(log),
+      timer_(io) {}
 
 BackupScheduler::~BackupScheduler() {
   if (worker_.joinable()) worker_.join();
@@ -88,16 +95,27 @@ void BackupScheduler::RunOnce() {
   if (worker_.joinable()) worker_.join();  // the previous run has posted its result
   state_.running = true;
   const int64_t started_ms = control::WallNowMs();
+  store_.Submit([&replica = replica_] { return store::PinStampedSnapshot(replica); },
+                [this, started_ms](Result<store::PinnedSnapshot> pin) {
+                  if (!pin) return Finished(tl::unexpected(pin.error()), 0, started_ms);
+                  if (stopped_) {
+                    state_.running = false;
+                    return;
+                  }
+                  Copy(std::move(*pin), started_ms);
+                });
+}
+
+void BackupScheduler::Copy(store::PinnedSnapshot snapshot, int64_t started_ms) {
   const std::string path =
       (fs::path(config_.backup_dir) / BackupName(config_.node_id, started_ms)).string();
-  worker_ = std::thread([this, path, started_ms] {
+  worker_ = std::thread([this, path, started_ms, snapshot = std::move(snapshot)]() mutable {
     recovery::BackupRequest req;
-    req.database = config_.database;
     req.out_path = path;
     req.key = &key_;
     req.expect_node = config_.node_id;
     req.now_ms = started_ms;
-    auto info = recovery::WriteBackup(req);
+    auto info = recovery::WriteBackup(req, std::move(snapshot));
     Result<std::string> file = path;
     uint64_t bytes = 0;
     if (info) {

@@ -2,7 +2,9 @@
 // replica (the same sealed file `unitsyncctl backup` writes) into backup.dir, named
 // <node>-<UTC time>.usbk, then the oldest beyond backup.keep are deleted.
 //
-// The copy runs on a thread of its own with its own read-only SQLite connection (a WAL
+// The store thread first pins the snapshot to copy (store::PinStampedSnapshot: every
+// captured write stamped, writers held off for an instant only); the copy then runs on a
+// thread of its own, reading that pinned snapshot on its own read-only connection (a WAL
 // reader: the store thread keeps writing meanwhile); its outcome is posted back to the
 // io_context, where it is logged and kept for status and metrics. One backup at a time.
 //
@@ -20,7 +22,10 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/store_worker.h"
 #include "protocol/envelope.h"
+#include "store/backup.h"
+#include "store/replica.h"
 
 namespace unitsync::daemon {
 
@@ -38,7 +43,7 @@ class BackupScheduler {
 
   // `key` seals the backups (the node's own key). backup_dir must be set in `config`.
   BackupScheduler(boost::asio::io_context& io, const Config& config, protocol::ChangesetKey key,
-                  Logger& log);
+                  StoreWorker& store, store::Replica& replica, Logger& log);
   ~BackupScheduler();
   BackupScheduler(const BackupScheduler&) = delete;
   BackupScheduler& operator=(const BackupScheduler&) = delete;
@@ -52,12 +57,15 @@ class BackupScheduler {
  private:
   void Arm(int64_t delay_ms);
   void RunOnce();
+  void Copy(store::PinnedSnapshot snapshot, int64_t started_ms);
   void Finished(Result<std::string> file, uint64_t bytes, int64_t started_ms);
   void Prune();
 
   boost::asio::io_context& io_;
   const Config& config_;
   protocol::ChangesetKey key_;
+  StoreWorker& store_;
+  store::Replica& replica_;  // used on the store thread only
   Logger& log_;
   boost::asio::steady_timer timer_;
   std::thread worker_;

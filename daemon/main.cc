@@ -113,7 +113,7 @@ int Run(const Config& config) {
     auto key =
         protocol::DeriveChangesetKey(bundle->sealing->secret.bytes(), bundle->sealing->key_id);
     if (!key) return Fatal(log, "backup_unusable", key.error());
-    backups.emplace(io, config, std::move(*key), log);
+    backups.emplace(io, config, std::move(*key), store, *replica, log);
     admin.SetBackups(&*backups);
   }
   if (central) {

@@ -79,7 +79,7 @@ Result<BackupInfo> ReadHead(SealedFileReader& reader, const KeyLookup& keys) {
 
 }  // namespace
 
-Result<BackupInfo> WriteBackup(const BackupRequest& request) {
+Result<BackupInfo> WriteBackup(const BackupRequest& request, store::PinnedSnapshot snapshot) {
   if (request.key == nullptr) return Fail(Errc::kInvalidArgument, "backup: no sealing key");
   struct stat st {};
   if (::stat(request.out_path.c_str(), &st) == 0) {
@@ -88,7 +88,7 @@ Result<BackupInfo> WriteBackup(const BackupRequest& request) {
   UuidV7Generator ids;
   const std::string file_id = "bk-" + ids.Next(request.now_ms);
   const std::string plain =
-      DirectoryOf(request.database) + "/.unitsync-backup-" + file_id.substr(3) + ".db";
+      DirectoryOf(snapshot.path()) + "/.unitsync-backup-" + file_id.substr(3) + ".db";
   FileGuard plain_guard(plain);
   store::CopyOptions copy;
   if (request.on_progress) {
@@ -97,7 +97,8 @@ Result<BackupInfo> WriteBackup(const BackupRequest& request) {
           {static_cast<uint64_t>(p.pages_done), static_cast<uint64_t>(p.pages_total), "copy"});
     };
   }
-  if (auto s = store::CopyDatabase(request.database, plain, copy); !s) {
+  const std::string database = snapshot.path();
+  if (auto s = store::CopySnapshot(std::move(snapshot), plain, copy); !s) {
     return tl::unexpected(s.error());
   }
 
@@ -112,8 +113,8 @@ Result<BackupInfo> WriteBackup(const BackupRequest& request) {
     info.manifest.node_id = replica->node_id();
     if (info.manifest.node_id != request.expect_node) {
       return Fail(Errc::kWrongNode,
-                  request.database + " is the replica of " + info.manifest.node_id +
-                      ", but the key is " + request.expect_node + "'s",
+                  database + " is the replica of " + info.manifest.node_id + ", but the key is " +
+                      request.expect_node + "'s",
                   "back up a node with its own bundle (--bundle or the config's [tls] bundle)");
     }
     info.manifest.schema_version = static_cast<uint32_t>(replica->schema_version());

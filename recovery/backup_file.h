@@ -2,7 +2,8 @@
 // authenticated with the node's key, restored only after every byte verified
 // (DESIGN.md "Recovery"; byte layout: protocol/FORMAT.md section 7).
 //
-//   replica.db ──store::CopyDatabase (one read txn)──► <db dir>/.backup-XXXX (0600, plain)
+//   replica.db ──store::PinStampedSnapshot, CopySnapshot (one read txn)──► <db dir>/.backup-XXXX
+//   (0600, plain)
 //     ──1 MiB chunks, each sealed (kind backup, seq i of n)──► OUT (0600) ──► plain copy gone
 //
 // The plain intermediate copy lives beside the replica (same disk, same permissions as
@@ -19,6 +20,7 @@
 #include "common/error.h"
 #include "protocol/envelope.h"
 #include "protocol/sealed_file.h"
+#include "store/backup.h"
 
 namespace unitsync::recovery {
 
@@ -32,7 +34,6 @@ struct BackupProgress {
 };
 
 struct BackupRequest {
-  std::string database;  // the live replica
   std::string out_path;  // the sealed file to create (refused if it exists)
   // The node's sealing key (a unit: its changeset key; central: its own secret's key).
   const protocol::ChangesetKey* key = nullptr;
@@ -49,13 +50,14 @@ struct BackupInfo {
   uint64_t file_bytes = 0;
 };
 
-// Takes the copy and seals it into `out_path` (written as OUT.partial, synced, then
+// Copies the replica as of `snapshot` (store::PinStampedSnapshot: nothing captured is
+// left unstamped) and seals it into `out_path` (written as OUT.partial, synced, then
 // renamed: a crash leaves no file that looks complete). The node id and role come from
 // the replica itself. Fails with kAlreadyExists (out_path exists), the copy's errors
-// (store::CopyDatabase), kNotAReplica, kWrongNode (the replica is not `expect_node`'s),
+// (store::CopySnapshot), kNotAReplica, kWrongNode (the replica is not `expect_node`'s),
 // kDiskFull / kIo on either file; on failure
 // neither OUT nor the plain copy is left behind.
-Result<BackupInfo> WriteBackup(const BackupRequest& request);
+Result<BackupInfo> WriteBackup(const BackupRequest& request, store::PinnedSnapshot snapshot);
 
 // Finds the key for a key id the file names. kNotFound when this node has no such key.
 using KeyLookup = std::function<Result<const protocol::ChangesetKey*>(uint32_t key_id)>;

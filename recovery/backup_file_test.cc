@@ -47,14 +47,16 @@ class BackupFileTest : public ::testing::Test {
     db_ = r.path();
   }
 
-  Result<BackupInfo> Backup(const std::string& out) {
+  Result<BackupInfo> Backup(const std::string& out, const std::string& expect_node = "unit-1") {
     BackupRequest req;
-    req.database = db_;
     req.out_path = out;
     req.key = &key_;
-    req.expect_node = "unit-1";
+    req.expect_node = expect_node;
     req.now_ms = 1'763'900'000'000;
-    return WriteBackup(req);
+    store::Replica r = ValueOrDie(store::Replica::Open(db_), "open");
+    auto pin = store::PinStampedSnapshot(r);
+    if (!pin) return tl::unexpected(pin.error());
+    return WriteBackup(req, std::move(*pin));
   }
   KeyLookup Keys(const protocol::ChangesetKey& key) {
     return [&key](uint32_t id) -> Result<const protocol::ChangesetKey*> {
@@ -119,15 +121,11 @@ TEST_F(BackupFileTest, NeverOverwrites) {
 }
 
 TEST_F(BackupFileTest, RefusesToSealAnotherNodesReplica) {
-  BackupRequest req;
-  req.database = db_;
-  req.out_path = dir_.File("b.usbk");
-  req.key = &key_;
-  req.expect_node = "unit-2";  // the key is unit-2's, the replica unit-1's
-  auto info = WriteBackup(req);
+  const std::string out = dir_.File("b.usbk");
+  auto info = Backup(out, "unit-2");  // the key is unit-2's, the replica unit-1's
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().code, Errc::kWrongNode);
-  EXPECT_FALSE(Exists(req.out_path));
+  EXPECT_FALSE(Exists(out));
 }
 
 TEST_F(BackupFileTest, RefusesAnotherNodesBackupAndAWrongKey) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "store/change_log.h"
 #include "store/test_util.h"
 
 namespace unitsync::store {
@@ -120,6 +121,75 @@ TEST(CopyDatabase, IsOneInstantWhileAnotherConnectionWrites) {
   }
   EXPECT_EQ(testing::Query(c, "SELECT count(*) FROM _us_changes"), std::to_string(rows))
       << "the change log and the rows are from the same instant";
+}
+
+// Writes captured by another connection and not yet stamped when the backup starts are
+// stamped by the pin, so the copy carries the very versions the live replica syncs. A
+// copy holding them unstamped would stamp them again, differently, once restored.
+TEST(PinStampedSnapshot, LeavesNothingUnstampedInTheCopy) {
+  TempDir dir;
+  Replica r = testing::MakeReplica(dir, "unit-1", Role::kUnit);
+  AddStudents(r, 0, 50);
+  US_ASSERT_OK(StampPendingChangesNow(r));
+  {
+    Replica app = testing::ValueOrDie(Replica::Open(r.path()), "open app");
+    AddStudents(app, 50, 60);
+    testing::Exec(app, "UPDATE student SET grade = '9' WHERE id = 's3'");
+    testing::Exec(app, "DELETE FROM student WHERE id = 's4'");
+  }
+  ASSERT_TRUE(testing::ValueOrDie(HasUnstampedChanges(r.db()), "pending"));
+
+  auto pin = PinStampedSnapshot(r);
+  ASSERT_TRUE(pin) << pin.error().ToString();
+  EXPECT_FALSE(testing::ValueOrDie(HasUnstampedChanges(r.db()), "pending"));
+  const std::string copy = dir.File("copy.db");
+  US_ASSERT_OK(CopySnapshot(std::move(*pin), copy));
+
+  Replica c = testing::ValueOrDie(Replica::Open(copy), "open copy");
+  EXPECT_FALSE(testing::ValueOrDie(HasUnstampedChanges(c.db()), "pending in copy"));
+  EXPECT_EQ(testing::Digests(c), testing::Digests(r)) << "same rows, same versions";
+}
+
+// An application writing without pause: the pin lands between two of its commits with
+// every capture before it stamped, and the copy is that instant.
+TEST(PinStampedSnapshot, PinsAnInstantWhileAnApplicationKeepsWriting) {
+  TempDir dir;
+  Replica r = testing::MakeReplica(dir, "unit-1", Role::kUnit);
+  AddStudents(r, 0, 10);
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{10};
+  std::thread app([&] {
+    Replica w = testing::ValueOrDie(Replica::Open(r.path()), "open app");
+    for (int i = 10; !stop && i < 100'000; ++i) {
+      AddStudents(w, i, i + 1);
+      written = i + 1;
+    }
+  });
+  while (written < 100) std::this_thread::yield();
+  auto pin = PinStampedSnapshot(r);
+  const std::string copy = dir.File("copy.db");
+  const Status copied =
+      pin ? CopySnapshot(std::move(*pin), copy) : Status(tl::unexpected(pin.error()));
+  stop = true;
+  app.join();
+  US_ASSERT_OK(copied);
+  Replica c = testing::ValueOrDie(Replica::Open(copy), "open copy");
+  EXPECT_FALSE(testing::ValueOrDie(HasUnstampedChanges(c.db()), "pending in copy"));
+  EXPECT_GE(std::stoi(testing::Query(c, "SELECT count(*) FROM student")), 100);
+}
+
+TEST(PinStampedSnapshot, GivesUpWhenStampingNeverCatchesUp) {
+  TempDir dir;
+  Replica r = testing::MakeReplica(dir, "unit-1", Role::kUnit);
+  AddStudents(r, 0, 1);
+  int rounds = 0;
+  auto pin = PinStampedSnapshot(r.db(), r.path(), [&] {
+    ++rounds;
+    return Status{};  // a stamper that never stamps: captures stay pending
+  });
+  ASSERT_FALSE(pin);
+  EXPECT_EQ(pin.error().code, Errc::kBusy);
+  EXPECT_EQ(rounds, 16);
 }
 
 TEST(CheckIntegrity, NamesADamagedFile) {

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "common/clock.h"
+#include "store/backup.h"
 #include "store/change_log.h"
 #include "store/sync_state.h"
 #include "store/test_util.h"
@@ -271,11 +272,11 @@ class Scenario {
       case FaultKind::kSnapshot:
         if (!snapshot_.empty()) break;
         snapshot_ = dir_.File("central-backup-" + std::to_string(++counts_.snapshots) + ".db");
-        // A backup stamps what was captured first: restored unstamped, a write would be
-        // versioned a second time, differently from the copy units already hold (found
-        // by seed 1294 with a bare VACUUM INTO; RELIABILITY.md).
-        if (!store::StampPendingChangesNow(h_.central()) ||
-            !h_.central().db().Exec("VACUUM INTO '" + snapshot_ + "'")) {
+        // The backups' own copy: a pinned snapshot with nothing captured left unstamped.
+        // Restored unstamped, a write would be versioned a second time, differently from
+        // the copy units already hold (found by seed 1294 with a bare VACUUM INTO).
+        if (auto pin = store::PinStampedSnapshot(h_.central());
+            !pin || !store::CopySnapshot(std::move(*pin), snapshot_)) {
           checker_.Report("harness", "central snapshot failed");
           snapshot_.clear();
         }
