@@ -87,10 +87,14 @@ Result<NodeKey> Context::LoadNodeKey(const std::string& bundle_dir) {
   return NodeKey{bundle->node_id, std::move(*key)};
 }
 
+std::string Context::SocketPath() {
+  return global.socket_given ? global.socket : DaemonConfig().socket;
+}
+
 bool Context::DaemonAnswers() {
-  std::string socket = global.socket_given ? global.socket : DaemonConfig().socket;
-  auto r = control::Call(socket, control::Request{control::cmd::kStatus, nlohmann::json::object()},
-                         std::chrono::seconds(5), {});
+  auto r =
+      control::Call(SocketPath(), control::Request{control::cmd::kStatus, nlohmann::json::object()},
+                    std::chrono::seconds(5), {});
   return r.has_value() || r.error().code != Errc::kUnavailable;
 }
 
@@ -108,7 +112,7 @@ Result<nlohmann::json> Context::Ask(const std::string& command, const nlohmann::
                 "drop --db (the daemon's socket is found from its config), or give --socket");
   }
   const DaemonSettings& config = DaemonConfig();
-  std::string socket = global.socket_given ? global.socket : config.socket;
+  const std::string socket = SocketPath();
   control::ProgressFn progress;
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   if (options.progress && tty) {
@@ -189,6 +193,7 @@ void BuildApp(CLI::App& app, Context& ctx) {
   RegisterVerify(app, ctx);
   RegisterBackup(app, ctx);
   RegisterRestore(app, ctx);
+  RegisterReseed(app, ctx);
 }
 
 int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {

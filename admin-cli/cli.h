@@ -109,6 +109,8 @@ class Context {
   Result<NodeKey> LoadNodeKey(const std::string& bundle_dir);
   // True when a daemon answers on the control socket (--socket or the config's).
   bool DaemonAnswers();
+  // The daemon's control socket: --socket, else the config's [control] socket.
+  std::string SocketPath();
 
   // Records the command's outcome: on failure prints the error (and its
   // hint) to stderr and sets the exit code from ExitCodeFor(). Call once.
@@ -140,6 +142,7 @@ void RegisterLinkControl(CLI::App& app, Context& ctx);  // cmd_link.cc: sync-now
 void RegisterVerify(CLI::App& app, Context& ctx);       // cmd_verify.cc
 void RegisterBackup(CLI::App& app, Context& ctx);       // cmd_backup.cc
 void RegisterRestore(CLI::App& app, Context& ctx);      // cmd_restore.cc
+void RegisterReseed(CLI::App& app, Context& ctx);       // cmd_reseed.cc
 
 // Sets up the top-level app: name, description, global flags, every
 // subcommand.

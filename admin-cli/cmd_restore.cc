@@ -81,6 +81,9 @@ Status RunRestore(Context& ctx, const RestoreOptions& opts) {
       auto g = store::GetGeneration(*replica);
       if (!g) return tl::unexpected(g.error());
       generation = *g;
+    } else if (auto st = store::RequestSeed(*replica); !st) {
+      // What this unit wrote after the backup reached central: a snapshot brings it back.
+      return st;
     }
   }
   std::string aside;
@@ -112,7 +115,8 @@ Status RunRestore(Context& ctx, const RestoreOptions& opts) {
     ctx.out() << "new generation " << generation
               << ": each unit resends what this copy lacks when it reconnects\n";
   } else {
-    ctx.out() << "start unitsyncd: it resends what central lacks and fetches what it missed\n";
+    ctx.out() << "start unitsyncd: it resends what central lacks, and re-seeds from central "
+                 "what this copy lacks (its own later writes included)\n";
   }
   return {};
 }

@@ -56,6 +56,18 @@ void PrintUnit(std::ostream& out, const Json& doc, bool live, int64_t now) {
   out << ")\n";
   out << "incoming:         central's log applied up to seq "
       << JsonInt(doc["incoming"], "pulled_seq") << "\n";
+  if (doc.contains("seed")) {
+    const Json& s = doc["seed"];
+    out << "re-seed:          ";
+    if (JsonInt(s, "chunks_applied") == 0) {
+      out << "waiting to stream this unit's rows from central";
+    } else {
+      out << JsonInt(s, "rows_applied") << " of about " << JsonInt(s, "rows_total")
+          << " rows streamed from central (" << JsonInt(s, "chunks_applied")
+          << " chunks; resumes there if interrupted)";
+    }
+    out << "\n";
+  }
   out << "cursors:          pushes built " << JsonInt(o, "built_seq") << ", acknowledged "
       << JsonInt(o, "acked_seq") << " (change log seq " << JsonInt(o, "acked_log_seq") << " of "
       << JsonInt(o, "log_head_seq") << ")\n";

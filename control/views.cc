@@ -115,6 +115,17 @@ Result<json> StatusView(store::Replica& replica) {
         {"built_seq", outbox->built_seq},        {"acked_seq", outbox->acked_seq},
         {"acked_log_seq", outbox->acked_log_seq}};
     doc["incoming"] = {{"pulled_seq", pulled}, {"central_generation", *generation}};
+    // A re-seed asked for or under way; a pristine replica is seeded at the next connection.
+    US_TRY(seed, store::GetSeedState(replica));
+    US_TRY(pristine, store::IsPristine(replica));
+    if (seed->wanted || !seed->snapshot.empty() || *pristine) {
+      doc["seed"] = {{"snapshot", seed->snapshot},
+                     {"chunks_applied", seed->next_chunk},
+                     {"rows_applied", seed->rows_done},
+                     {"rows_total", seed->rows_total},
+                     {"head", seed->head},
+                     {"pristine", *pristine}};
+    }
   } else {
     US_TRY(stats, store::GetChangeLogStats(replica, INT64_MAX));
     US_TRY(generation, store::GetGeneration(replica));

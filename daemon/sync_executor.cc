@@ -79,6 +79,16 @@ Result<store::BuiltChangeset> BuildForFrame(store::Replica& replica, store::Buil
   }
 }
 
+protocol::SeedProgress ToProgress(const store::SeedState& s) {
+  return {s.snapshot,
+          static_cast<uint64_t>(s.next_chunk),
+          s.after_table,
+          s.after_pk,
+          static_cast<uint64_t>(s.head),
+          static_cast<uint64_t>(s.rows_done),
+          static_cast<uint64_t>(s.rows_total)};
+}
+
 protocol::DigestsComputed DigestsFailed(const Error& e) {
   protocol::DigestsComputed out;
   out.ok = false;
@@ -143,6 +153,15 @@ Result<protocol::UplinkState> UnitExecutor::LoadState() {
   state.acked_seq = static_cast<uint64_t>(outbox->acked_seq);
   state.pull_seq = static_cast<uint64_t>(cursor->received_seq);
   state.generation = *generation;
+  auto seed = store::GetSeedState(replica_);
+  if (!seed) return tl::unexpected(seed.error());
+  bool wanted = seed->wanted || !seed->snapshot.empty();
+  if (!wanted) {
+    auto pristine = store::IsPristine(replica_);
+    if (!pristine) return tl::unexpected(pristine.error());
+    wanted = *pristine;
+  }
+  if (wanted) state.seed = ToProgress(*seed);
   return state;
 }
 
@@ -162,6 +181,10 @@ StoreResult UnitExecutor::Run(const protocol::StoreWork& work) {
           return Done(store::SetSeenGeneration(replica_, w.generation));
         } else if constexpr (std::is_same_v<W, protocol::ComputeDigests>) {
           return ComputeDigests();
+        } else if constexpr (std::is_same_v<W, protocol::ApplySnapshotChunk>) {
+          return ApplySnapshotChunk(w);
+        } else if constexpr (std::is_same_v<W, protocol::FinishSnapshot>) {
+          return Done(store::FinishSeed(replica_, central_node_, static_cast<int64_t>(w.head)));
         } else if constexpr (std::is_same_v<W, protocol::RecordRejections>) {
           std::vector<store::RowRejection> rows;
           for (const auto& r : w.rows) {
@@ -265,6 +288,58 @@ StoreResult UnitExecutor::ApplyChanges(const protocol::ApplyChanges& work) {
   return out;
 }
 
+StoreResult UnitExecutor::ApplySnapshotChunk(const protocol::ApplySnapshotChunk& work) {
+  protocol::SnapshotChunkApplied out;
+  auto refuse = [&](ApplyOutcome outcome, const Error& e) {
+    out.outcome = outcome;
+    out.error = e.ToString();
+    return out;
+  };
+  auto state = store::GetSeedState(replica_);
+  if (!state) return refuse(OutcomeOf(state.error().code), state.error());
+  if ((!state->snapshot.empty() && state->snapshot != work.snapshot) ||
+      static_cast<uint64_t>(state->next_chunk) != work.index) {
+    return refuse(ApplyOutcome::kInternal,
+                  Error{Errc::kInternal,
+                        "snapshot chunk " + std::to_string(work.index) + " of " + work.snapshot +
+                            " does not follow chunk " + std::to_string(state->next_chunk) + " of " +
+                            state->snapshot,
+                        ""});
+  }
+  auto key_id = protocol::EnvelopeKeyId(work.envelope);
+  if (!key_id) return refuse(ApplyOutcome::kCorrupt, key_id.error());
+  auto key = keys_.Find(replica_.node_id(), *key_id);
+  if (!key) return refuse(ApplyOutcome::kCorrupt, key.error());
+  protocol::EnvelopeHeader expected;
+  expected.kind = protocol::EnvelopeKind::kSnapshot;
+  expected.origin = central_node_;
+  expected.destination = replica_.node_id();
+  expected.seq_from = expected.seq_to = work.index;
+  expected.stream = work.snapshot;
+  auto plaintext = protocol::OpenChangeset(**key, expected, work.envelope);
+  if (!plaintext) return refuse(OutcomeOf(plaintext.error().code), plaintext.error());
+  auto changeset = store::DecodeChangeset(*plaintext);
+  if (!changeset) return refuse(ApplyOutcome::kMalformed, changeset.error());
+
+  store::SeedState next = *state;
+  next.wanted = true;
+  next.snapshot = work.snapshot;
+  next.next_chunk = static_cast<int64_t>(work.index) + 1;
+  next.head = static_cast<int64_t>(work.head);
+  next.rows_total = static_cast<int64_t>(work.rows_total);
+  next.rows_done += static_cast<int64_t>(changeset->RowCount());
+  if (auto last = store::LastKeyOf(*changeset)) {
+    next.after_table = last->table;
+    next.after_pk = last->pk;
+  }
+  store::ApplyOptions options;
+  options.set_meta = store::SeedStateMeta(next);
+  auto report = store::ApplyChangeset(replica_, *changeset, options);
+  if (!report) return refuse(OutcomeOf(report.error().code), report.error());
+  out.progress = ToProgress(next);
+  return out;
+}
+
 StoreResult UnitExecutor::Resync(const protocol::Resync& work) {
   if (auto st = store::ResetOutbox(replica_, static_cast<int64_t>(work.central_applied)); !st) {
     return Done(st);
@@ -307,13 +382,17 @@ StoreResult CentralExecutor::Run(const protocol::StoreWork& work) {
       [&](const auto& w) -> StoreResult {
         using W = std::decay_t<decltype(w)>;
         if constexpr (std::is_same_v<W, protocol::LoadUnit>) {
-          return LoadUnit();
+          return LoadUnit(w);
         } else if constexpr (std::is_same_v<W, protocol::ApplyPush>) {
           return ApplyPush(w);
         } else if constexpr (std::is_same_v<W, protocol::BuildChanges>) {
           return BuildChanges(w);
         } else if constexpr (std::is_same_v<W, protocol::AckChanges>) {
           return Done(store::AdvanceAcked(replica_, unit_id_, static_cast<int64_t>(w.seq)));
+        } else if constexpr (std::is_same_v<W, protocol::StartSnapshot>) {
+          return StartSnapshot();
+        } else if constexpr (std::is_same_v<W, protocol::BuildSnapshotChunk>) {
+          return BuildSnapshotChunk(w);
         } else if constexpr (std::is_same_v<W, protocol::ComputeDigests>) {
           return ComputeDigests();
         } else {
@@ -323,7 +402,7 @@ StoreResult CentralExecutor::Run(const protocol::StoreWork& work) {
       work);
 }
 
-StoreResult CentralExecutor::LoadUnit() {
+StoreResult CentralExecutor::LoadUnit(const protocol::LoadUnit& work) {
   protocol::UnitLoaded out;
   auto fail = [&](const Error& e) {
     out.ok = false;
@@ -339,6 +418,73 @@ StoreResult CentralExecutor::LoadUnit() {
   out.applied_seq = static_cast<uint64_t>(cursor->received_seq);
   out.log_head = static_cast<uint64_t>(stats->head_seq);
   out.generation = *generation;
+  // What the unit said it had built before, against what it says now: a unit that comes
+  // back claiming fewer pushes than central applied lost its outbox, and the pushes it
+  // had built beyond what central applied are gone (reported by the hub).
+  auto built = store::GetPeerBuilt(replica_, unit_id_);
+  if (!built) return fail(built.error());
+  const auto said = static_cast<uint64_t>(*built);
+  if (work.unit_built < out.applied_seq && said > out.applied_seq) out.lost_to = said;
+  if (said != work.unit_built) {
+    if (auto st = store::SetPeerBuilt(replica_, unit_id_, static_cast<int64_t>(work.unit_built));
+        !st) {
+      return fail(st.error());
+    }
+  }
+  return out;
+}
+
+StoreResult CentralExecutor::StartSnapshot() {
+  protocol::SnapshotStarted out;
+  auto stats = store::GetChangeLogStats(replica_, std::numeric_limits<int64_t>::max());
+  if (!stats) return protocol::SnapshotStarted{false, stats.error().ToString(), 0, 0};
+  auto rows = store::CountSnapshotRows(replica_, unit_id_);
+  if (!rows) return protocol::SnapshotStarted{false, rows.error().ToString(), 0, 0};
+  out.log_head = static_cast<uint64_t>(stats->head_seq);
+  out.rows = static_cast<uint64_t>(*rows);
+  return out;
+}
+
+StoreResult CentralExecutor::BuildSnapshotChunk(const protocol::BuildSnapshotChunk& work) {
+  protocol::SnapshotChunkBuilt out;
+  auto fail = [&](const Error& e) {
+    out.ok = false;
+    out.error = e.ToString();
+    return out;
+  };
+  const size_t budget = protocol::MaxPlaintextForFrame(options_.max_frame);
+  store::SnapshotChunkRequest request;
+  request.unit = unit_id_;
+  request.after = {work.after_table, work.after_pk};
+  request.max_rows = options_.max_rows;
+  request.max_bytes = budget / 2;
+  Result<store::BuiltSnapshotChunk> built;
+  for (;;) {  // as BuildForFrame: fewer rows until the sealed chunk fits one frame
+    built = store::BuildSnapshotChunk(replica_, request);
+    if (!built) return fail(built.error());
+    if (built->bytes.size() <= budget) break;
+    if (built->rows <= 1) {
+      return fail(Error{Errc::kRejected, "a single row does not fit in one frame",
+                        "raise max_frame on central and every unit"});
+    }
+    request.max_rows = std::max<size_t>(1, built->rows / 2);
+  }
+  out.rows = built->rows;
+  out.last_table = built->last.table;
+  out.last_pk = built->last.pk;
+  out.done = built->done;
+  if (built->rows == 0) return out;
+  auto key = keys_.Current(unit_id_);
+  if (!key) return fail(key.error());
+  protocol::EnvelopeHeader header;
+  header.kind = protocol::EnvelopeKind::kSnapshot;
+  header.origin = replica_.node_id();
+  header.destination = unit_id_;
+  header.seq_from = header.seq_to = work.index;
+  header.stream = work.snapshot;
+  auto sealed = protocol::SealChangeset(**key, header, built->bytes);
+  if (!sealed) return fail(sealed.error());
+  out.sealed = std::move(*sealed);
   return out;
 }
 

@@ -48,7 +48,9 @@ class UnitExecutor {
   UnitExecutor(store::Replica& replica, std::string central_node, const KeyRing& keys,
                ExecutorOptions options = {});
 
-  // The cursors the Uplink starts from.
+  // The cursors the Uplink starts from, and the re-seed it owes: one under way or asked
+  // for (`unitsyncctl reseed`), or a pristine replica (a new unit, a replaced disk),
+  // which is seeded by snapshot rather than by replaying central's whole log.
   Result<protocol::UplinkState> LoadState();
 
   protocol::StoreResult Run(const protocol::StoreWork& work);
@@ -57,6 +59,7 @@ class UnitExecutor {
   protocol::StoreResult FetchPushes(const protocol::FetchPushes& work);
   protocol::StoreResult ApplyChanges(const protocol::ApplyChanges& work);
   protocol::StoreResult Resync(const protocol::Resync& work);
+  protocol::StoreResult ApplySnapshotChunk(const protocol::ApplySnapshotChunk& work);
   protocol::StoreResult ComputeDigests();
 
   store::Replica& replica_;
@@ -74,9 +77,11 @@ class CentralExecutor {
   protocol::StoreResult Run(const protocol::StoreWork& work);
 
  private:
-  protocol::StoreResult LoadUnit();
+  protocol::StoreResult LoadUnit(const protocol::LoadUnit& work);
   protocol::StoreResult ApplyPush(const protocol::ApplyPush& work);
   protocol::StoreResult BuildChanges(const protocol::BuildChanges& work);
+  protocol::StoreResult StartSnapshot();
+  protocol::StoreResult BuildSnapshotChunk(const protocol::BuildSnapshotChunk& work);
   protocol::StoreResult ComputeDigests();
 
   store::Replica& replica_;

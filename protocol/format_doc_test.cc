@@ -168,8 +168,8 @@ TEST(FormatDoc, ExampleEnvelopesOpenUnderTheirDocumentedHeaders) {
       EXPECT_EQ(*OpenChangeset(key, h, m->envelope), testing::ToBytes("TEST fan-out"));
     }
     if (const auto* m = std::get_if<SnapshotChunk>(&example.message)) {
-      const EnvelopeHeader h{1, EnvelopeKind::kSnapshot, "central", "unit-0042", m->index,
-                             2, m->snapshot_id};
+      const EnvelopeHeader h{1,        EnvelopeKind::kSnapshot, "central", "unit-0042", m->index,
+                             m->index, m->snapshot_id};
       EXPECT_EQ(*OpenChangeset(key, h, m->envelope), testing::ToBytes("TEST chunk 0"));
     }
   }

@@ -50,7 +50,7 @@ std::vector<FrameExample> FrameExamples() {
       EnvelopeHeader{1, EnvelopeKind::kChanges, "central", "unit-0042", 1094, 1100, "g-20260301"},
       "TEST fan-out");
   const Bytes chunk_env =
-      seal(EnvelopeHeader{1, EnvelopeKind::kSnapshot, "central", "unit-0042", 0, 2, "snap-7"},
+      seal(EnvelopeHeader{1, EnvelopeKind::kSnapshot, "central", "unit-0042", 0, 0, "snap-7"},
            "TEST chunk 0");
 
   std::vector<FrameExample> examples;
@@ -58,8 +58,11 @@ std::vector<FrameExample> FrameExamples() {
     examples.push_back(FrameExample{std::move(label), std::move(notation), std::move(m)});
   };
   add("HELLO",
-      R"({"t":1,"v":1,"min":1,"max":1,"node":"unit-0042","push":17,"pull":1093,"gen":"g-20260301"})",
-      Hello{1, 1, "unit-0042", 17, 1093, "g-20260301"});
+      R"({"t":1,"v":1,"min":1,"max":1,"node":"unit-0042","push":17,"pull":1093,"gen":"g-20260301","seed":[]})",
+      Hello{1, 1, "unit-0042", 17, 1093, "g-20260301", std::nullopt});
+  add("HELLO-seed",
+      R"({"t":1,"v":1,"min":1,"max":1,"node":"unit-0042","push":0,"pull":0,"gen":"","seed":["snap-7",3,"student","0190f5c2"]})",
+      Hello{1, 1, "unit-0042", 0, 0, "", SeedRequest{"snap-7", 3, "student", "0190f5c2"}});
   add("WELCOME",
       R"({"t":2,"v":1,"ver":1,"node":"central","gen":"g-20260301","applied":15,"head":1100})",
       Welcome{1, "central", "g-20260301", 15, 1100});
@@ -77,13 +80,14 @@ std::vector<FrameExample> FrameExamples() {
   add("CHANGES",
       R"({"t":6,"v":1,"from":1094,"to":1100,"env":<envelope: kind 2, central -> unit-0042, seq 1094..1100, stream "g-20260301", nonce 101112..1b, plaintext "TEST fan-out">})",
       Changes{1094, 1100, changes_env});
-  add("SNAPSHOT_BEGIN", R"({"t":7,"v":1,"snap":"snap-7","chunks":2,"bytes":24,"head":1100})",
-      SnapshotBegin{"snap-7", 2, 24, 1100});
+  add("SNAPSHOT_BEGIN", R"({"t":7,"v":1,"snap":"snap-7","head":1100,"rows":1500})",
+      SnapshotBegin{"snap-7", 1100, 1500});
   add("SNAPSHOT_CHUNK",
-      R"({"t":8,"v":1,"snap":"snap-7","i":0,"env":<envelope: kind 3, central -> unit-0042, seq 0..2, stream "snap-7", nonce 202122..2b, plaintext "TEST chunk 0">})",
+      R"({"t":8,"v":1,"snap":"snap-7","i":0,"env":<envelope: kind 3, central -> unit-0042, seq 0..0, stream "snap-7", nonce 202122..2b, plaintext "TEST chunk 0">})",
       SnapshotChunk{"snap-7", 0, chunk_env});
-  add("SNAPSHOT_END", R"({"t":9,"v":1,"snap":"snap-7","chunks":2,"bytes":24})",
-      SnapshotEnd{"snap-7", 2, 24});
+  add("ACK-snapshot", R"({"t":4,"v":1,"of":3,"seq":0})", Ack{AckOf::kSnapshot, 0});
+  add("SNAPSHOT_END", R"({"t":9,"v":1,"snap":"snap-7","chunks":2,"rows":1500})",
+      SnapshotEnd{"snap-7", 2, 1500});
   add("PING", R"({"t":10,"v":1,"nonce":1234605616436508552})", Ping{0x1122334455667788});
   add("PONG", R"({"t":11,"v":1,"nonce":1234605616436508552})", Pong{0x1122334455667788});
   add("ERROR", R"({"t":12,"v":1,"code":2,"msg":"no common protocol version"})",

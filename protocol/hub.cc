@@ -130,7 +130,7 @@ void HubSession::OnHello(const Hello& hello) {
   hello_ = hello;
   version_ = chosen;
   phase_ = Phase::kLoading;
-  core_.Request(LoadUnit{}, 0);
+  core_.Request(LoadUnit{hello.push_seq}, 0);
 }
 
 void HubSession::OnUnitLoaded(UnitLoaded& loaded) {
@@ -153,9 +153,91 @@ void HubSession::OnUnitLoaded(UnitLoaded& loaded) {
                 " unit_built=" + std::to_string(hello_.push_seq) +
                 " pull=" + std::to_string(fan_acked_) + " head=" + std::to_string(loaded.log_head) +
                 (hello_.central_generation == generation_ ? "" : " generation_changed=1"));
+  if (loaded.lost_to > applied_) {
+    // The unit had built pushes central never received and no longer has them (a new
+    // disk, an old backup): say so, it cannot be hidden or recovered here.
+    core_.Log(LogLevel::kWarning, "unit_lost_changes",
+              "unit=" + unit_id_ + " lost_pushes=" + std::to_string(loaded.lost_to - applied_) +
+                  " from=" + std::to_string(applied_ + 1) +
+                  " to=" + std::to_string(loaded.lost_to) +
+                  " unit_built_now=" + std::to_string(hello_.push_seq));
+  }
+  if (hello_.seed) {
+    snap_.active = true;
+    snap_.request = *hello_.seed;
+    core_.Log(LogLevel::kInfo, "reseed_requested",
+              "unit=" + unit_id_ + " snapshot=" + snap_.request.snapshot_id +
+                  " from_chunk=" + std::to_string(snap_.request.next_chunk));
+    core_.Request(StartSnapshot{}, 0);
+    return;
+  }
   if (fan_acked_ > 0) core_.Request(AckChanges{fan_acked_}, 0);
   log_dirty_ = true;
   BuildNext();
+}
+
+void HubSession::OnSnapshotStarted(SnapshotStarted& started) {
+  if (phase_ != Phase::kSyncing) return;
+  if (!started.ok) {
+    core_.Log(LogLevel::kError, "snapshot_failed",
+              "unit=" + unit_id_ + " error=\"" + started.error + "\"");
+    return CloseWith(ErrorCode::kInternal, "central could not start the snapshot");
+  }
+  snap_.head = started.log_head;
+  core_.Send(SnapshotBegin{snap_.request.snapshot_id, started.log_head, started.rows});
+  BuildNextChunk();
+}
+
+void HubSession::BuildNextChunk() {
+  if (phase_ != Phase::kSyncing || !snap_.active || snap_.building || snap_.built_all) return;
+  if (snap_.in_flight.size() >= core_.options().window) return;
+  snap_.building = true;
+  const SeedRequest& r = snap_.request;
+  core_.Request(BuildSnapshotChunk{r.snapshot_id, r.next_chunk, r.after_table, r.after_pk}, 0);
+}
+
+void HubSession::OnChunkBuilt(SnapshotChunkBuilt& built) {
+  snap_.building = false;
+  if (phase_ != Phase::kSyncing) return;
+  if (!built.ok) {
+    core_.Log(LogLevel::kError, "snapshot_failed",
+              "unit=" + unit_id_ + " error=\"" + built.error + "\"");
+    return CloseWith(ErrorCode::kInternal, "central could not build a snapshot chunk");
+  }
+  SeedRequest& r = snap_.request;
+  if (built.rows > 0) {
+    core_.Send(SnapshotChunk{r.snapshot_id, r.next_chunk, std::move(built.sealed)});
+    snap_.in_flight.push_back(r.next_chunk);
+    ++r.next_chunk;
+    snap_.rows_sent += built.rows;
+  }
+  r.after_table = std::move(built.last_table);
+  r.after_pk = std::move(built.last_pk);
+  snap_.built_all = built.done;
+  MaybeEndSnapshot();
+  BuildNextChunk();
+}
+
+void HubSession::OnSnapshotAck(uint64_t index) {
+  if (index >= snap_.request.next_chunk) {
+    return CloseWith(ErrorCode::kUnexpectedMessage,
+                     "ACK for snapshot chunk " + std::to_string(index) + " never sent");
+  }
+  while (!snap_.in_flight.empty() && snap_.in_flight.front() <= index) {
+    snap_.in_flight.pop_front();
+  }
+  MaybeEndSnapshot();
+  BuildNextChunk();
+}
+
+void HubSession::MaybeEndSnapshot() {
+  if (!snap_.built_all || !snap_.in_flight.empty() || snap_.end_sent) return;
+  snap_.end_sent = true;
+  core_.Send(SnapshotEnd{snap_.request.snapshot_id, snap_.request.next_chunk, snap_.rows_sent});
+  core_.Log(LogLevel::kInfo, "snapshot_sent",
+            "unit=" + unit_id_ + " snapshot=" + snap_.request.snapshot_id +
+                " chunks=" + std::to_string(snap_.request.next_chunk) +
+                " rows=" + std::to_string(snap_.rows_sent) + " head=" + std::to_string(snap_.head));
 }
 
 void HubSession::OnPush(Push& push) {
@@ -229,6 +311,20 @@ void HubSession::OnPushApplied(const ApplyPush& work, PushApplied& result) {
 }
 
 void HubSession::OnAck(const Ack& ack) {
+  if (snap_.active) {
+    if (ack.of == AckOf::kSnapshot) return OnSnapshotAck(ack.seq);
+    if (ack.of == AckOf::kChanges && snap_.end_sent && ack.seq <= snap_.head) {
+      // The unit holds the snapshot and its pull cursor is durable at `seq` (the head of
+      // the snapshot's first part): the fan-out continues after it.
+      snap_.active = false;
+      fan_cursor_ = fan_sent_to_ = fan_acked_ = ack.seq;
+      core_.Request(AckChanges{ack.seq}, 0);
+      log_dirty_ = true;
+      BuildNext();
+      return;
+    }
+    return CloseWith(ErrorCode::kUnexpectedMessage, "ACK not expected during a snapshot");
+  }
   if (ack.of != AckOf::kChanges) {
     return CloseWith(ErrorCode::kUnexpectedMessage, "ACK of a push sent to central");
   }
@@ -303,7 +399,8 @@ void HubSession::OnLogAdvanced() {
 }
 
 void HubSession::BuildNext() {
-  if (phase_ != Phase::kSyncing || building_ || fan_blocked_ || retry_armed_ || !log_dirty_) {
+  if (phase_ != Phase::kSyncing || snap_.active || building_ || fan_blocked_ || retry_armed_ ||
+      !log_dirty_) {
     return;
   }
   if (in_flight_.size() >= core_.options().window) return;
@@ -363,6 +460,10 @@ void HubSession::Dispatch(StoreResult& result) {
     if (auto* w = std::get_if<ComputeDigests>(&work)) {
       return verify_.OnComputed(*w, 0, *computed, phase_ == Phase::kSyncing);
     }
+  } else if (auto* started = std::get_if<SnapshotStarted>(&result)) {
+    if (std::holds_alternative<StartSnapshot>(work)) return OnSnapshotStarted(*started);
+  } else if (auto* chunk = std::get_if<SnapshotChunkBuilt>(&result)) {
+    if (std::holds_alternative<BuildSnapshotChunk>(work)) return OnChunkBuilt(*chunk);
   } else if (auto* st = std::get_if<StoreDone>(&result)) {
     if (!st->ok) {
       core_.Log(LogLevel::kError, "store_failed",

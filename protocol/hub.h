@@ -65,6 +65,7 @@ class HubSession {
     return in_flight_.empty() && !building_ && !log_dirty_ ? fan_cursor_ : 0;
   }
   size_t verifies_pending() const { return verify_.pending(); }
+  bool snapshot_active() const { return snap_.active; }
 
  private:
   void Dispatch(StoreResult& result);
@@ -79,6 +80,13 @@ class HubSession {
   void RewindFanOut();
   void BuildNext();
   void OnChangesBuilt(uint64_t epoch, const BuildChanges& work, ChangesBuilt& built);
+  // Re-seeding (HELLO asked for a snapshot): BEGIN, chunks through the window, END, then
+  // the unit's ACK of its new pull cursor hands over to the fan-out.
+  void OnSnapshotStarted(SnapshotStarted& started);
+  void BuildNextChunk();
+  void OnChunkBuilt(SnapshotChunkBuilt& built);
+  void OnSnapshotAck(uint64_t index);
+  void MaybeEndSnapshot();
   void CloseWith(ErrorCode code, const std::string& message);
   // The session is over (closed by either side): it ends what waits on it.
   void Closed(const std::string& why);
@@ -108,6 +116,18 @@ class HubSession {
   bool log_dirty_ = true;
   bool retry_armed_ = false;
   bool fan_blocked_ = false;  // the unit refused our changes for good
+
+  // Snapshot (re-seed), while `snap_.active`: no fan-out until the unit has it all.
+  struct SnapshotState {
+    bool active = false;
+    SeedRequest request;             // the snapshot id; next chunk and resume key advance as built
+    uint64_t head = 0;               // central's log head at BEGIN
+    std::deque<uint64_t> in_flight;  // chunk indexes sent, not yet acknowledged
+    uint64_t rows_sent = 0;
+    bool building = false;
+    bool built_all = false;
+    bool end_sent = false;
+  } snap_;
 };
 
 }  // namespace unitsync::protocol

@@ -28,9 +28,9 @@ class Hub : public ::testing::Test {
   Out Handshake(uint64_t applied, uint64_t pull, uint64_t head) {
     hub_.OnConnected();
     Take(hub_.TakeActions());
-    Out hello = Feed(Hello{1, 1, "unit-0001", applied, pull, "g-1"});
+    Out hello = Feed(Hello{1, 1, "unit-0001", applied, pull, "g-1", {}});
     EXPECT_EQ(hello.work.size(), 1u);
-    return Result(UnitLoaded{true, "", applied, head, "g-1"});
+    return Result(UnitLoaded{true, "", applied, head, "g-1", 0});
   }
 
   FakeEnv env_;
@@ -41,7 +41,7 @@ class Hub : public ::testing::Test {
 TEST_F(Hub, HelloNamingAnotherUnitIsRefused) {
   hub_.OnConnected();
   Take(hub_.TakeActions());
-  Out out = Feed(Hello{1, 1, "unit-0002", 0, 0, ""});
+  Out out = Feed(Hello{1, 1, "unit-0002", 0, 0, "", {}});
   const auto* e = Only<ErrorMessage>(out.sent);
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->code, ErrorCode::kNotAuthorized);
@@ -53,7 +53,7 @@ TEST_F(Hub, HelloNamingAnotherUnitIsRefused) {
 TEST_F(Hub, NoCommonVersionIsRefused) {
   hub_.OnConnected();
   Take(hub_.TakeActions());
-  Out out = Feed(Hello{2, 3, "unit-0001", 0, 0, ""});
+  Out out = Feed(Hello{2, 3, "unit-0001", 0, 0, "", {}});
   const auto* e = Only<ErrorMessage>(out.sent);
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->code, ErrorCode::kUnsupportedVersion);
@@ -172,9 +172,9 @@ TEST_F(Hub, FanOutFoldsEmptyRangesAndKeepsTheWindow) {
   options_.window = 1;
   HubSession hub("central", "unit-0001", options_, env_);
   hub.OnConnected();
-  hub.OnBytes(FrameOf(Hello{1, 1, "unit-0001", 0, 0, ""}));
+  hub.OnBytes(FrameOf(Hello{1, 1, "unit-0001", 0, 0, "", {}}));
   hub.TakeActions();
-  hub.OnStoreResult(UnitLoaded{true, "", 0, 30, "g-1"});
+  hub.OnStoreResult(UnitLoaded{true, "", 0, 30, "g-1", 0});
   Out out = Take(hub.TakeActions());
   ASSERT_EQ(out.work.size(), 1u);
   EXPECT_EQ(std::get<BuildChanges>(out.work[0]).from, 1u);
@@ -248,7 +248,7 @@ TEST_F(Hub, VerifyBeforeTheSessionIsEstablishedIsRefused) {
 TEST_F(Hub, DigestsWhileLoadingAreUnexpected) {
   hub_.OnConnected();
   Take(hub_.TakeActions());
-  Feed(Hello{1, 1, "unit-0001", 0, 0, "g-1"});  // LoadUnit outstanding: not established yet
+  Feed(Hello{1, 1, "unit-0001", 0, 0, "g-1", {}});  // LoadUnit outstanding: not established yet
   EXPECT_FALSE(hub_.StartVerify(1));
   Out out = Feed(Digests{1, {}, "", {}});
   const auto* e = Only<ErrorMessage>(out.sent);
@@ -317,7 +317,7 @@ TEST_F(HubVerify, DisconnectMidVerifyEndsItWithAnError) {
 TEST_F(HubVerify, SessionClosedByAProtocolErrorEndsPendingVerifies) {
   ASSERT_TRUE(hub_.StartVerify(7));
   Take(hub_.TakeActions());
-  Out out = Feed(Hello{1, 1, "unit-0001", 0, 0, "g-1"});  // HELLO again: unexpected
+  Out out = Feed(Hello{1, 1, "unit-0001", 0, 0, "g-1", {}});  // HELLO again: unexpected
   EXPECT_TRUE(out.closed);
   ASSERT_EQ(out.verify_done.size(), 1u);
   ASSERT_FALSE(out.verify_done[0].result);

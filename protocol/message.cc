@@ -70,7 +70,22 @@ Status Check(const Hello& m, const Checker& c) {
              [&] { return c.Range("max", m.max_version, m.min_version, 65535); },
              [&] { return c.Id("node", m.node_id); }, [&] { return c.Seq("push", m.push_seq); },
              [&] { return c.Seq("pull", m.pull_seq); },
-             [&] { return c.OptionalId("gen", m.central_generation); });
+             [&] { return c.OptionalId("gen", m.central_generation); },
+             [&]() -> Status {
+               if (!m.seed) return {};
+               const SeedRequest& s = *m.seed;
+               return All(
+                   [&] { return c.Id("seed[0]", s.snapshot_id); },
+                   [&] { return c.Range("seed[1]", s.next_chunk, 0, kMaxSnapshotChunks - 1); },
+                   [&] { return c.OptionalId("seed[2]", s.after_table); },
+                   [&] { return c.Text("seed[3]", s.after_pk, 0, kMaxTextBytes); },
+                   [&]() -> Status {
+                     if (s.after_table.empty() && !s.after_pk.empty()) {
+                       return c.Bad("seed", "names a row without its table");
+                     }
+                     return {};
+                   });
+             });
 }
 
 Status Check(const Welcome& m, const Checker& c) {
@@ -85,7 +100,7 @@ Status Check(const Push& m, const Checker& c) {
 }
 
 Status CheckOf(AckOf of, const Checker& c) {
-  return c.Range("of", static_cast<uint64_t>(of), 1, 2);
+  return c.Range("of", static_cast<uint64_t>(of), 1, 3);
 }
 
 Status Check(const Ack& m, const Checker& c) {
@@ -117,10 +132,8 @@ Status Check(const Changes& m, const Checker& c) {
 }
 
 Status Check(const SnapshotBegin& m, const Checker& c) {
-  return All([&] { return c.Id("snap", m.snapshot_id); },
-             [&] { return c.Range("chunks", m.chunk_count, 1, kMaxSnapshotChunks); },
-             [&] { return c.Seq("bytes", m.total_bytes); },
-             [&] { return c.Seq("head", m.log_head); });
+  return All([&] { return c.Id("snap", m.snapshot_id); }, [&] { return c.Seq("head", m.log_head); },
+             [&] { return c.Seq("rows", m.rows); });
 }
 
 Status Check(const SnapshotChunk& m, const Checker& c) {
@@ -131,8 +144,8 @@ Status Check(const SnapshotChunk& m, const Checker& c) {
 
 Status Check(const SnapshotEnd& m, const Checker& c) {
   return All([&] { return c.Id("snap", m.snapshot_id); },
-             [&] { return c.Range("chunks", m.chunk_count, 1, kMaxSnapshotChunks); },
-             [&] { return c.Seq("bytes", m.total_bytes); });
+             [&] { return c.Range("chunks", m.chunk_count, 0, kMaxSnapshotChunks); },
+             [&] { return c.Seq("rows", m.rows); });
 }
 
 Status Check(const Ping&, const Checker&) { return {}; }

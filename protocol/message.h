@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -33,8 +34,9 @@ enum class MessageType : uint8_t {
 
 // What an ACK or NACK refers to (the "of" key).
 enum class AckOf : uint8_t {
-  kPush = 1,     // a unit changeset (PUSH seq); sent by central
-  kChanges = 2,  // central's fan-out (CHANGES to); sent by the unit
+  kPush = 1,      // a unit changeset (PUSH seq); sent by central
+  kChanges = 2,   // central's fan-out (CHANGES to); sent by the unit
+  kSnapshot = 3,  // a snapshot chunk (SNAPSHOT_CHUNK i); sent by the unit
 };
 
 enum class NackCode : uint8_t {
@@ -57,13 +59,23 @@ enum class ErrorCode : uint8_t {
   kShuttingDown = 8,
 };
 
+// A unit asking for a snapshot of its scope (re-seed), in HELLO.
+struct SeedRequest {
+  std::string snapshot_id;  // fresh for a new snapshot; the same to resume one
+  uint64_t next_chunk = 0;  // chunk index to continue with (0: new)
+  std::string after_table;  // resume after row `after_pk` of this table ("": the start)
+  std::string after_pk;
+  bool operator==(const SeedRequest&) const = default;
+};
+
 struct Hello {
   uint16_t min_version = 0;
   uint16_t max_version = 0;
   std::string node_id;
-  uint64_t push_seq = 0;           // highest changeset seq the unit has built
-  uint64_t pull_seq = 0;           // unit's cursor into central's log
-  std::string central_generation;  // last seen; empty = never connected
+  uint64_t push_seq = 0;            // highest changeset seq the unit has built
+  uint64_t pull_seq = 0;            // unit's cursor into central's log
+  std::string central_generation;   // last seen; empty = never connected
+  std::optional<SeedRequest> seed;  // set: send a snapshot instead of the log
   bool operator==(const Hello&) const = default;
 };
 
@@ -113,9 +125,8 @@ struct Changes {
 
 struct SnapshotBegin {
   std::string snapshot_id;
-  uint64_t chunk_count = 0;
-  uint64_t total_bytes = 0;
-  uint64_t log_head = 0;
+  uint64_t log_head = 0;  // central log head as this snapshot (or its resumed part) began
+  uint64_t rows = 0;      // rows and tombstones in the unit's whole snapshot (progress)
   bool operator==(const SnapshotBegin&) const = default;
 };
 
@@ -128,8 +139,8 @@ struct SnapshotChunk {
 
 struct SnapshotEnd {
   std::string snapshot_id;
-  uint64_t chunk_count = 0;
-  uint64_t total_bytes = 0;
+  uint64_t chunk_count = 0;  // index after the last chunk: every chunk of the snapshot
+  uint64_t rows = 0;         // rows sent since BEGIN
   bool operator==(const SnapshotEnd&) const = default;
 };
 

@@ -166,9 +166,9 @@ TEST(MessageCodec, RejectsOutOfRangeIntegers) {
                             .Raw(big)
                             .bytes());
   EXPECT_NE(e.message.find("ACK field \"seq\" is out of range"), std::string::npos) << e.message;
-  // ACK of = 3
+  // ACK of = 4
   e = DecodeError(
-      Body().Map(4).Str("t").Uint(4).Str("v").Uint(1).Str("of").Uint(3).Str("seq").Uint(1).bytes());
+      Body().Map(4).Str("t").Uint(4).Str("v").Uint(1).Str("of").Uint(4).Str("seq").Uint(1).bytes());
   EXPECT_NE(e.message.find("ACK field \"of\""), std::string::npos) << e.message;
   // PUSH seq 0 is not a changeset
   Bytes env(kEnvelopeOverhead, 0);
@@ -208,7 +208,7 @@ TEST(MessageCodec, RejectsBadTextAndIds) {
                             .bytes());
   EXPECT_NE(e.message.find("ERROR field \"msg\""), std::string::npos) << e.message;
   // node id with a space
-  Hello hello{1, 1, "unit 1", 0, 0, ""};
+  Hello hello{1, 1, "unit 1", 0, 0, "", {}};
   EXPECT_EQ(EncodeMessage(hello).error().code, Errc::kInvalidArgument);
   hello.node_id = "unit-1";
   auto body = EncodeMessage(hello);

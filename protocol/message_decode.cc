@@ -75,6 +75,26 @@ class Reader {
     return rows;
   }
 
+  // HELLO "seed": [] or [snap str, next uint, table str, after str].
+  std::optional<SeedRequest> Seed(std::string_view key) {
+    const msgpack::object* o = Find(key);
+    if (o == nullptr) return std::nullopt;
+    if (o->type != msgpack::type::ARRAY) return Bad(key, "must be a msgpack array"), std::nullopt;
+    if (o->via.array.size == 0) return std::nullopt;
+    const msgpack::object* f = o->via.array.ptr;
+    if (o->via.array.size != 4 || f[0].type != msgpack::type::STR ||
+        f[2].type != msgpack::type::STR || f[3].type != msgpack::type::STR) {
+      Bad(key, "must be [] or [snap str, next uint, table str, after str]");
+      return std::nullopt;
+    }
+    SeedRequest seed;
+    seed.snapshot_id.assign(f[0].via.str.ptr, f[0].via.str.size);
+    seed.next_chunk = UintValue(f[1], "seed[1]", kMaxSnapshotChunks - 1);
+    seed.after_table.assign(f[2].via.str.ptr, f[2].via.str.size);
+    seed.after_pk.assign(f[3].via.str.ptr, f[3].via.str.size);
+    return seed;
+  }
+
   std::vector<TableDigest> Tables(std::string_view key) {
     std::vector<TableDigest> tables;
     const msgpack::object* o = Find(key);
@@ -146,6 +166,7 @@ void ReadFields(Reader& r, Hello& m) {
   m.push_seq = r.Uint("push", kMaxSeq);
   m.pull_seq = r.Uint("pull", kMaxSeq);
   m.central_generation = r.Str("gen");
+  m.seed = r.Seed("seed");
 }
 void ReadFields(Reader& r, Welcome& m) {
   m.version = static_cast<uint16_t>(r.Uint("ver", 0xFFFF));
@@ -176,9 +197,8 @@ void ReadFields(Reader& r, Changes& m) {
 }
 void ReadFields(Reader& r, SnapshotBegin& m) {
   m.snapshot_id = r.Str("snap");
-  m.chunk_count = r.Uint("chunks", kMaxSnapshotChunks);
-  m.total_bytes = r.Uint("bytes", kMaxSeq);
   m.log_head = r.Uint("head", kMaxSeq);
+  m.rows = r.Uint("rows", kMaxSeq);
 }
 void ReadFields(Reader& r, SnapshotChunk& m) {
   m.snapshot_id = r.Str("snap");
@@ -188,7 +208,7 @@ void ReadFields(Reader& r, SnapshotChunk& m) {
 void ReadFields(Reader& r, SnapshotEnd& m) {
   m.snapshot_id = r.Str("snap");
   m.chunk_count = r.Uint("chunks", kMaxSnapshotChunks);
-  m.total_bytes = r.Uint("bytes", kMaxSeq);
+  m.rows = r.Uint("rows", kMaxSeq);
 }
 void ReadFields(Reader& r, Ping& m) { m.nonce = r.Uint("nonce", UINT64_MAX); }
 void ReadFields(Reader& r, Pong& m) { m.nonce = r.Uint("nonce", UINT64_MAX); }

@@ -24,10 +24,11 @@ class VectorStream {
 
 using Packer = msgpack::packer<VectorStream>;
 
-void Key(Packer& pk, std::string_view key) {
-  pk.pack_str(static_cast<uint32_t>(key.size()));
-  pk.pack_str_body(key.data(), static_cast<uint32_t>(key.size()));
+void Str(Packer& pk, std::string_view text) {
+  pk.pack_str(static_cast<uint32_t>(text.size()));
+  pk.pack_str_body(text.data(), static_cast<uint32_t>(text.size()));
 }
+void Key(Packer& pk, std::string_view key) { Str(pk, key); }
 void PutUint(Packer& pk, std::string_view key, uint64_t value) {
   Key(pk, key);
   pk.pack_uint64(value);
@@ -51,6 +52,16 @@ void PutFields(Packer& pk, const Hello& m) {
   PutUint(pk, "push", m.push_seq);
   PutUint(pk, "pull", m.pull_seq);
   PutStr(pk, "gen", m.central_generation);
+  Key(pk, "seed");
+  if (!m.seed) {
+    pk.pack_array(0);
+    return;
+  }
+  pk.pack_array(4);
+  Str(pk, m.seed->snapshot_id);
+  pk.pack_uint64(m.seed->next_chunk);
+  Str(pk, m.seed->after_table);
+  Str(pk, m.seed->after_pk);
 }
 void PutFields(Packer& pk, const Welcome& m) {
   PutUint(pk, "ver", m.version);
@@ -90,9 +101,8 @@ void PutFields(Packer& pk, const Changes& m) {
 }
 void PutFields(Packer& pk, const SnapshotBegin& m) {
   PutStr(pk, "snap", m.snapshot_id);
-  PutUint(pk, "chunks", m.chunk_count);
-  PutUint(pk, "bytes", m.total_bytes);
   PutUint(pk, "head", m.log_head);
+  PutUint(pk, "rows", m.rows);
 }
 void PutFields(Packer& pk, const SnapshotChunk& m) {
   PutStr(pk, "snap", m.snapshot_id);
@@ -102,7 +112,7 @@ void PutFields(Packer& pk, const SnapshotChunk& m) {
 void PutFields(Packer& pk, const SnapshotEnd& m) {
   PutStr(pk, "snap", m.snapshot_id);
   PutUint(pk, "chunks", m.chunk_count);
-  PutUint(pk, "bytes", m.total_bytes);
+  PutUint(pk, "rows", m.rows);
 }
 void PutFields(Packer& pk, const Ping& m) { PutUint(pk, "nonce", m.nonce); }
 void PutFields(Packer& pk, const Pong& m) { PutUint(pk, "nonce", m.nonce); }

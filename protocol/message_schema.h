@@ -14,8 +14,8 @@ template <typename T>
 struct Schema;
 template <>
 struct Schema<Hello> {
-  static constexpr std::array<std::string_view, 6> kKeys{"min",  "max",  "node",
-                                                         "push", "pull", "gen"};
+  static constexpr std::array<std::string_view, 7> kKeys{"min",  "max", "node", "push",
+                                                         "pull", "gen", "seed"};
 };
 template <>
 struct Schema<Welcome> {
@@ -39,7 +39,7 @@ struct Schema<Changes> {
 };
 template <>
 struct Schema<SnapshotBegin> {
-  static constexpr std::array<std::string_view, 4> kKeys{"snap", "chunks", "bytes", "head"};
+  static constexpr std::array<std::string_view, 3> kKeys{"snap", "head", "rows"};
 };
 template <>
 struct Schema<SnapshotChunk> {
@@ -47,7 +47,7 @@ struct Schema<SnapshotChunk> {
 };
 template <>
 struct Schema<SnapshotEnd> {
-  static constexpr std::array<std::string_view, 3> kKeys{"snap", "chunks", "bytes"};
+  static constexpr std::array<std::string_view, 3> kKeys{"snap", "chunks", "rows"};
 };
 template <>
 struct Schema<Ping> {

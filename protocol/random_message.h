@@ -23,6 +23,14 @@ class RandomMessages {
         m.push_seq = Seq();
         m.pull_seq = Seq();
         m.central_generation = Below(4) == 0 ? "" : Id();
+        if (Below(3) == 0) {
+          SeedRequest seed{Id(), Below(kMaxSnapshotChunks), "", ""};
+          if (Below(2) == 0) {
+            seed.after_table = Id();
+            seed.after_pk = Text();
+          }
+          m.seed = std::move(seed);
+        }
         return m;
       }
       case 1:
@@ -46,11 +54,11 @@ class RandomMessages {
         return Changes{from, from + Below(kMaxSeq - from + 1), Envelope()};
       }
       case 6:
-        return SnapshotBegin{Id(), 1 + Below(kMaxSnapshotChunks), Seq(), Seq()};
+        return SnapshotBegin{Id(), Seq(), Seq()};
       case 7:
         return SnapshotChunk{Id(), Below(kMaxSnapshotChunks), Envelope()};
       case 8:
-        return SnapshotEnd{Id(), 1 + Below(kMaxSnapshotChunks), Seq()};
+        return SnapshotEnd{Id(), Below(kMaxSnapshotChunks + 1), Seq()};
       case 9:
         return Ping{rng_()};
       case 10:

@@ -104,6 +104,19 @@ struct LogLine {
   std::string fields;  // key=value pairs
 };
 
+// A unit's re-seed, wanted or under way (FORMAT.md SNAPSHOT_*; the store keeps it
+// durable with each chunk applied).
+struct SeedProgress {
+  std::string snapshot;  // "" until the first chunk is applied (the uplink picks one)
+  uint64_t next_chunk = 0;
+  std::string after_table;  // resume after this row ("" = from the start)
+  std::string after_pk;
+  uint64_t head = 0;        // central log head of the snapshot's first BEGIN (0: none yet)
+  uint64_t rows_done = 0;   // rows applied so far
+  uint64_t rows_total = 0;  // as central last announced them
+  bool operator==(const SeedProgress&) const = default;
+};
+
 // ---- store work a unit's uplink asks for ----
 
 // Returns outbox entries with seq > after_seq (oldest first, at most `limit`), building
@@ -143,11 +156,33 @@ struct RecordRejections {
   uint64_t seq = 0;
   std::vector<RowRejection> rows;
 };
+// Open a SNAPSHOT_CHUNK envelope (kind snapshot, origin = central, destination = this
+// unit, seq_from = seq_to = `index`, stream = `snapshot`) and merge its rows; in the same
+// transaction advance the durable seed state past it (next chunk, resume key = the
+// chunk's last row, rows; snapshot, head and rows_total recorded). The chunk must be the
+// one the durable state expects. Answer: SnapshotChunkApplied.
+struct ApplySnapshotChunk {
+  std::string snapshot;
+  uint64_t index = 0;
+  uint64_t head = 0;        // the snapshot's head (kept from its first BEGIN)
+  uint64_t rows_total = 0;  // from the latest BEGIN
+  std::string central_node;
+  Bytes envelope;
+};
+// Every chunk is applied: the pull cursor becomes `head` and the seed state is cleared,
+// in one transaction. Answer: StoreDone.
+struct FinishSnapshot {
+  uint64_t head = 0;
+};
 
 // ---- store work central's hub session asks for ----
 
-// Where this unit stands at central. Answer: UnitLoaded.
-struct LoadUnit {};
+// Where this unit stands at central; `unit_built` is the push seq its HELLO claims to
+// have built, remembered to tell what a unit that lost its disk never sent. Answer:
+// UnitLoaded.
+struct LoadUnit {
+  uint64_t unit_built = 0;
+};
 // Open a PUSH envelope (kind push, origin = unit, destination = central, seq_from =
 // seq_to = seq), authorize and apply it, advancing the unit's applied cursor to `seq` in
 // the same transaction. Answer: PushApplied.
@@ -167,6 +202,17 @@ struct BuildChanges {
 struct AckChanges {
   uint64_t seq = 0;
 };
+// The log head and the size of this unit's snapshot. Answer: SnapshotStarted.
+struct StartSnapshot {};
+// Build and seal chunk `index` of snapshot `snapshot`: the rows of the unit's scope after
+// (after_table, after_pk) in snapshot order (store/changeset_builder.h). Answer:
+// SnapshotChunkBuilt.
+struct BuildSnapshotChunk {
+  std::string snapshot;
+  uint64_t index = 0;
+  std::string after_table;
+  std::string after_pk;
+};
 
 // ---- store work both roles ask for ----
 
@@ -182,7 +228,8 @@ struct ComputeDigests {
 
 using StoreWork =
     std::variant<FetchPushes, AckPushes, ApplyChanges, Resync, SaveGeneration, RecordRejections,
-                 LoadUnit, ApplyPush, BuildChanges, AckChanges, ComputeDigests>;
+                 ApplySnapshotChunk, FinishSnapshot, LoadUnit, ApplyPush, BuildChanges, AckChanges,
+                 StartSnapshot, BuildSnapshotChunk, ComputeDigests>;
 
 using SyncAction = std::variant<SendFrame, ArmTimer, CancelTimer, Connect, CloseConnection,
                                 LogAdvanced, LogLine, StoreWork, VerifyDone>;
@@ -225,6 +272,10 @@ struct UnitLoaded {
   uint64_t applied_seq = 0;  // highest push of this unit applied
   uint64_t log_head = 0;
   std::string generation;
+  // The unit once said it had built pushes up to `lost_to`, but its HELLO now claims
+  // fewer than central applied: pushes (applied_seq, lost_to] never reached central and
+  // are gone with the unit's disk. 0: nothing lost.
+  uint64_t lost_to = 0;
 };
 struct PushApplied {
   ApplyOutcome outcome = ApplyOutcome::kApplied;
@@ -250,7 +301,29 @@ struct DigestsComputed {
   std::vector<TableDigest> tables;
 };
 
-using StoreResult = std::variant<StoreDone, PushesReady, ChangesApplied, UnitLoaded, PushApplied,
-                                 ChangesBuilt, DigestsComputed>;
+struct SnapshotChunkApplied {
+  ApplyOutcome outcome = ApplyOutcome::kApplied;
+  std::string error;
+  SeedProgress progress;  // after the chunk (durable when applied)
+};
+struct SnapshotStarted {
+  bool ok = true;
+  std::string error;
+  uint64_t log_head = 0;
+  uint64_t rows = 0;
+};
+struct SnapshotChunkBuilt {
+  bool ok = true;
+  std::string error;
+  uint64_t rows = 0;
+  Bytes sealed;            // when rows > 0
+  std::string last_table;  // resume after this row
+  std::string last_pk;
+  bool done = false;  // nothing after it
+};
+
+using StoreResult =
+    std::variant<StoreDone, PushesReady, ChangesApplied, UnitLoaded, PushApplied, ChangesBuilt,
+                 DigestsComputed, SnapshotChunkApplied, SnapshotStarted, SnapshotChunkBuilt>;
 
 }  // namespace unitsync::protocol

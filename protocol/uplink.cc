@@ -1,6 +1,7 @@
 #include "protocol/uplink.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace unitsync::protocol {
 namespace {
@@ -71,6 +72,8 @@ void Uplink::DropSessionWork() {
   core_.DropHeld([](const SessionCore::Pending& p) {
     return std::holds_alternative<FetchPushes>(p.work) ||
            std::holds_alternative<ApplyChanges>(p.work) ||
+           std::holds_alternative<ApplySnapshotChunk>(p.work) ||
+           std::holds_alternative<FinishSnapshot>(p.work) ||
            std::holds_alternative<ComputeDigests>(p.work);
   });
   fetching_ = false;
@@ -87,8 +90,25 @@ void Uplink::OnConnected() {
   if (phase_ != Phase::kConnecting) return;
   core_.ConnectionUp();
   phase_ = Phase::kAwaitWelcome;
+  std::optional<SeedRequest> seed;
+  seeding_ = state_.seed.has_value();
+  seed_begun_ = false;
+  if (seeding_) {
+    SeedProgress& p = *state_.seed;
+    if (p.snapshot.empty()) {
+      char id[24];
+      std::snprintf(id, sizeof id, "snap-%016llx",
+                    static_cast<unsigned long long>(core_.env().Random()));
+      p.snapshot = id;
+    }
+    // A resume key too long for the wire restarts its table (merge makes repeats
+    // harmless).
+    seed = SeedRequest{p.snapshot, p.next_chunk, p.after_table,
+                       p.after_pk.size() <= kMaxTextBytes ? p.after_pk : std::string()};
+    chunks_queued_to_ = p.next_chunk;
+  }
   core_.Send(Hello{kMinProtocolVersion, kMaxProtocolVersion, node_id_, state_.built_seq,
-                   state_.pull_seq, state_.generation});
+                   state_.pull_seq, state_.generation, std::move(seed)});
 }
 
 void Uplink::OnDisconnected(const std::string& reason) {
@@ -191,8 +211,17 @@ void Uplink::HandleMessage(Message& message) {
   } else if (phase_ == Phase::kSyncing) {
     if (auto* ack = std::get_if<Ack>(&message)) return OnAck(*ack);
     if (auto* nack = std::get_if<Nack>(&message)) return OnNack(*nack);
-    if (auto* changes = std::get_if<Changes>(&message)) return OnChanges(*changes);
-    if (verify_.Handle(message, connection_)) return;
+    if (auto* changes = std::get_if<Changes>(&message)) {
+      if (!seeding_) return OnChanges(*changes);
+    } else if (auto* begin = std::get_if<SnapshotBegin>(&message)) {
+      return OnSnapshotBegin(*begin);
+    } else if (auto* chunk = std::get_if<SnapshotChunk>(&message)) {
+      return OnSnapshotChunk(*chunk);
+    } else if (auto* end = std::get_if<SnapshotEnd>(&message)) {
+      return OnSnapshotEnd(*end);
+    } else if (verify_.Handle(message, connection_)) {
+      return;
+    }
   }
   ProtocolError(ErrorCode::kUnexpectedMessage,
                 std::string(MessageTypeName(TypeOf(message))) + " not expected now");
@@ -409,6 +438,90 @@ void Uplink::OnChangesApplied(uint64_t connection, const ApplyChanges& work,
   core_.Send(Nack{AckOf::kChanges, work.to, code, "changes not applied", {}});
 }
 
+void Uplink::OnSnapshotBegin(const SnapshotBegin& begin) {
+  if (!seeding_ || seed_begun_ || begin.snapshot_id != state_.seed->snapshot) {
+    return ProtocolError(ErrorCode::kUnexpectedMessage, "SNAPSHOT_BEGIN not asked for");
+  }
+  seed_begun_ = true;
+  SeedProgress& p = *state_.seed;
+  // The pull cursor after the snapshot is the head its first chunk was read after: a
+  // resumed part reads later rows, and the log from the first head covers them all.
+  if (p.next_chunk == 0) p.head = begin.log_head;
+  p.rows_total = begin.rows;
+  core_.Log(LogLevel::kInfo, "reseed_streaming",
+            "snapshot=" + p.snapshot + " head=" + std::to_string(p.head) + " rows=" +
+                std::to_string(begin.rows) + " from_chunk=" + std::to_string(p.next_chunk) +
+                " rows_done=" + std::to_string(p.rows_done));
+}
+
+void Uplink::OnSnapshotChunk(SnapshotChunk& chunk) {
+  if (!seed_begun_ || chunk.snapshot_id != state_.seed->snapshot ||
+      chunk.index != chunks_queued_to_) {
+    return ProtocolError(ErrorCode::kUnexpectedMessage,
+                         "SNAPSHOT_CHUNK " + std::to_string(chunk.index) + " not expected");
+  }
+  ++chunks_queued_to_;
+  const SeedProgress& p = *state_.seed;
+  core_.Request(ApplySnapshotChunk{p.snapshot, chunk.index, p.head, p.rows_total, central_node_,
+                                   std::move(chunk.envelope)},
+                connection_);
+}
+
+void Uplink::OnSnapshotEnd(const SnapshotEnd& end) {
+  if (!seed_begun_ || end.snapshot_id != state_.seed->snapshot ||
+      end.chunk_count != chunks_queued_to_) {
+    return ProtocolError(ErrorCode::kUnexpectedMessage,
+                         "SNAPSHOT_END after " + std::to_string(end.chunk_count) + " chunks; " +
+                             std::to_string(chunks_queued_to_) + " arrived");
+  }
+  core_.Request(FinishSnapshot{state_.seed->head}, connection_);
+}
+
+void Uplink::OnChunkApplied(uint64_t connection, const ApplySnapshotChunk& work,
+                            SnapshotChunkApplied& result) {
+  const bool current = connection == connection_ && phase_ == Phase::kSyncing;
+  if (result.outcome == ApplyOutcome::kApplied) {
+    if (state_.seed) state_.seed = result.progress;
+    if (current) core_.Send(Ack{AckOf::kSnapshot, work.index});
+    return;
+  }
+  core_.Log(result.outcome == ApplyOutcome::kBusy ? LogLevel::kWarning : LogLevel::kError,
+            "reseed_chunk_not_applied",
+            "snapshot=" + work.snapshot + " chunk=" + std::to_string(work.index) +
+                " outcome=" + std::to_string(static_cast<int>(result.outcome)) + " error=\"" +
+                result.error + "\"");
+  if (current) RestartSeed("snapshot chunk not applied");
+}
+
+void Uplink::OnSnapshotFinished(uint64_t connection, const FinishSnapshot& work,
+                                const StoreDone& done) {
+  const bool current = connection == connection_ && phase_ == Phase::kSyncing;
+  if (!done.ok) {
+    core_.Log(LogLevel::kError, "reseed_finish_failed", "error=\"" + done.error + "\"");
+    if (current) RestartSeed("snapshot could not be finished");
+    return;
+  }
+  const uint64_t rows = state_.seed ? state_.seed->rows_done : 0;
+  state_.seed.reset();
+  state_.pull_seq = work.head;
+  core_.Log(LogLevel::kInfo, "reseed_done",
+            "rows=" + std::to_string(rows) + " pull=" + std::to_string(work.head));
+  if (!current) return;
+  seeding_ = false;
+  changes_queued_to_ = work.head;
+  // The pull cursor is durable at `head`: central's fan-out continues after it.
+  core_.Send(Ack{AckOf::kChanges, work.head});
+}
+
+void Uplink::RestartSeed(const std::string& why) {
+  core_.DropHeld([](const SessionCore::Pending& p) {
+    return std::holds_alternative<ApplySnapshotChunk>(p.work) ||
+           std::holds_alternative<FinishSnapshot>(p.work);
+  });
+  core_.Close(why);
+  ScheduleReconnect();
+}
+
 bool Uplink::StartVerify(uint64_t id) {
   if (phase_ != Phase::kSyncing) return false;
   return verify_.Start(id, connection_);
@@ -437,7 +550,14 @@ void Uplink::Dispatch(StoreResult& result) {
       const bool live = done->connection == connection_ && phase_ == Phase::kSyncing;
       return verify_.OnComputed(*w, done->connection, *computed, live);
     }
+  } else if (auto* chunk = std::get_if<SnapshotChunkApplied>(&result)) {
+    if (auto* w = std::get_if<ApplySnapshotChunk>(&work)) {
+      return OnChunkApplied(done->connection, *w, *chunk);
+    }
   } else if (auto* st = std::get_if<StoreDone>(&result)) {
+    if (auto* w = std::get_if<FinishSnapshot>(&work)) {
+      return OnSnapshotFinished(done->connection, *w, *st);
+    }
     if (st->ok) return;
     core_.Log(LogLevel::kError, "store_failed", "error=\"" + st->error + "\"");
     if (std::holds_alternative<Resync>(work) && core_.connected()) {

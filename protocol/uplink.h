@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "protocol/session_core.h"
@@ -28,10 +29,11 @@ namespace unitsync::protocol {
 
 // What the unit's replica remembers, loaded by the driver at start.
 struct UplinkState {
-  uint64_t built_seq = 0;  // highest push seq in (or ever in) the outbox
-  uint64_t acked_seq = 0;  // highest push seq central acknowledged
-  uint64_t pull_seq = 0;   // central log seq applied here
-  std::string generation;  // last central generation seen ("" = never connected)
+  uint64_t built_seq = 0;            // highest push seq in (or ever in) the outbox
+  uint64_t acked_seq = 0;            // highest push seq central acknowledged
+  uint64_t pull_seq = 0;             // central log seq applied here
+  std::string generation;            // last central generation seen ("" = never connected)
+  std::optional<SeedProgress> seed;  // a re-seed wanted or under way
 };
 
 class Uplink {
@@ -68,6 +70,8 @@ class Uplink {
   Phase phase() const { return phase_; }
   const UplinkState& state() const { return state_; }
   uint64_t in_flight() const { return next_send_ - 1 - state_.acked_seq; }
+  // A re-seed in progress: streaming a snapshot from central instead of pulling its log.
+  bool seeding() const { return state_.seed.has_value(); }
   // Consecutive failed connection attempts (0 after a WELCOME).
   uint32_t attempts() const { return attempts_; }
   size_t verifies_pending() const { return verify_.pending(); }
@@ -86,6 +90,15 @@ class Uplink {
   void OnChanges(Changes& changes);
   void OnPushesReady(uint64_t connection, PushesReady& ready);
   void OnChangesApplied(uint64_t connection, const ApplyChanges& work, ChangesApplied& result);
+  void OnSnapshotBegin(const SnapshotBegin& begin);
+  void OnSnapshotChunk(SnapshotChunk& chunk);
+  void OnSnapshotEnd(const SnapshotEnd& end);
+  void OnChunkApplied(uint64_t connection, const ApplySnapshotChunk& work,
+                      SnapshotChunkApplied& result);
+  void OnSnapshotFinished(uint64_t connection, const FinishSnapshot& work, const StoreDone& done);
+  // A snapshot step failed here: drop what is queued behind it and resume from the
+  // durable seed state on a new session.
+  void RestartSeed(const std::string& why);
   void FillWindow();
   void ScheduleReconnect();
   void ProtocolError(ErrorCode code, const std::string& message);
@@ -105,6 +118,9 @@ class Uplink {
   bool local_dirty_ = true;  // the change log may hold unbuilt entries
   bool changes_gap_reported_ = false;
   uint64_t changes_queued_to_ = 0;  // highest CHANGES `to` accepted for apply
+  bool seeding_ = false;            // this session's HELLO asked for a snapshot
+  bool seed_begun_ = false;         // its SNAPSHOT_BEGIN arrived
+  uint64_t chunks_queued_to_ = 0;   // next chunk index expected
   // Across connections.
   uint64_t corrupt_seq_ = 0;   // push NACKed corrupt once (resent by reconnecting)
   bool push_blocked_ = false;  // a push was refused for good: alert, keep pulling

@@ -37,7 +37,7 @@ class UplinkTest : public ::testing::Test {
   }
   // Connected, WELCOMEd, the first fetch answered with nothing to push: the store is idle.
   std::unique_ptr<Uplink> Syncing() {
-    auto u = Make({0, 0, 0, "g-1"});
+    auto u = Make({0, 0, 0, "g-1", std::nullopt});
     Connect(*u);
     Feed(*u, Welcome{1, "central", "g-1", 0, 0});
     Result(*u, PushesReady{});
@@ -49,7 +49,7 @@ class UplinkTest : public ::testing::Test {
 };
 
 TEST_F(UplinkTest, HelloCarriesTheDurableCursors) {
-  auto u = Make({5, 3, 70, "g-1"});
+  auto u = Make({5, 3, 70, "g-1", std::nullopt});
   Hello h = Connect(*u);
   EXPECT_EQ(h.node_id, "unit-0001");
   EXPECT_EQ(h.push_seq, 5u);
@@ -79,7 +79,7 @@ TEST_F(UplinkTest, ReconnectBackoffGrowsWithJitterUpToTheCap) {
 }
 
 TEST_F(UplinkTest, NewGenerationResyncsBeforeAnythingIsPushed) {
-  auto u = Make({/*built=*/5, /*acked=*/3, /*pull=*/70, "g-old"});
+  auto u = Make({/*built=*/5, /*acked=*/3, /*pull=*/70, "g-old", std::nullopt});
   Connect(*u);
   Out out = Feed(*u, Welcome{1, "central", "g-new", /*applied=*/2, /*head=*/40});
   ASSERT_EQ(out.work.size(), 1u);
@@ -95,7 +95,7 @@ TEST_F(UplinkTest, NewGenerationResyncsBeforeAnythingIsPushed) {
 }
 
 TEST_F(UplinkTest, CentralAheadOfOurOutboxAlsoResyncs) {
-  auto u = Make({/*built=*/1, 1, 0, "g-1"});
+  auto u = Make({/*built=*/1, 1, 0, "g-1", std::nullopt});
   Connect(*u);
   Out out = Feed(*u, Welcome{1, "central", "g-1", /*applied=*/9, 0});
   ASSERT_EQ(out.work.size(), 1u);
@@ -105,7 +105,7 @@ TEST_F(UplinkTest, CentralAheadOfOurOutboxAlsoResyncs) {
 
 TEST_F(UplinkTest, PushesFlowThroughTheWindowAndAcksTrimTheOutbox) {
   options_.window = 2;
-  auto u = Make({/*built=*/3, /*acked=*/1, 0, "g-1"});
+  auto u = Make({/*built=*/3, /*acked=*/1, 0, "g-1", std::nullopt});
   Connect(*u);
   Out out = Feed(*u, Welcome{1, "central", "g-1", /*applied=*/1, 0});
   ASSERT_EQ(out.work.size(), 1u);
@@ -131,7 +131,7 @@ TEST_F(UplinkTest, PushesFlowThroughTheWindowAndAcksTrimTheOutbox) {
 }
 
 TEST_F(UplinkTest, PartialNackAcknowledgesAndKeepsTheRejections) {
-  auto u = Make({1, 0, 0, "g-1"});
+  auto u = Make({1, 0, 0, "g-1", std::nullopt});
   Connect(*u);
   Feed(*u, Welcome{1, "central", "g-1", 0, 0});
   PushesReady ready;
@@ -155,7 +155,7 @@ TEST_F(UplinkTest, PartialNackAcknowledgesAndKeepsTheRejections) {
 }
 
 TEST_F(UplinkTest, ChangesApplyInOrderGapsAreReportedOnce) {
-  auto u = Make({0, 0, /*pull=*/10, "g-1"});
+  auto u = Make({0, 0, /*pull=*/10, "g-1", std::nullopt});
   Connect(*u);
   Out out = Feed(*u, Welcome{1, "central", "g-1", 0, 30});
   Result(*u, PushesReady{});  // nothing to push
@@ -217,7 +217,7 @@ TEST_F(UplinkTest, PersistentErrorsBackOffToTheMaximum) {
 
 TEST_F(UplinkTest, MoreWaitingIsFetchedWhenTheWindowFreesWithoutANewLocalChange) {
   options_.window = 2;
-  auto u = Make({0, 0, 0, "g-1"});
+  auto u = Make({0, 0, 0, "g-1", std::nullopt});
   Connect(*u);
   Feed(*u, Welcome{1, "central", "g-1", 0, 0});
   PushesReady ready;
@@ -240,7 +240,7 @@ TEST_F(UplinkTest, MoreWaitingIsFetchedWhenTheWindowFreesWithoutANewLocalChange)
 }
 
 TEST_F(UplinkTest, PausedUplinkSaysWhyStaysDownAndResumesAtOnce) {
-  auto u = Make({0, 0, 0, "g-1"});
+  auto u = Make({0, 0, 0, "g-1", std::nullopt});
   Connect(*u);
   Feed(*u, Welcome{1, "central", "g-1", 0, 0});
   u->Stop("paused by the unit's admin");

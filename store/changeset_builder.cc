@@ -190,4 +190,130 @@ Result<BuiltChangeset> BuildChangeset(Replica& replica, const BuildRequest& requ
   return out;
 }
 
+namespace {
+
+// The ids of one table's clock records in snapshot order, for a unit-scope table
+// routed to `unit`, or for every row of a central-scope table.
+Result<Statement> PrepareSnapshotScan(Db& db, const TableSpec& spec) {
+  return db.Prepare(spec.scope == Scope::kUnit
+                        ? "SELECT pk FROM _us_clock WHERE unit = ?1 AND tbl = ?2 AND pk > ?3 "
+                          "ORDER BY pk LIMIT ?4"
+                        : "SELECT pk FROM _us_clock WHERE ?1 IS NOT NULL AND tbl = ?2 AND pk > ?3 "
+                          "ORDER BY pk LIMIT ?4");
+}
+
+}  // namespace
+
+Result<BuiltSnapshotChunk> BuildSnapshotChunk(Replica& replica,
+                                              const SnapshotChunkRequest& request) {
+  if (auto st = StampPendingChangesNow(replica); !st) return tl::unexpected(st.error());
+  auto tx = Transaction::Begin(replica.db(), Transaction::Kind::kDeferred);
+  if (!tx) return tl::unexpected(tx.error());
+  auto clocks = RowClockStore::Prepare(replica.db());
+  if (!clocks) return tl::unexpected(clocks.error());
+
+  const auto& tables = replica.manifest().tables();
+  size_t t = 0;
+  std::string after_pk;
+  if (!request.after.table.empty()) {
+    for (size_t i = 0; i < tables.size(); ++i) {
+      if (tables[i].name == request.after.table) {
+        t = i;
+        after_pk = request.after.pk;
+        break;
+      }
+    }
+  }
+
+  BuiltSnapshotChunk out;
+  out.last = request.after;
+  Changeset cs;
+  cs.origin = replica.node_id();
+  size_t value_bytes = 0;
+  constexpr int64_t kPage = 256;
+  auto full = [&] { return out.rows >= request.max_rows || value_bytes >= request.max_bytes; };
+  for (; t < tables.size(); ++t, after_pk.clear()) {
+    const TableSpec& spec = tables[t];
+    auto scan = PrepareSnapshotScan(replica.db(), spec);
+    if (!scan) return tl::unexpected(scan.error());
+    auto reader = RowReader::Prepare(replica.db(), spec);
+    if (!reader) return tl::unexpected(reader.error());
+    TableChanges block{spec.name, spec.columns, {}};
+    bool more_in_table = true;
+    while (more_in_table && !full()) {
+      scan->Reset();
+      scan->BindText(1, request.unit);
+      scan->BindText(2, spec.name);
+      scan->BindText(3, after_pk);
+      scan->BindInt(4, kPage);
+      std::vector<std::string> pks;
+      for (;;) {
+        auto row = scan->Step();
+        if (!row) return tl::unexpected(row.error());
+        if (!*row) break;
+        pks.push_back(scan->ColumnText(0));
+      }
+      more_in_table = pks.size() == static_cast<size_t>(kPage);
+      for (const std::string& pk : pks) {
+        if (full()) {
+          more_in_table = true;
+          break;
+        }
+        after_pk = pk;
+        out.last = {spec.name, pk};
+        auto clock = clocks->Load(spec, pk);
+        if (!clock) return tl::unexpected(clock.error());
+        ChangeRow row;
+        row.pk = pk;
+        row.versions = clock->columns;
+        if (clock->deleted) {
+          row.tombstone = true;
+          row.tombstone_version = clock->tombstone;
+          row.tombstone_unit = clock->unit;
+        } else {
+          auto values = reader->Read(pk);
+          if (!values) return tl::unexpected(values.error());
+          if (!values->has_value() || IsPrivate(spec, **values)) continue;
+          if (spec.scope == Scope::kUnit && RoutingValue(spec, **values) != request.unit) continue;
+          row.values = std::move(**values);
+        }
+        value_bytes += row.pk.size();
+        for (const Value& v : row.values) value_bytes += RawSize(v);
+        block.rows.push_back(std::move(row));
+        ++out.rows;
+      }
+    }
+    if (!block.rows.empty()) cs.tables.push_back(std::move(block));
+    if (more_in_table) break;  // full: the next chunk resumes after out.last
+  }
+  out.done = t >= tables.size();
+  if (auto st = tx->Commit(); !st) return tl::unexpected(st.error());
+  if (out.rows > 0) out.bytes = EncodeChangeset(cs);
+  return out;
+}
+
+Result<int64_t> CountSnapshotRows(Replica& replica, const std::string& unit) {
+  int64_t total = 0;
+  for (const TableSpec& spec : replica.manifest().tables()) {
+    auto count = replica.db().Prepare(
+        spec.scope == Scope::kUnit
+            ? "SELECT count(*) FROM _us_clock WHERE unit = ?1 AND tbl = ?2"
+            : "SELECT count(*) FROM _us_clock WHERE ?1 IS NOT NULL AND tbl = ?2");
+    if (!count) return tl::unexpected(count.error());
+    count->BindText(1, unit);
+    count->BindText(2, spec.name);
+    auto row = count->Step();
+    if (!row) return tl::unexpected(row.error());
+    if (*row) total += count->ColumnInt(0);
+  }
+  return total;
+}
+
+std::optional<SnapshotKey> LastKeyOf(const Changeset& changeset) {
+  for (auto it = changeset.tables.rbegin(); it != changeset.tables.rend(); ++it) {
+    if (!it->rows.empty()) return SnapshotKey{it->table, it->rows.back().pk};
+  }
+  return std::nullopt;
+}
+
 }  // namespace unitsync::store

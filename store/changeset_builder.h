@@ -39,4 +39,46 @@ struct BuiltChangeset {
 // past the entries examined, so the caller's cursor moves on.
 Result<BuiltChangeset> BuildChangeset(Replica& replica, const BuildRequest& request);
 
+// ---- snapshots (re-seeding a unit; FORMAT.md SNAPSHOT_*) ----
+//
+// A snapshot is every row and tombstone a unit's replica should hold — the rows routed
+// to it in unit-scope tables and every row of central-scope tables, private rows and
+// local-only columns left out, as the fan-out would — in key order (manifest table
+// order, then id), cut into chunks. Each chunk is an ordinary changeset carrying each
+// row's full state and versions, so merge.h applies it like any other, any number of
+// times; a chunk's last row is where the next one resumes.
+
+// A position in snapshot order: after row `pk` of `table`. Empty table: the start.
+struct SnapshotKey {
+  std::string table;
+  std::string pk;
+  bool operator==(const SnapshotKey&) const = default;
+};
+
+struct SnapshotChunkRequest {
+  std::string unit;  // whose scope
+  SnapshotKey after;
+  size_t max_rows = 1000;
+  size_t max_bytes = 1 << 20;  // rows' raw values, as in BuildRequest
+};
+
+struct BuiltSnapshotChunk {
+  Blob bytes;  // EncodeChangeset(...); empty when rows == 0
+  size_t rows = 0;
+  SnapshotKey last;   // resume after this (== request.after when rows == 0)
+  bool done = false;  // nothing in the scope after `last`
+};
+
+// Reads the next chunk after `request.after` in one read transaction. A table in `after`
+// that is not in the manifest restarts the scan from the first table (repeats are
+// harmless to merge).
+Result<BuiltSnapshotChunk> BuildSnapshotChunk(Replica& replica,
+                                              const SnapshotChunkRequest& request);
+
+// Rows and tombstones in `unit`'s snapshot (for progress; private rows counted too).
+Result<int64_t> CountSnapshotRows(Replica& replica, const std::string& unit);
+
+// Where a chunk ends: its last table block's last row; nullopt for an empty changeset.
+std::optional<SnapshotKey> LastKeyOf(const Changeset& changeset);
+
 }  // namespace unitsync::store

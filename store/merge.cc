@@ -128,6 +128,9 @@ Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs,
     }
   }
   if (auto st = replica.db().Exec("DELETE FROM _us_applying"); !st) return fail(st.error());
+  for (const auto& [key, value] : options.set_meta) {
+    if (auto st = replica.SetMeta(key, value); !st) return fail(st.error());
+  }
   if (options.advance_received) {
     const ApplyOptions::Cursor& c = *options.advance_received;
     if (auto st = AdvanceReceived(replica, c.peer, c.seq); !st) return fail(st.error());

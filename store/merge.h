@@ -56,6 +56,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -97,6 +98,9 @@ struct ApplyOptions {
     int64_t seq = 0;
   };
   std::optional<Cursor> advance_received;
+  // _us_meta entries written in the same transaction as the apply (a snapshot chunk's
+  // resume position: sync_state.h SeedState).
+  std::vector<std::pair<std::string, std::string>> set_meta;
 };
 
 struct MergeReport {

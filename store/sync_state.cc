@@ -1,6 +1,9 @@
 #include "store/sync_state.h"
 
+#include <charconv>
+
 #include "store/change_log.h"
+#include "store/cursors.h"
 
 namespace unitsync::store {
 namespace {
@@ -186,6 +189,117 @@ Result<std::string> GetGeneration(Replica& replica) {
 Status NewGeneration(Replica& replica) {
   if (auto st = RequireCentral(replica, "NewGeneration"); !st) return st;
   return replica.SetMeta(kMetaGeneration, "g-" + replica.NewId());
+}
+
+}  // namespace unitsync::store
+
+namespace unitsync::store {
+namespace {
+
+constexpr const char* kSeedWanted = "seed_wanted";
+constexpr const char* kSeedSnap = "seed_snap";
+constexpr const char* kSeedNext = "seed_next";
+constexpr const char* kSeedTable = "seed_table";
+constexpr const char* kSeedAfter = "seed_after";
+constexpr const char* kSeedHead = "seed_head";
+constexpr const char* kSeedRows = "seed_rows";
+constexpr const char* kSeedTotal = "seed_total";
+
+Result<std::string> GetMetaText(Replica& replica, const char* key) {
+  auto v = replica.GetMeta(key);
+  if (!v) return tl::unexpected(v.error());
+  return v->value_or(std::string());
+}
+
+std::string PeerBuiltKey(const std::string& unit) { return "peer_built/" + unit; }
+
+}  // namespace
+
+Result<SeedState> GetSeedState(Replica& replica) {
+  SeedState s;
+  auto wanted = GetMetaInt(replica, kSeedWanted);
+  if (!wanted) return tl::unexpected(wanted.error());
+  s.wanted = *wanted != 0;
+  const std::pair<const char*, std::string*> texts[] = {
+      {kSeedSnap, &s.snapshot}, {kSeedTable, &s.after_table}, {kSeedAfter, &s.after_pk}};
+  for (const auto& [key, out] : texts) {
+    auto v = GetMetaText(replica, key);
+    if (!v) return tl::unexpected(v.error());
+    *out = std::move(*v);
+  }
+  const std::pair<const char*, int64_t*> ints[] = {{kSeedNext, &s.next_chunk},
+                                                   {kSeedHead, &s.head},
+                                                   {kSeedRows, &s.rows_done},
+                                                   {kSeedTotal, &s.rows_total}};
+  for (const auto& [key, out] : ints) {
+    auto v = GetMetaInt(replica, key);
+    if (!v) return tl::unexpected(v.error());
+    *out = *v;
+  }
+  return s;
+}
+
+std::vector<std::pair<std::string, std::string>> SeedStateMeta(const SeedState& s) {
+  return {{kSeedWanted, s.wanted ? "1" : "0"},
+          {kSeedSnap, s.snapshot},
+          {kSeedNext, std::to_string(s.next_chunk)},
+          {kSeedTable, s.after_table},
+          {kSeedAfter, s.after_pk},
+          {kSeedHead, std::to_string(s.head)},
+          {kSeedRows, std::to_string(s.rows_done)},
+          {kSeedTotal, std::to_string(s.rows_total)}};
+}
+
+Status RequestSeed(Replica& replica) {
+  if (replica.role() != Role::kUnit) {
+    return Fail(Errc::kInvalidArgument, "only a unit replica is re-seeded",
+                "central is recovered from a backup (unitsyncctl restore)");
+  }
+  return replica.SetMeta(kSeedWanted, "1");  // a snapshot under way keeps its progress
+}
+
+Status FinishSeed(Replica& replica, const std::string& central, int64_t head) {
+  auto tx = Transaction::Begin(replica.db());
+  if (!tx) return tl::unexpected(tx.error());
+  auto cursor = GetCursor(replica, central);
+  if (!cursor) return tl::unexpected(cursor.error());
+  cursor->received_seq = head;
+  if (auto st = ResetCursor(replica, *cursor); !st) return st;
+  for (const auto& [key, value] : SeedStateMeta(SeedState{})) {
+    if (auto st = replica.SetMeta(key, value); !st) return st;
+  }
+  return tx->Commit();
+}
+
+Result<bool> IsPristine(Replica& replica) {
+  auto q = replica.db().Prepare(
+      "SELECT NOT EXISTS (SELECT 1 FROM _us_clock) AND NOT EXISTS (SELECT 1 FROM _us_changes) "
+      "AND NOT EXISTS (SELECT 1 FROM _us_peers WHERE received_seq > 0 OR acked_seq > 0)");
+  if (!q) return tl::unexpected(q.error());
+  auto row = q->Step();
+  if (!row) return tl::unexpected(row.error());
+  if (!*row || q->ColumnInt(0) == 0) return false;
+  auto generation = GetSeenGeneration(replica);
+  if (!generation) return tl::unexpected(generation.error());
+  auto outbox = GetOutboxState(replica);
+  if (!outbox) return tl::unexpected(outbox.error());
+  return generation->empty() && outbox->built_seq == 0;
+}
+
+Result<int64_t> GetPeerBuilt(Replica& replica, const std::string& unit) {
+  auto v = replica.GetMeta(PeerBuiltKey(unit));
+  if (!v) return tl::unexpected(v.error());
+  if (!*v) return int64_t{0};
+  int64_t out = 0;
+  const auto [p, ec] = std::from_chars((*v)->data(), (*v)->data() + (*v)->size(), out);
+  if (ec != std::errc() || p != (*v)->data() + (*v)->size()) {
+    return Fail(Errc::kCorrupt, "replica metadata for " + unit + "'s built pushes is not a number");
+  }
+  return out;
+}
+
+Status SetPeerBuilt(Replica& replica, const std::string& unit, int64_t built) {
+  return replica.SetMeta(PeerBuiltKey(unit), std::to_string(built));
 }
 
 }  // namespace unitsync::store

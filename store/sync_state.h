@@ -9,6 +9,7 @@
 //   push_acked_seq      highest changeset seq central acknowledged
 //   push_acked_log_seq  change-log seq covered by that acknowledged entry
 //   central_generation  last generation id seen in WELCOME ("" = never)
+//   seed_*              a re-seed wanted or in progress (SeedState below)
 //   The pull cursor (central log seq applied) is _us_peers[central].received_seq,
 //   advanced by ApplyChangeset(... ApplyOptions::advance_received).
 //
@@ -16,10 +17,12 @@
 //   generation          this central's generation id (set at Create)
 //   _us_peers[unit].received_seq   highest push seq of that unit applied
 //   _us_peers[unit].acked_seq      highest central log seq the unit acknowledged
+//   peer_built/<unit>   highest push seq the unit said in a HELLO it had built
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -97,5 +100,39 @@ Status SetSeenGeneration(Replica& replica, const std::string& generation);
 // the id is missing.
 Result<std::string> GetGeneration(Replica& replica);
 Status NewGeneration(Replica& replica);
+
+// ---- re-seeding a unit (FORMAT.md SNAPSHOT_*) ----
+
+// A unit's re-seed: wanted (a new or emptied replica), then in progress chunk by chunk.
+// Kept in _us_meta (seed_wanted, seed_snap, seed_next, seed_table, seed_after,
+// seed_head, seed_rows, seed_total) and written in the same transaction as each chunk's
+// rows, so an interrupted re-seed resumes after the last chunk applied.
+struct SeedState {
+  bool wanted = false;
+  std::string snapshot;  // "" until the first chunk is applied
+  int64_t next_chunk = 0;
+  std::string after_table;  // resume after this row ("" = from the start)
+  std::string after_pk;
+  int64_t head = 0;        // central log head of the snapshot's first BEGIN
+  int64_t rows_done = 0;   // rows applied so far
+  int64_t rows_total = 0;  // as central last announced it
+};
+
+Result<SeedState> GetSeedState(Replica& replica);
+// The _us_meta writes that record `state` (ApplyOptions::set_meta of a chunk's apply).
+std::vector<std::pair<std::string, std::string>> SeedStateMeta(const SeedState& state);
+// Asks for a re-seed at the next connection (`unitsyncctl reseed`, a restored unit); one
+// under way keeps its progress. kInvalidArgument at central.
+Status RequestSeed(Replica& replica);
+// The snapshot is complete: the pull cursor at `central` becomes `head` and the seed
+// state is cleared, in one transaction.
+Status FinishSeed(Replica& replica, const std::string& central, int64_t head);
+// True for a replica that has never held or synced anything: no rows, no change-log
+// entries, no cursors, no generation seen. Such a unit is seeded by snapshot.
+Result<bool> IsPristine(Replica& replica);
+
+// Central: the highest push seq a unit has claimed in HELLO (lost-at-unit reports).
+Result<int64_t> GetPeerBuilt(Replica& replica, const std::string& unit);
+Status SetPeerBuilt(Replica& replica, const std::string& unit, int64_t built);
 
 }  // namespace unitsync::store

@@ -10,6 +10,8 @@
 
 #include "admin-cli/cli_test_util.h"
 #include "pki/ca.h"
+#include "store/backup.h"
+#include "store/sync_state.h"
 #include "store/test_util.h"
 #include "tests/daemon_util.h"
 
@@ -84,6 +86,14 @@ class DaemonRecovery : public ::testing::Test {
 
   CliResult Ctl(const std::vector<std::string>& args) {
     return RunUnitsyncctl(args, dir_.File(""));
+  }
+  // True once the daemon of `config` answers on its control socket (status from the
+  // daemon carries "daemon"; from the database it does not).
+  bool Answers(const std::string& config) {
+    return Eventually([&] {
+      const CliResult s = Ctl({"--config", config, "--json", "status"});
+      return s.code == 0 && nlohmann::json::parse(s.out).contains("daemon");
+    });
   }
 
   // Students written at `unit` by another program, ids s-<unit>-<from..to-1>.
@@ -174,6 +184,116 @@ TEST_F(DaemonRecovery, CentralRestoredFromAnOlderBackupIsFilledInByTheUnits) {
         << u << " discarded nothing";
   }
   // The admin's check: verify from central over every unit.
+  const CliResult verify = Ctl({"--config", dir_.File("central.toml"), "--json", "verify"});
+  EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+}
+
+// A write the daemon has captured but not yet versioned when `unitsyncctl backup` runs:
+// the CLI asks the running daemon to stamp it (one clock per replica) before pinning its
+// snapshot, so the restored replica carries the very version the live one synced, not a
+// second, different stamp of the same write.
+TEST_F(DaemonRecovery, BackupCarriesTheLiveVersionsOfWritesNotYetStamped) {
+  StartCentral();  // no unit connects, so nothing makes central stamp on its own
+  ASSERT_TRUE(Answers(dir_.File("central.toml"))) << "so the backup must ask it to stamp";
+  {
+    auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+    Exec(c, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s-central-1', 'unit-0001', 'q')");
+    ASSERT_TRUE(ValueOrDie(store::HasUnstampedChanges(c.db()))) << "precondition";
+  }
+  const CliResult backup =
+      Ctl({"--config", dir_.File("central.toml"), "backup", "--out", dir_.File("central.usbk")});
+  ASSERT_EQ(backup.code, 0) << backup.err;
+  std::vector<store::TableDigest> live;
+  {
+    auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+    EXPECT_FALSE(ValueOrDie(store::HasUnstampedChanges(c.db()))) << "the daemon stamped";
+    live = Digests(c);
+  }
+  EXPECT_EQ(central_->Stop(), 0);
+  central_.reset();
+  const CliResult restored =
+      Ctl({"--config", dir_.File("central.toml"), "restore", dir_.File("central.usbk"), "--force"});
+  ASSERT_EQ(restored.code, 0) << restored.err;
+  auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+  EXPECT_FALSE(ValueOrDie(store::HasUnstampedChanges(c.db())));
+  EXPECT_EQ(Digests(c), live) << "same rows with the same versions";
+}
+
+// A unit's disk is lost. On the new disk `unitsyncctl reseed` creates an empty replica,
+// the daemon streams the unit's whole scope from central as a snapshot (its own rows,
+// rows central wrote for it, reference data, a tombstone), killed -9 halfway it resumes
+// from the chunks it applied, and then it syncs as usual. Nothing of unit-0002 arrives.
+TEST_F(DaemonRecovery, UnitDiskLostIsReseededFromCentralAndResumesAfterAKill) {
+  const std::string u = "unit-0001";
+  // Small chunks at central, so the snapshot has many and the kill lands inside it.
+  std::string central_cfg = ReadFile(dir_.File("central.toml"));
+  central_cfg.replace(central_cfg.find("[sync]\n"), 7, "[sync]\nmax_rows_per_changeset = 50\n");
+  WriteFile(dir_.File("central.toml"), central_cfg);
+  StartCentral();
+  StartUnits();
+  constexpr int kRows = 3000;
+  AddStudents(u, 0, kRows);
+  AddStudents("unit-0002", 0, 10);
+  {
+    auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+    Exec(c, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s-central-1', '" + u + "', 'q')");
+    Exec(c, "INSERT INTO unit(id, node_id, name) VALUES ('u1', '" + u + "', 'North')");
+  }
+  ASSERT_TRUE(Eventually([&] { return Converged(kRows + 11); }, std::chrono::seconds(120)));
+  {
+    auto r = ValueOrDie(store::Replica::Open(dir_.File(u + ".db")));
+    Exec(r, "DELETE FROM student WHERE id = 's-" + u + "-7'");
+  }
+  ASSERT_TRUE(Eventually([&] { return Converged(kRows + 10); }));
+  std::vector<store::TableDigest> before;
+  {
+    auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+    before = Digests(c, u);
+  }
+
+  // The disk dies: the replica and everything beside it are gone.
+  for (auto& d : unit_daemons_) EXPECT_EQ(d->Stop(), 0);
+  unit_daemons_.clear();
+  for (const char* suffix : {"", "-wal", "-shm"})
+    std::filesystem::remove(dir_.File(u + ".db") + suffix);
+  const CliResult prepared = Ctl({"--config", dir_.File(u + ".toml"), "reseed"});
+  ASSERT_EQ(prepared.code, 0) << prepared.err;
+  EXPECT_NE(prepared.out.find("new empty replica"), std::string::npos) << prepared.out;
+
+  auto daemon = std::make_unique<Daemon>(dir_.File(u + ".toml"), dir_.File(u + ".log"));
+  auto chunks_applied = [&]() -> int64_t {
+    auto r = ValueOrDie(store::Replica::Open(dir_.File(u + ".db")));
+    return ValueOrDie(store::GetSeedState(r)).next_chunk;
+  };
+  ASSERT_TRUE(Eventually([&] { return chunks_applied() >= 5; })) << "streaming";
+  ASSERT_EQ(::kill(daemon->pid(), SIGKILL), 0);
+  daemon->Stop();
+  const int64_t kept = chunks_applied();
+  ASSERT_GT(kept, 0);
+  auto status = Ctl({"--config", dir_.File(u + ".toml"), "--json", "status"});
+  ASSERT_EQ(status.code, 0) << status.err;
+  EXPECT_EQ(nlohmann::json::parse(status.out)["seed"]["chunks_applied"], kept) << status.out;
+
+  unit_daemons_.push_back(std::make_unique<Daemon>(dir_.File(u + ".toml"), dir_.File(u + ".log")));
+  ASSERT_TRUE(Answers(dir_.File(u + ".toml")));
+  const CliResult follow = Ctl({"--config", dir_.File(u + ".toml"), "reseed"});
+  ASSERT_EQ(follow.code, 0) << follow.err;
+  EXPECT_NE(follow.out.find("re-seed complete"), std::string::npos) << follow.out;
+  EXPECT_NE(ReadFile(dir_.File(u + ".log")).find("from_chunk=" + std::to_string(kept)),
+            std::string::npos)
+      << "resumed after the chunks it had applied, not from the start";
+
+  auto r = ValueOrDie(store::Replica::Open(dir_.File(u + ".db")));
+  EXPECT_EQ(Digests(r, u), before) << "the unit holds exactly its scope again";
+  EXPECT_EQ(Query(r, "SELECT count(*) FROM student WHERE unit_id = 'unit-0002'"), "0");
+  EXPECT_EQ(Query(r, "SELECT count(*) FROM unit"), "1") << "reference data came along";
+  // Then it syncs as usual, both ways.
+  AddStudents(u, kRows, kRows + 5);
+  {
+    auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+    Exec(c, "UPDATE student SET grade = '3' WHERE id = 's-" + u + "-1'");
+  }
+  ASSERT_TRUE(Eventually([&] { return Converged(kRows + 15); }));
   const CliResult verify = Ctl({"--config", dir_.File("central.toml"), "--json", "verify"});
   EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
 }

@@ -136,6 +136,28 @@ void Checker::OnStoreEvent(const testing::StoreEvent& e) {
       std::erase_if(t.rows, [](const store::ChangeRow& row) { return row.evict; });
     }
     replay_.push_back(std::move(*cs));
+  } else if (const auto* chunk = std::get_if<protocol::ApplySnapshotChunk>(e.work)) {
+    const auto* applied = std::get_if<protocol::SnapshotChunkApplied>(e.result);
+    if (!applied || applied->outcome != protocol::ApplyOutcome::kApplied) return;
+    const std::string key =
+        unit + "/" + std::string(chunk->envelope.begin(), chunk->envelope.end());
+    if (!merged_.insert(key).second) {
+      Report("(2) applied twice", unit + " merged snapshot chunk " + std::to_string(chunk->index) +
+                                      " of " + chunk->snapshot + " again");
+    }
+    protocol::EnvelopeHeader header;
+    header.kind = protocol::EnvelopeKind::kSnapshot;
+    header.origin = chunk->central_node;
+    header.destination = unit;
+    header.seq_from = header.seq_to = chunk->index;
+    header.stream = chunk->snapshot;
+    auto key_id = protocol::EnvelopeKeyId(chunk->envelope);
+    auto ring_key = h_.unit_keys(e.unit).Find(unit, key_id.value_or(0));
+    if (!key_id || !ring_key) return Report("(3) replay", "cannot open a chunk for " + unit);
+    auto plain = protocol::OpenChangeset(**ring_key, header, chunk->envelope);
+    auto cs = plain ? store::DecodeChangeset(*plain) : Result<store::Changeset>();
+    if (!plain || !cs) return Report("(3) replay", "cannot open a chunk for " + unit);
+    replay_.push_back(std::move(*cs));
   }
 }
 
