@@ -56,6 +56,12 @@ const DaemonSettings& Context::DaemonConfig() {
     if (auto v = t["control"]["socket"].value<std::string>()) s.socket = *v;
     if (auto v = t["database"].value<std::string>()) s.database = *v;
     if (auto v = t["tls"]["bundle"].value<std::string>()) s.bundle = *v;
+    if (auto v = t["tls"]["pki_dir"].value<std::string>()) s.pki_dir = *v;
+    if (auto v = t["central"]["node_id"].value<std::string>()) s.central_node = *v;
+    if (auto v = t["sync"]["max_frame"].value<int64_t>(); v && *v > 0) s.max_frame = *v;
+    if (auto v = t["sync"]["max_rows_per_changeset"].value<int64_t>(); v && *v > 0) {
+      s.max_rows = *v;
+    }
   } catch (const toml::parse_error&) {
     // The daemon reports a broken config itself ('unitsyncd --check-config').
     err() << kProgram << ": note: cannot read " << global.config
@@ -189,6 +195,8 @@ void BuildApp(CLI::App& app, Context& ctx) {
   RegisterVerify(app, ctx);
   RegisterBackup(app, ctx);
   RegisterRestore(app, ctx);
+  RegisterExportBundle(app, ctx);
+  RegisterImportBundle(app, ctx);
 }
 
 int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {

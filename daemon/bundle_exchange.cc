@@ -67,7 +67,7 @@ bool OlderGeneration(const std::string& a, const std::string& b) {
 }
 
 std::string Range(uint64_t from, uint64_t to) {
-  return from == to ? std::to_string(from) : std::to_string(from) + ".." + std::to_string(to);
+  return std::to_string(from) + ".." + std::to_string(to);
 }
 
 }  // namespace
@@ -90,8 +90,11 @@ Result<ExportedPushes> ExportPushes(store::Replica& unit, const KeyRing& keys,
   b.origin = unit.node_id();
   b.destination = central_node;
   b.key = *key;
-  b.manifest = {BundleKind::kPushes, now_ms, state->acked_seq, state->pull_seq,
-                state->generation,   {}};
+  b.manifest.kind = BundleKind::kPushes;
+  b.manifest.created_ms = now_ms;
+  b.manifest.applied = state->acked_seq;
+  b.manifest.pull = state->pull_seq;
+  b.manifest.generation = state->generation;
   uint64_t after = state->acked_seq;
   for (;;) {
     auto ready = Answer<protocol::PushesReady>(exec.Run(protocol::FetchPushes{after, kFetchBatch}),
@@ -140,8 +143,11 @@ Result<ExportedReply> ExportReply(store::Replica& central, const KeyRing& keys,
   b.origin = central.node_id();
   b.destination = unit;
   b.key = *key;
-  b.manifest = {BundleKind::kReply, now_ms, loaded->applied_seq, loaded->log_head,
-                loaded->generation, {}};
+  b.manifest.kind = BundleKind::kReply;
+  b.manifest.created_ms = now_ms;
+  b.manifest.applied = loaded->applied_seq;
+  b.manifest.pull = loaded->log_head;
+  b.manifest.generation = loaded->generation;
   uint64_t cursor = after;
   uint64_t from = after + 1;
   for (;;) {
@@ -172,10 +178,6 @@ Result<ImportedPushes> ImportPushes(store::Replica& central, const KeyRing& keys
                                     const BundleProgress& progress) {
   if (central.role() != store::Role::kCentral) {
     return Fail(Errc::kWrongNode, central.node_id() + " is a unit: units import replies only");
-  }
-  if (struct stat st{}; ::stat(reply_out.c_str(), &st) == 0) {
-    return Fail(Errc::kAlreadyExists, reply_out + " exists; nothing applied",
-                "name another reply file (--reply-out); nothing is overwritten");
   }
   auto bundle =
       recovery::ReadBundle(path, central.node_id(), "", BundleKind::kPushes, Lookup(keys));
@@ -219,6 +221,11 @@ Result<ImportedPushes> ImportPushes(store::Replica& central, const KeyRing& keys
                   "import " + reply_out + " at " + out.unit +
                       ", then export a new bundle there and import that here");
     }
+  }
+  // The reply is written after the pushes are applied; make sure it can be.
+  if (struct stat st{}; ::stat(reply_out.c_str(), &st) == 0) {
+    return Fail(Errc::kAlreadyExists, reply_out + " exists; nothing applied",
+                "name another reply file (--reply-out); nothing is overwritten");
   }
   for (size_t i = 0; i < m.records.size(); ++i) {
     const uint64_t seq = m.records[i].seq_from;

@@ -97,10 +97,10 @@ Result<Bundle> ReadBundle(const std::string& path, const std::string& receiver,
                 "backups are restored with `unitsyncctl restore`");
   }
   if (h.destination != receiver) {
-    return Fail(
-        Errc::kWrongNode,
-        path + " is a bundle from " + h.origin + " for " + h.destination + ", not for " + receiver,
-        "import it where it is meant to go; nothing was applied");
+    return Fail(Errc::kWrongNode,
+                path + " is a bundle from " + h.origin + " for " + h.destination +
+                    "; this replica is " + receiver + "'s",
+                "import it where it is meant to go; nothing was applied");
   }
   if (!sender.empty() && h.origin != sender) {
     return Fail(Errc::kWrongNode, path + " comes from " + h.origin + ", not from " + sender,

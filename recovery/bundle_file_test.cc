@@ -141,7 +141,8 @@ TEST_F(BundleFileTest, ABundleForAnotherNodeIsRefusedByName) {
   auto r = ReadBundle(out, "central-2", "", BundleKind::kPushes, Keys());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::kWrongNode);
-  EXPECT_NE(r.error().message.find("from unit-1 for central"), std::string::npos)
+  EXPECT_NE(r.error().message.find("from unit-1 for central; this replica is central-2's"),
+            std::string::npos)
       << r.error().message;
   // A unit handed its own pushes back: they are for central.
   auto at_unit = ReadBundle(out, "unit-1", "central", BundleKind::kReply, Keys());
