@@ -81,6 +81,10 @@ Result<ExportedPushes> ExportPushes(store::Replica& unit, const KeyRing& keys,
   }
   auto key = keys.Current(unit.node_id());
   if (!key) return tl::unexpected(key.error());
+  if (struct stat st{}; ::stat(out_path.c_str(), &st) == 0) {
+    return Fail(Errc::kAlreadyExists, out_path + " exists",
+                "choose another name; nothing is overwritten");
+  }
   UnitExecutor exec(unit, central_node, keys, options);
   auto state = exec.LoadState();
   if (!state) return tl::unexpected(state.error());
@@ -361,10 +365,10 @@ Result<ImportedReply> ImportReply(store::Replica& unit, const KeyRing& keys,
   }
   out.pull_after = pull;
   if (!changed) {
-    return Fail(Errc::kAlreadyExists, "nothing new in " + path + ": its acknowledgements (up to " +
-                                          std::to_string(m.applied) + ") and changes (up to " +
-                                          std::to_string(pull) +
-                                          ") are already here (imported before?); nothing applied");
+    return Fail(Errc::kAlreadyExists,
+                "nothing new in " + path + ": its acknowledgement (pushes up to " +
+                    std::to_string(m.applied) +
+                    ") and its changes are already here (imported before?); nothing applied");
   }
   return out;
 }

@@ -30,7 +30,7 @@
 
 namespace unitsync::daemon {
 
-// Called after each changeset of a bundle is applied (or skipped): done of total.
+// Called before each changeset of a bundle is applied (or skipped): `done` are behind.
 using BundleProgress = std::function<void(uint64_t done, uint64_t total)>;
 
 struct ExportedPushes {
@@ -43,9 +43,10 @@ struct ExportedPushes {
 // this unit, destination `central_node`), building the change log's unbuilt entries into
 // the outbox first, as a session would. A bundle with no push is still written: it
 // carries the unit's pull cursor, so central can reply with what the unit lacks.
-// Fails with kWrongNode (not a unit replica), kNotFound (no key for this unit), the
-// store's errors (the outbox may then hold new pushes: they are sent later, as built),
-// WriteBundle's errors (kAlreadyExists, kDiskFull, kIo).
+// Fails with kWrongNode (not a unit replica), kNotFound (no key for this unit),
+// kAlreadyExists (`out_path` exists; checked before anything is built), the store's
+// errors, WriteBundle's (kDiskFull, kIo); pushes built before a failure stay in the
+// outbox and go out later as built (by bundle or session), never sealed again.
 Result<ExportedPushes> ExportPushes(store::Replica& unit, const KeyRing& keys,
                                     const std::string& central_node, const std::string& out_path,
                                     int64_t now_ms, ExecutorOptions options = {});
@@ -111,10 +112,12 @@ struct ImportedReply {
 // would: acknowledges pushes up to its applied seq, or — central's generation changed,
 // or it applied more or less than we think — re-queues the unit's state (Resync) to be
 // exported again; then applies the CHANGES in order that follow the pull cursor.
-// Fails with ReadBundle's errors (nothing applied); kAlreadyExists when nothing in it is
-// new (imported before); kRejected when its CHANGES start after the unit's pull cursor
-// (a gap: the acknowledgements are taken, no changes applied; export again); the
-// executors' errors (what was applied before the failing record stays).
+// Fails, with nothing applied, with ReadBundle's errors; kAlreadyExists when nothing in
+// it is new (imported before) or it is older than what the unit knows (same generation
+// and a lower applied seq, or an older generation: acting on it would renumber pushes
+// central already holds); kRejected when its CHANGES start after the unit's pull cursor
+// (a gap: export again). With the executors' errors (kIo, kCorrupt, kMalformed, ...)
+// when a record fails to apply: the acknowledgement and the records before it stay.
 Result<ImportedReply> ImportReply(store::Replica& unit, const KeyRing& keys,
                                   const std::string& central_node, const std::string& path,
                                   ExecutorOptions options = {},
