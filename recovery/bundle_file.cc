@@ -17,7 +17,7 @@ const std::string& UnitOf(const protocol::SealedFileHeader& header, BundleKind k
   return kind == BundleKind::kPushes ? header.origin : header.destination;
 }
 
-// The wire header record `i` (1-based after the manifest) was sealed for.
+// The wire header changeset `i` (0-based; file record i + 1) was sealed for.
 protocol::EnvelopeHeader WireHeader(const protocol::SealedFileHeader& file,
                                     const protocol::BundleManifest& manifest, size_t i) {
   protocol::EnvelopeHeader h;

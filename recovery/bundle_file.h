@@ -54,6 +54,8 @@ struct BundleToWrite {
 // not exist.
 Result<BundleInfo> WriteBundle(const BundleToWrite& bundle);
 
+// A verified bundle, held in memory whole: it is what a unit built since its last
+// acknowledgement (or central's fan-out for it), megabytes rather than gigabytes.
 struct Bundle {
   BundleInfo info;
   std::vector<protocol::Bytes> envelopes;  // every one opened under its wire header
