@@ -56,6 +56,16 @@ const DaemonSettings& Context::DaemonConfig() {
     if (auto v = t["control"]["socket"].value<std::string>()) s.socket = *v;
     if (auto v = t["database"].value<std::string>()) s.database = *v;
     if (auto v = t["tls"]["bundle"].value<std::string>()) s.bundle = *v;
+    if (auto v = t["tls"]["pki_dir"].value<std::string>()) s.pki_dir = *v;
+    if (auto v = t["central"]["node_id"].value<std::string>()) s.central_node = *v;
+    // Out-of-range values are the daemon's to report ('unitsyncd --check-config').
+    if (auto v = t["sync"]["max_frame"].value<int64_t>(); v && *v >= 1024 && *v <= (64 << 20)) {
+      s.max_frame = static_cast<size_t>(*v);
+    }
+    if (auto v = t["sync"]["max_rows_per_changeset"].value<int64_t>();
+        v && *v >= 1 && *v <= 100'000) {
+      s.max_rows = static_cast<size_t>(*v);
+    }
   } catch (const toml::parse_error&) {
     // The daemon reports a broken config itself ('unitsyncd --check-config').
     err() << kProgram << ": note: cannot read " << global.config
@@ -194,6 +204,8 @@ void BuildApp(CLI::App& app, Context& ctx) {
   RegisterBackup(app, ctx);
   RegisterRestore(app, ctx);
   RegisterReseed(app, ctx);
+  RegisterExportBundle(app, ctx);
+  RegisterImportBundle(app, ctx);
 }
 
 int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {

@@ -63,6 +63,14 @@ struct DaemonSettings {
   std::string socket = control::kDefaultSocketPath;
   std::string database;
   std::string bundle;  // [tls] bundle: the node's certificate, key and secret
+
+  // For offline bundles (export-bundle, import-bundle):
+  std::string pki_dir;                   // [tls] pki_dir (central): every unit's secret
+  std::string central_node = "central";  // [central] node_id (a unit): its central's id
+  // [sync] max_frame / max_rows_per_changeset: changesets built outside the daemon follow
+  // the same limits; 0 = the daemon's default.
+  size_t max_frame = 0;
+  size_t max_rows = 0;
 };
 
 // The node's sealing key (backups; a unit's bundles) with the node it belongs to.
@@ -143,6 +151,9 @@ void RegisterVerify(CLI::App& app, Context& ctx);       // cmd_verify.cc
 void RegisterBackup(CLI::App& app, Context& ctx);       // cmd_backup.cc
 void RegisterRestore(CLI::App& app, Context& ctx);      // cmd_restore.cc
 void RegisterReseed(CLI::App& app, Context& ctx);       // cmd_reseed.cc
+
+void RegisterExportBundle(CLI::App& app, Context& ctx);  // cmd_export_bundle.cc
+void RegisterImportBundle(CLI::App& app, Context& ctx);  // cmd_import_bundle.cc
 
 // Sets up the top-level app: name, description, global flags, every
 // subcommand.
