@@ -56,6 +56,11 @@ void PrintUnit(std::ostream& out, const Json& doc, bool live, int64_t now) {
   out << ")\n";
   out << "incoming:         central's log applied up to seq "
       << JsonInt(doc["incoming"], "pulled_seq") << "\n";
+  if (doc.contains("quarantined_as")) {
+    out << "QUARANTINED:      the replica failed its integrity check and was replaced; the "
+           "damaged file is kept as "
+        << ForTerminal(doc["quarantined_as"].get<std::string>()) << "\n";
+  }
   if (doc.contains("seed")) {
     const Json& s = doc["seed"];
     out << "re-seed:          ";

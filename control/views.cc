@@ -115,6 +115,9 @@ Result<json> StatusView(store::Replica& replica) {
         {"built_seq", outbox->built_seq},        {"acked_seq", outbox->acked_seq},
         {"acked_log_seq", outbox->acked_log_seq}};
     doc["incoming"] = {{"pulled_seq", pulled}, {"central_generation", *generation}};
+    // The daemon replaced a damaged replica (kept under this name) by one it re-seeds.
+    US_TRY(quarantined, replica.GetMeta("quarantined_as"));
+    if (*quarantined) doc["quarantined_as"] = **quarantined;
     // A re-seed asked for or under way; a pristine replica is seeded at the next connection.
     US_TRY(seed, store::GetSeedState(replica));
     US_TRY(pristine, store::IsPristine(replica));

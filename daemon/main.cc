@@ -3,9 +3,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
+#include "control/format.h"
 #include "daemon/admin_service.h"
 #include "daemon/backup_scheduler.h"
 #include "daemon/central_pki.h"
@@ -19,8 +22,11 @@
 #include "daemon/systemd_notify.h"
 #include "daemon/tls_context.h"
 #include "pki/bundle.h"
+#include "pki/files.h"
 #include "pki/registry.h"
+#include "store/backup.h"
 #include "store/replica.h"
+#include "store/sync_state.h"
 
 namespace unitsync::daemon {
 namespace {
@@ -29,6 +35,39 @@ int Fatal(Logger& log, const char* event, const Error& e) {
   log.Error(event,
             "error=\"" + e.message + "\"" + (e.hint.empty() ? "" : " hint=\"" + e.hint + "\""));
   return 1;
+}
+
+// Opens the replica after a quick check. A unit's that fails it (or is no database at
+// all) is quarantined — moved aside, kept for analysis — and replaced by an empty one
+// that re-seeds from central; central's is refused (restore a backup).
+Result<store::Replica> OpenReplica(const Config& config, const store::ReplicaOptions& options,
+                                   Logger& log) {
+  const std::string& db = config.database;
+  Status check = pki::PathExists(db) ? store::QuickCheck(db) : Status{};
+  auto replica = check ? store::Replica::Open(db, options)
+                       : Result<store::Replica>(tl::unexpected(check.error()));
+  if (replica || config.role != NodeRole::kUnit) return replica;
+  const Errc code = replica.error().code;
+  if (code != Errc::kCorrupt && code != Errc::kNotAReplica) return replica;
+  const std::string aside = db + ".corrupt-" + std::to_string(control::WallNowMs() / 1000);
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string from = db + suffix;
+    if (pki::PathExists(from) && ::rename(from.c_str(), (aside + suffix).c_str()) != 0) {
+      return Fail(Errc::kIo, "quarantine " + from + ": " + std::strerror(errno),
+                  "move the damaged replica aside by hand; it is kept, not repaired");
+    }
+  }
+  log.Error("replica_quarantined",
+            "database=\"" + db + "\" kept_as=\"" + aside + "\" error=\"" + replica.error().message +
+                "\" hint=\"a new replica re-seeds from central; changes central never "
+                "acknowledged are only in the kept file (unitsyncctl --db KEPT changes)\"");
+  {
+    auto fresh = store::Replica::Create(db, store::Role::kUnit, config.node_id);
+    if (!fresh) return tl::unexpected(fresh.error());
+    if (auto st = store::RequestSeed(*fresh); !st) return tl::unexpected(st.error());
+    if (auto st = fresh->SetMeta("quarantined_as", aside); !st) return tl::unexpected(st.error());
+  }
+  return store::Replica::Open(db, options);
 }
 
 int Run(const Config& config) {
@@ -44,7 +83,7 @@ int Run(const Config& config) {
   store::ReplicaOptions ropts;
   ropts.expect_node_id = config.node_id;
   ropts.expect_role = config.role == NodeRole::kUnit ? store::Role::kUnit : store::Role::kCentral;
-  auto replica = store::Replica::Open(config.database, ropts);
+  auto replica = OpenReplica(config, ropts, log);
   if (!replica) return Fatal(log, "replica_unusable", replica.error());
 
   boost::asio::io_context io;

@@ -117,6 +117,14 @@ struct SeedProgress {
   bool operator==(const SeedProgress&) const = default;
 };
 
+// The pull cursor after a snapshot whose first BEGIN had `head`: a unit that never pulled
+// continues after `head`; one that had (a restored replica, an admin's re-seed of a
+// replica with data) continues from the lower of the two, so moves and deletes of rows
+// it already held that happened before `head` still reach it.
+inline uint64_t SeededPull(uint64_t pull, uint64_t head) {
+  return pull == 0 ? head : (pull < head ? pull : head);
+}
+
 // ---- store work a unit's uplink asks for ----
 
 // Returns outbox entries with seq > after_seq (oldest first, at most `limit`), building
@@ -169,8 +177,8 @@ struct ApplySnapshotChunk {
   std::string central_node;
   Bytes envelope;
 };
-// Every chunk is applied: the pull cursor becomes `head` and the seed state is cleared,
-// in one transaction. Answer: StoreDone.
+// Every chunk is applied: the pull cursor becomes SeededPull(cursor, head) and the seed
+// state is cleared, in one transaction. Answer: StoreDone.
 struct FinishSnapshot {
   uint64_t head = 0;
 };

@@ -279,7 +279,9 @@ void Uplink::OnLocalChange() {
 }
 
 void Uplink::FillWindow() {
-  if (phase_ != Phase::kSyncing || push_blocked_ || fetching_) return;
+  // While a snapshot streams in, pushes wait: a row central learns of only after the
+  // snapshot's head has all its later moves and deletes in the log the unit pulls next.
+  if (phase_ != Phase::kSyncing || push_blocked_ || fetching_ || seeding_) return;
   const uint64_t window = core_.options().window;
   if (in_flight() >= window) return;
   if (next_send_ > state_.built_seq && !local_dirty_) return;  // nothing to send or build
@@ -503,14 +505,16 @@ void Uplink::OnSnapshotFinished(uint64_t connection, const FinishSnapshot& work,
   }
   const uint64_t rows = state_.seed ? state_.seed->rows_done : 0;
   state_.seed.reset();
-  state_.pull_seq = work.head;
+  state_.pull_seq = SeededPull(state_.pull_seq, work.head);
   core_.Log(LogLevel::kInfo, "reseed_done",
-            "rows=" + std::to_string(rows) + " pull=" + std::to_string(work.head));
+            "rows=" + std::to_string(rows) + " pull=" + std::to_string(state_.pull_seq));
   if (!current) return;
   seeding_ = false;
-  changes_queued_to_ = work.head;
-  // The pull cursor is durable at `head`: central's fan-out continues after it.
-  core_.Send(Ack{AckOf::kChanges, work.head});
+  changes_queued_to_ = state_.pull_seq;
+  // The pull cursor is durable: central's fan-out continues after it, and pushes resume.
+  core_.Send(Ack{AckOf::kChanges, state_.pull_seq});
+  local_dirty_ = true;
+  FillWindow();
 }
 
 void Uplink::RestartSeed(const std::string& why) {

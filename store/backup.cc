@@ -160,14 +160,16 @@ Status CopySnapshot(PinnedSnapshot snapshot, const std::string& dest_path,
   return st;
 }
 
-Status CheckIntegrity(const std::string& path) {
+namespace {
+
+Status RunCheck(const std::string& path, const char* pragma) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     return Fail(Errc::kNotFound, path + ": no such database", "check the path");
   }
   auto db = Db::Open(path, /*create=*/false, /*read_only=*/true);
   if (!db) return tl::unexpected(db.error());
-  auto check = db->Prepare("PRAGMA integrity_check(8)");
+  auto check = db->Prepare(pragma);
   if (!check) return tl::unexpected(check.error());
   std::string complaints;
   for (;;) {
@@ -182,5 +184,13 @@ Status CheckIntegrity(const std::string& path) {
   return Fail(Errc::kCorrupt, path + " fails its integrity check: " + complaints,
               "keep the file for analysis; restore a backup or re-seed the node");
 }
+
+}  // namespace
+
+Status CheckIntegrity(const std::string& path) {
+  return RunCheck(path, "PRAGMA integrity_check(8)");
+}
+
+Status QuickCheck(const std::string& path) { return RunCheck(path, "PRAGMA quick_check(8)"); }
 
 }  // namespace unitsync::store

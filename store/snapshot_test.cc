@@ -4,6 +4,7 @@
 
 #include "store/change_log.h"
 #include "store/changeset_builder.h"
+#include "store/cursors.h"
 #include "store/merge.h"
 #include "store/sync_state.h"
 #include "store/test_util.h"
@@ -151,6 +152,16 @@ TEST(SeedState, IsDurableAndClearedWhenFinished) {
 
   Replica central = testing::MakeReplica(dir, "central", Role::kCentral);
   EXPECT_FALSE(RequestSeed(central)) << "central is restored, never re-seeded";
+}
+
+// A replica that had pulled before (a restored unit) keeps its lower cursor: moves and
+// deletes of rows it held that happened before the snapshot's head still reach it.
+TEST(SeedState, FinishingKeepsALowerCursorOfAReplicaThatHadPulled) {
+  TempDir dir;
+  Replica unit = testing::MakeReplica(dir, "unit-1", Role::kUnit);
+  US_ASSERT_OK(AdvanceReceived(unit, "central", 10));
+  US_ASSERT_OK(FinishSeed(unit, "central", 42));
+  EXPECT_EQ(Query(unit, "SELECT received_seq FROM _us_peers WHERE peer = 'central'"), "10");
 }
 
 TEST(SeedState, AReplicaWithRowsIsNotPristine) {

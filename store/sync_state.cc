@@ -263,7 +263,8 @@ Status FinishSeed(Replica& replica, const std::string& central, int64_t head) {
   if (!tx) return tl::unexpected(tx.error());
   auto cursor = GetCursor(replica, central);
   if (!cursor) return tl::unexpected(cursor.error());
-  cursor->received_seq = head;
+  // The same rule as protocol::SeededPull (a unit that had pulled keeps the lower).
+  if (cursor->received_seq == 0 || cursor->received_seq > head) cursor->received_seq = head;
   if (auto st = ResetCursor(replica, *cursor); !st) return st;
   for (const auto& [key, value] : SeedStateMeta(SeedState{})) {
     if (auto st = replica.SetMeta(key, value); !st) return st;

@@ -124,8 +124,9 @@ std::vector<std::pair<std::string, std::string>> SeedStateMeta(const SeedState& 
 // Asks for a re-seed at the next connection (`unitsyncctl reseed`, a restored unit); one
 // under way keeps its progress. kInvalidArgument at central.
 Status RequestSeed(Replica& replica);
-// The snapshot is complete: the pull cursor at `central` becomes `head` and the seed
-// state is cleared, in one transaction.
+// The snapshot is complete: the pull cursor at `central` becomes `head` (or stays, when
+// it was lower and not 0: protocol::SeededPull) and the seed state is cleared, in one
+// transaction.
 Status FinishSeed(Replica& replica, const std::string& central, int64_t head);
 // True for a replica that has never held or synced anything: no rows, no change-log
 // entries, no cursors, no generation seen. Such a unit is seeded by snapshot.

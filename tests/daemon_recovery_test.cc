@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "admin-cli/cli_test_util.h"
@@ -296,6 +297,53 @@ TEST_F(DaemonRecovery, UnitDiskLostIsReseededFromCentralAndResumesAfterAKill) {
   ASSERT_TRUE(Eventually([&] { return Converged(kRows + 15); }));
   const CliResult verify = Ctl({"--config", dir_.File("central.toml"), "--json", "verify"});
   EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+}
+
+// A unit's replica file is damaged on disk. The daemon's start-up check finds it, keeps
+// the file aside (never deletes it), starts from an empty replica that re-seeds from
+// central, and says so in its log and in status; the unit ends up with its whole scope.
+TEST_F(DaemonRecovery, ACorruptUnitReplicaIsQuarantinedAndReseeded) {
+  const std::string u = "unit-0001";
+  StartCentral();
+  StartUnits();
+  AddStudents(u, 0, 400);
+  ASSERT_TRUE(Eventually([&] { return Converged(400); }));
+  for (auto& d : unit_daemons_) EXPECT_EQ(d->Stop(), 0);
+  unit_daemons_.clear();
+  const std::string db = dir_.File(u + ".db");
+  {
+    auto r = ValueOrDie(store::Replica::Open(db));
+    Exec(r, "PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  {  // scribble over b-tree pages, not the header
+    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(0, std::ios::end);
+    const auto size = static_cast<long>(f.tellg());
+    ASSERT_GT(size, 8 * 4096);
+    for (long off = 2 * 4096; off < size - 4096; off += 4096) {
+      f.seekp(off + 100);
+      f.write("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8", 8);
+    }
+  }
+  ASSERT_FALSE(store::QuickCheck(db)) << "precondition: the damage is detectable";
+
+  StartUnits();
+  ASSERT_TRUE(Answers(dir_.File(u + ".toml")));
+  const std::string log = ReadFile(dir_.File(u + ".log"));
+  EXPECT_NE(log.find("event=replica_quarantined"), std::string::npos) << log;
+  const CliResult status = Ctl({"--config", dir_.File(u + ".toml"), "--json", "status"});
+  ASSERT_EQ(status.code, 0) << status.err;
+  const auto doc = nlohmann::json::parse(status.out);
+  ASSERT_TRUE(doc.contains("quarantined_as")) << status.out;
+  const std::string kept = doc["quarantined_as"];
+  EXPECT_TRUE(std::filesystem::exists(kept)) << "the damaged file is kept";
+  const CliResult human = Ctl({"--config", dir_.File(u + ".toml"), "status"});
+  EXPECT_NE(human.out.find("QUARANTINED"), std::string::npos) << human.out;
+
+  ASSERT_TRUE(Eventually([&] { return Converged(400); })) << "re-seeded from central";
+  auto r = ValueOrDie(store::Replica::Open(db));
+  EXPECT_EQ(Query(r, "SELECT count(*) FROM student"), "400");
+  EXPECT_TRUE(store::QuickCheck(db));
 }
 
 // The network is down for a long while: 10,000 changes pile up at the unit and 10,000

@@ -1,6 +1,8 @@
 #include "tests/sim/checker.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <stdexcept>
@@ -387,6 +389,17 @@ void Checker::Final(const std::string& scratch, uint64_t seed) {
         Report("(3) replicas differ", "table " + (*a)[i].table + " of " + unit + ": unit " +
                                           std::to_string((*a)[i].rows) + " rows, central " +
                                           std::to_string((*b)[i].rows));
+        if (std::getenv("UNITSYNC_SIM_DEBUG")) {
+          for (const auto& id :
+               QueryColumn(h_.unit(u), "SELECT id || ' ' || unit_id FROM " + (*a)[i].table)) {
+            std::fprintf(stderr, "debug unit %s: %s\n", unit.c_str(), id.c_str());
+          }
+          for (const auto& id :
+               QueryColumn(h_.central(), "SELECT id || ' ' || unit_id FROM " + (*a)[i].table)) {
+            std::fprintf(stderr, "debug central: %s\n", id.c_str());
+          }
+          for (const auto& l : h_.logs(unit)) std::fprintf(stderr, "debug log: %s\n", l.c_str());
+        }
       }
     }
   }
