@@ -64,8 +64,7 @@ TEST_F(DiskUsageTest, AMissingDirectoryIsAnIoErrorNamingIt) {
   auto usage = MeasureDiskUsage(dir_ + "/gone/replica.db");
   ASSERT_FALSE(usage);
   EXPECT_EQ(usage.error().code, Errc::kIo);
-  EXPECT_NE(usage.error().message.find(dir_ + "/gone"), std::string::npos)
-      << usage.error().message;
+  EXPECT_NE(usage.error().message.find(dir_ + "/gone"), std::string::npos) << usage.error().message;
 }
 
 }  // namespace

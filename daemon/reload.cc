@@ -24,8 +24,7 @@ void HangupSignal::Wait() {
 CentralReloader::CentralReloader(const Config& config, StoreWorker& store, Logger& log,
                                  SystemdNotifier& notifier, CentralNode& node,
                                  pki::Registry& registry, KeyRing& keys,
-                                 boost::asio::ssl::context& tls,
-                                 std::time_t& certificate_not_after)
+                                 boost::asio::ssl::context& tls, std::time_t& certificate_not_after)
     : config_(config),
       store_(store),
       log_(log),

@@ -17,11 +17,10 @@
 // I/O thread only.
 #pragma once
 
-#include <ctime>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <ctime>
 #include <functional>
 #include <memory>
 

@@ -13,16 +13,16 @@
 namespace {
 
 // Options whose value is a file or directory: complete file names after them.
-const std::set<std::string> kPathOptions = {"--db",  "--socket", "--config", "--out",
-                                            "--bundle", "--ca",  "--dir"};
+const std::set<std::string> kPathOptions = {"--db",     "--socket", "--config", "--out",
+                                            "--bundle", "--ca",     "--dir"};
 
 struct Command {
   std::string path;  // "", "action", "action add", ...
   std::vector<std::string> subcommands;
-  std::vector<std::string> flags;         // every --name and -n of this command
-  std::vector<std::string> valued;        // those that take a value
-  std::vector<std::string> path_valued;   // those whose value is a path
-  bool file_positional = false;           // a positional argument that is a file
+  std::vector<std::string> flags;        // every --name and -n of this command
+  std::vector<std::string> valued;       // those that take a value
+  std::vector<std::string> path_valued;  // those whose value is a path
+  bool file_positional = false;          // a positional argument that is a file
 };
 
 std::string Join(const std::vector<std::string>& words) {
@@ -93,7 +93,7 @@ int main() {
   out << "  esac\n  return 1\n}\n\n";
   // Global flags may follow the subcommand (the app falls through), so the top-level
   // ones are offered at every level.
-  out << R"(_unitsyncctl() {
+  out << R"BASH(_unitsyncctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   local path="" i w skip=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -121,13 +121,11 @@ int main() {
   fi
   local subs
   subs=$(__unitsyncctl_subcommands "$path")
-  if [[ -n $subs ]]; then
-    COMPREPLY=($(compgen -W "$subs" -- "$cur"))
-  elif __unitsyncctl_file_positional "$path"; then
-    COMPREPLY=($(compgen -f -- "$cur"))
-  fi
+  if [[ -n $subs ]];
+  then COMPREPLY = ($(compgen - W "$subs" --"$cur")) elif __unitsyncctl_file_positional "$path";
+  then COMPREPLY = ($(compgen - f-- "$cur")) fi
 }
 complete -F _unitsyncctl unitsyncctl
-)";
+)BASH";
   return out.good() ? 0 : 1;
 }

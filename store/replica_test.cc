@@ -88,8 +88,7 @@ TEST(Replica, RefusesNewerSchemaAndLeavesItUntouched) {
   EXPECT_EQ(r.error().code, Errc::kSchemaTooNew);
   // Both versions, and what to do about it.
   const std::string known = std::to_string(SupportSchema().LatestVersion());
-  EXPECT_NE(r.error().message.find("schema is version 99"), std::string::npos)
-      << r.error().message;
+  EXPECT_NE(r.error().message.find("schema is version 99"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("supports up to version " + known), std::string::npos)
       << r.error().message;
   EXPECT_NE(r.error().hint.find("upgrade unitsync"), std::string::npos) << r.error().hint;
