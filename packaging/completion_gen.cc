@@ -43,6 +43,8 @@ void Collect(const CLI::App& app, const std::string& path, std::vector<Command>&
     for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
     for (const auto& s : opt->get_snames()) names.push_back("-" + s);
     const bool takes_value = opt->get_type_size_max() > 0;
+    // --help/-h of a subcommand: already offered with the top level's flags.
+    if (!path.empty() && opt == app.get_help_ptr()) continue;
     for (const auto& n : names) {
       c.flags.push_back(n);
       if (takes_value) c.valued.push_back(n);
@@ -121,9 +123,11 @@ int main() {
   fi
   local subs
   subs=$(__unitsyncctl_subcommands "$path")
-  if [[ -n $subs ]];
-  then COMPREPLY = ($(compgen - W "$subs" --"$cur")) elif __unitsyncctl_file_positional "$path";
-  then COMPREPLY = ($(compgen - f-- "$cur")) fi
+  if [[ -n $subs ]]; then
+    COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+  elif __unitsyncctl_file_positional "$path"; then
+    COMPREPLY=($(compgen -f -- "$cur"))
+  fi
 }
 complete -F _unitsyncctl unitsyncctl
 )BASH";
