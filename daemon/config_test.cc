@@ -50,7 +50,6 @@ TEST(Config, UnknownKeysWrongTypesAndBadValuesAreExplained) {
   auto typed = ParseConfig(base + "[central]\nport = \"7443\"\n", "t.toml");
   ASSERT_FALSE(typed);
   EXPECT_NE(typed.error().message.find("central.port"), std::string::npos);
-
   EXPECT_NE(typed.error().message.find("t.toml:5"), std::string::npos) << typed.error().message;
 
   auto range = ParseConfig(base + "[sync]\nwindow = 0\n", "t.toml");
