@@ -20,6 +20,7 @@ test: build
 package: setup
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 	cmake --build build -j $(JOBS) --target unitsyncd unitsyncctl unitsync_package_files
+	rm -f build/package/unitsync_*.deb
 	cpack --config build/CPackConfig.cmake -B build/package
 
 # Checks the package: lintian, systemd-analyze verify and security, and install, upgrade,
