@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: setup build test demo asan tsan bench format clean
+.PHONY: setup build test demo asan tsan bench format clean package package-test
 
 setup:
 	@scripts/setup
@@ -14,6 +14,19 @@ build: setup
 
 test: build
 	ctest --test-dir build --output-on-failure -j $(JOBS)
+
+# The Debian package: build/package/unitsync_<version>_<arch>.deb (packaging/).
+# Builds only what the package holds, not the tests.
+package: setup
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+	cmake --build build -j $(JOBS) --target unitsyncd unitsyncctl unitsync_package_files
+	rm -f build/package/unitsync_*.deb
+	cpack --config build/CPackConfig.cmake -B build/package
+
+# Checks the package: lintian, systemd-analyze verify and security, and install, upgrade,
+# remove and purge in a throwaway Debian 12 chroot (packaging/test-package; root needed).
+package-test: package
+	packaging/test-package build/package
 
 demo: build
 	scripts/demo

@@ -158,6 +158,8 @@ void Context::Finish(const Status& status) {
 
 void BuildApp(CLI::App& app, Context& ctx) {
   app.name(kProgram);
+  app.set_version_flag("--version", std::string(kProgram) + " " + UNITSYNC_VERSION,
+                       "Print the version and exit");
   app.description(
       "unitsyncctl administers a unitsync replica: the SQLite file that a unit or the central "
       "node keeps in sync.\nOutput is a table for people, or one JSON document with --json.");
@@ -214,6 +216,8 @@ int Run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e, ctx.out(), ctx.err());
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, ctx.out(), ctx.err());
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e, ctx.out(), ctx.err());
   } catch (const CLI::ExtrasError&) {
     // Flags are safe to name; other extra words may be pieces of a

@@ -3,6 +3,7 @@
 
 #include "control/views.h"
 #include "daemon/admin_service.h"
+#include "daemon/disk_usage.h"
 
 namespace unitsync::daemon {
 namespace {
@@ -49,6 +50,12 @@ void AdminService::Metrics(std::function<void(std::string)> done) {
         auto status = control::StatusView(r);
         if (!status) return status;
         Json doc = {{"status", std::move(*status)}};
+        // The disk runway: measured here, off the I/O thread. A failure leaves the two
+        // families out rather than reporting a made-up 0.
+        if (auto disk = MeasureDiskUsage(r.path())) {
+          doc["disk"] = {{"available_bytes", disk->available_bytes},
+                         {"replica_bytes", disk->replica_bytes}};
+        }
         if (is_central) {
           auto units = control::UnitsView(r, enrolled, settled);
           if (!units) return units;
@@ -69,6 +76,22 @@ void AdminService::Metrics(std::function<void(std::string)> done) {
         m.Family("unitsync_database_up", "gauge",
                  "1 when the replica answered the metrics queries, 0 when it failed.");
         m.Sample("unitsync_database_up", r ? 1 : 0);
+        if (certificate_not_after_ != nullptr) {
+          m.Family("unitsync_certificate_expiry_timestamp_seconds", "gauge",
+                   "When this node's own certificate (tls.bundle) expires (Unix time).");
+          m.Sample("unitsync_certificate_expiry_timestamp_seconds",
+                   static_cast<double>(*certificate_not_after_));
+        }
+        if (r && r->contains("disk")) {
+          const Json& disk = (*r)["disk"];
+          m.Family("unitsync_database_filesystem_available_bytes", "gauge",
+                   "Bytes unitsyncd may still write on the filesystem holding the replica.");
+          m.Sample("unitsync_database_filesystem_available_bytes",
+                   disk["available_bytes"].get<double>());
+          m.Family("unitsync_database_size_bytes", "gauge",
+                   "Size of the replica file with its -wal and -shm files.");
+          m.Sample("unitsync_database_size_bytes", disk["replica_bytes"].get<double>());
+        }
         if (backups_) {
           const BackupScheduler::State& b = backups_->state();
           m.Family("unitsync_backup_last_success_timestamp_seconds", "gauge",

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -39,6 +40,9 @@ class AdminService {
   // Scheduled backups, when configured (shown in status and metrics). Must outlive the
   // service.
   void SetBackups(const BackupScheduler* backups) { backups_ = backups; }
+  // This node's own certificate's expiry (Unix time), shown in the metrics; central's
+  // reloader updates it in place. Must outlive the service; read on the I/O thread.
+  void SetCertificateExpiry(const std::time_t* not_after) { certificate_not_after_ = not_after; }
 
   // The Prometheus text exposition of every metric; `done` runs on the I/O thread.
   void Metrics(std::function<void(std::string text)> done);
@@ -68,6 +72,7 @@ class AdminService {
   CentralNode* central_;
   int64_t started_ms_;
   const BackupScheduler* backups_ = nullptr;
+  const std::time_t* certificate_not_after_ = nullptr;
 };
 
 }  // namespace unitsync::daemon

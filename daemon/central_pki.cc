@@ -25,7 +25,7 @@ Result<CentralPki> LoadCentralPki(const Config& config) {
   }
   auto tls = MakeServerContext(*bundle, registry->ca_cert_path, registry->crl_path);
   if (!tls) return tl::unexpected(tls.error());
-  return CentralPki{std::move(*registry), std::move(*tls), std::move(keys)};
+  return CentralPki{std::move(*registry), std::move(*tls), std::move(keys), bundle->not_after};
 }
 
 }  // namespace unitsync::daemon

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
+#include <ctime>
 
 #include "common/error.h"
 #include "daemon/config.h"
@@ -20,6 +21,7 @@ struct CentralPki {
   pki::Registry registry;
   boost::asio::ssl::context tls;
   KeyRing keys;  // every key of every registered unit, revoked ones too (old envelopes)
+  std::time_t certificate_not_after = 0;  // central's own certificate (the bundle's)
 };
 
 // Loads config.bundle (must be a central bundle for config.node_id) and

@@ -17,11 +17,22 @@ std::string Where(const toml::node& node, const std::string& source) {
   return source + ":" + std::to_string(src.begin.line);
 }
 
-// Reads the keys of one table into `out`, refusing unknown keys and wrong types.
+// "FILE:LINE: " for a key the file set, "FILE: " for one it did not, "" for a Config
+// built in code: the prefix of a validation message about `key`.
+std::string At(const Config& c, const std::string& key) {
+  if (c.source.empty()) return "";
+  auto it = c.lines.find(key);
+  if (it == c.lines.end()) return c.source + ": ";
+  return c.source + ":" + std::to_string(it->second) + ": ";
+}
+
+// Reads the keys of one table into `out`, refusing unknown keys, wrong types and values
+// out of range; records the line of every key it reads in `lines`.
 class TableReader {
  public:
-  TableReader(const toml::table& table, std::string prefix, const std::string& source)
-      : table_(table), prefix_(std::move(prefix)), source_(source) {}
+  TableReader(const toml::table& table, std::string prefix, const std::string& source,
+              std::map<std::string, int64_t>& lines)
+      : table_(table), prefix_(std::move(prefix)), source_(source), lines_(lines) {}
 
   Status String(const char* key, std::string& out) {
     return Read<std::string>(key, "a string", [&](const std::string& v) {
@@ -33,8 +44,9 @@ class TableReader {
   Status Integer(const char* key, Int& out, int64_t min, int64_t max) {
     return Read<int64_t>(key, "an integer", [&](int64_t v) -> Status {
       if (v < min || v > max) {
-        return Fail(Errc::kInvalidArgument,
-                    Name(key) + " must be in " + std::to_string(min) + ".." + std::to_string(max));
+        return Fail(Errc::kInvalidArgument, Where(*table_.get(key), source_) + ": " + Name(key) +
+                                                " must be in " + std::to_string(min) + ".." +
+                                                std::to_string(max));
       }
       out = static_cast<Int>(v);
       return {};
@@ -62,6 +74,7 @@ class TableReader {
     seen_.insert(key);
     const toml::node* node = table_.get(key);
     if (node == nullptr) return {};
+    lines_[Name(key)] = node->source().begin.line;
     const auto value = node->value<T>();
     if (!value || (std::is_same_v<T, int64_t> && !node->is_integer())) {
       return Fail(Errc::kInvalidArgument,
@@ -73,6 +86,7 @@ class TableReader {
   const toml::table& table_;
   std::string prefix_;
   const std::string& source_;
+  std::map<std::string, int64_t>& lines_;
   std::set<std::string> seen_;
 };
 
@@ -92,7 +106,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
                                             ": " + std::string(err.description()));
   }
   Config c;
-  TableReader top(root, "", source);
+  c.source = source;
+  TableReader top(root, "", source, c.lines);
   std::string role;
   CONFIG_TRY(top.String("role", role));
   if (role == "unit") {
@@ -100,7 +115,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
   } else if (role == "central") {
     c.role = NodeRole::kCentral;
   } else {
-    return Fail(Errc::kInvalidArgument, source + ": role must be \"unit\" or \"central\"");
+    return Fail(Errc::kInvalidArgument, At(c, "role") + (role.empty() ? "role is missing: " : "") +
+                                            "role must be \"unit\" or \"central\"");
   }
   CONFIG_TRY(top.String("node_id", c.node_id));
   CONFIG_TRY(top.String("database", c.database));
@@ -114,7 +130,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
       return Fail(Errc::kInvalidArgument,
                   Where(*node, source) + ": [" + name + "] must be a table");
     }
-    TableReader r(*t, name, source);
+    TableReader r(*t, name, source, c.lines);
     if (auto st = read(r); !st) return st;
     return r.NoUnknownKeys();
   };
@@ -180,38 +196,46 @@ Result<Config> ParseConfigFile(const std::string& path) {
 }
 
 Status ValidateConfig(const Config& c) {
+  auto invalid = [&c](const std::string& key, const std::string& rule, std::string hint = {}) {
+    return Fail(Errc::kInvalidArgument, At(c, key) + rule, std::move(hint));
+  };
+  if (c.node_id.empty()) return invalid("node_id", "node_id is missing: this node's id");
   if (!store::IsValidNodeId(c.node_id)) {
     // The replica's rule: a node id `unitsyncctl init` would refuse can never match one.
-    return Fail(Errc::kInvalidArgument,
-                "node_id must be 1..64 characters of [a-z0-9._-], starting with a letter or digit");
+    return invalid("node_id",
+                   "node_id must be 1..64 characters of [a-z0-9._-], starting with a letter or "
+                   "digit");
   }
-  if (c.database.empty()) return Fail(Errc::kInvalidArgument, "database is required");
+  if (c.database.empty()) return invalid("database", "database is missing: the replica file");
   if (c.bundle.empty()) {
-    return Fail(Errc::kInvalidArgument, "tls.bundle is required",
-                "make one with 'unitsyncctl pki enroll' (unit) or 'unitsyncctl pki server' "
-                "(central)");
+    return invalid("tls.bundle", "tls.bundle is missing",
+                   "make one with 'unitsyncctl pki enroll' (unit) or 'unitsyncctl pki server' "
+                   "(central)");
   }
   if (c.role == NodeRole::kCentral && c.pki_dir.empty()) {
-    return Fail(Errc::kInvalidArgument, "tls.pki_dir is required on central",
-                "the directory made by 'unitsyncctl pki init-ca': it lists the enrolled units");
+    return invalid("tls.pki_dir", "tls.pki_dir is missing: central needs it",
+                   "the directory made by 'unitsyncctl pki init-ca': it lists the enrolled units");
   }
   if (c.role == NodeRole::kUnit && !store::IsValidNodeId(c.central_node)) {
-    return Fail(Errc::kInvalidArgument, "central.node_id must be a valid node id");
+    return invalid("central.node_id", "central.node_id must be a valid node id");
   }
-  if (c.control_socket.empty()) return Fail(Errc::kInvalidArgument, "control.socket is required");
+  if (c.control_socket.empty()) return invalid("control.socket", "control.socket is missing");
   if (c.max_handshakes_per_address > c.max_handshakes) {
-    return Fail(Errc::kInvalidArgument,
-                "listen.max_handshakes_per_address must be ≤ listen.max_handshakes");
+    return invalid("listen.max_handshakes_per_address",
+                   "listen.max_handshakes_per_address must be ≤ listen.max_handshakes");
   }
   if (c.sync.read_deadline_ms < 2 * c.sync.ping_interval_ms) {
-    return Fail(Errc::kInvalidArgument,
-                "sync.read_deadline_ms must be at least twice sync.ping_interval_ms",
-                "otherwise an idle but healthy session is dropped");
+    return invalid("sync.read_deadline_ms",
+                   "sync.read_deadline_ms must be at least twice sync.ping_interval_ms",
+                   "otherwise an idle but healthy session is dropped");
   }
   if (c.sync.backoff_max_ms < c.sync.backoff_base_ms) {
-    return Fail(Errc::kInvalidArgument, "sync.backoff_max_ms must be ≥ sync.backoff_base_ms");
+    return invalid("sync.backoff_max_ms", "sync.backoff_max_ms must be ≥ sync.backoff_base_ms");
   }
-  return protocol::ValidateMaxFrame(c.sync.max_frame);
+  if (auto st = protocol::ValidateMaxFrame(c.sync.max_frame); !st) {
+    return invalid("sync.max_frame", "sync.max_frame: " + st.error().message, st.error().hint);
+  }
+  return {};
 }
 
 std::string DescribeConfig(const Config& c) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -60,14 +61,22 @@ struct Config {
   std::string backup_dir;
   int64_t backup_interval_s = 86'400;  // one a day
   uint32_t backup_keep = 7;            // newest backups kept in backup_dir; older ones deleted
+
+  // Where the values came from, for messages only: the file name, and the line of each
+  // key the file set ("sync.window" → 72). Both empty for a Config built in code.
+  std::string source;
+  std::map<std::string, int64_t> lines;
 };
 
-// Reads and parses a TOML file. kNotFound (no file), kInvalidArgument naming the key and
-// line for a parse error, an unknown key or a wrong type. Does not check cross-field rules.
+// Reads and parses a TOML file. kNotFound (no file), kInvalidArgument for a syntax error,
+// an unknown key, a wrong type or a value out of range; the message starts "FILE:LINE: "
+// and names the key. Does not check cross-field rules.
 Result<Config> ParseConfigFile(const std::string& path);
 Result<Config> ParseConfig(std::string_view toml_text, const std::string& source_name);
 
-// Cross-field and range rules (role-specific keys present, ids valid, ports, limits).
+// Cross-field rules (role-specific keys present, ids valid, limits consistent).
+// kInvalidArgument naming the key; for a key the file set, the message starts with
+// "FILE:LINE: " (config.source, config.lines), for a missing one with "FILE: ".
 Status ValidateConfig(const Config& config);
 
 // A human summary of the effective configuration (for --check-config); no secrets.

@@ -50,16 +50,54 @@ TEST(Config, UnknownKeysWrongTypesAndBadValuesAreExplained) {
   auto typed = ParseConfig(base + "[central]\nport = \"7443\"\n", "t.toml");
   ASSERT_FALSE(typed);
   EXPECT_NE(typed.error().message.find("central.port"), std::string::npos);
+  EXPECT_NE(typed.error().message.find("t.toml:5"), std::string::npos) << typed.error().message;
 
   auto range = ParseConfig(base + "[sync]\nwindow = 0\n", "t.toml");
   ASSERT_FALSE(range);
+  EXPECT_NE(range.error().message.find("t.toml:5: sync.window must be in 1..1024"),
+            std::string::npos)
+      << range.error().message;
 
-  auto role = ParseConfig("role = \"hub\"\n", "t.toml");
+  auto role = ParseConfig("node_id = \"unit-1\"\nrole = \"hub\"\n", "t.toml");
   ASSERT_FALSE(role);
+  EXPECT_NE(role.error().message.find("t.toml:2: role must be"), std::string::npos)
+      << role.error().message;
+  auto no_role = ParseConfig("node_id = \"unit-1\"\n", "t.toml");
+  ASSERT_FALSE(no_role);
+  EXPECT_NE(no_role.error().message.find("t.toml: role is missing"), std::string::npos)
+      << no_role.error().message;
 
   auto syntax = ParseConfig("role = \n", "t.toml");
   ASSERT_FALSE(syntax);
   EXPECT_NE(syntax.error().message.find("t.toml:1"), std::string::npos);
+}
+
+// What `unitsyncd --check-config` prints for a file that parses but breaks a rule: the key
+// and the line it is on, so an admin can go straight there.
+TEST(Config, ValidationNamesTheKeyAndItsLine) {
+  auto check = [](const std::string& text) -> std::string {
+    auto c = ParseConfig(text, "/etc/unitsync/unitsyncd.toml");
+    if (!c) return "parse: " + c.error().message;
+    auto st = ValidateConfig(*c);
+    return st ? "valid" : st.error().message;
+  };
+  const std::string head = "role = \"unit\"\n";
+  const std::string tls = "[tls]\nbundle = \"/etc/unitsync/bundle\"\n";
+  EXPECT_EQ(check(head + "node_id = \"Unit 1\"\ndatabase = \"x.db\"\n" + tls),
+            "/etc/unitsync/unitsyncd.toml:2: node_id must be 1..64 characters of [a-z0-9._-], "
+            "starting with a letter or digit");
+  EXPECT_EQ(check(head + "node_id = \"unit-1\"\n" + tls),
+            "/etc/unitsync/unitsyncd.toml: database is missing: the replica file");
+  EXPECT_EQ(check(head + "node_id = \"unit-1\"\ndatabase = \"x.db\"\n" + tls +
+                  "[sync]\nping_interval_ms = 60000\nread_deadline_ms = 90000\n"),
+            "/etc/unitsync/unitsyncd.toml:8: sync.read_deadline_ms must be at least twice "
+            "sync.ping_interval_ms");
+  EXPECT_EQ(check(head + "node_id = \"unit-1\"\ndatabase = \"x.db\"\n" + tls +
+                  "[central]\nnode_id = \"Central!\"\n"),
+            "/etc/unitsync/unitsyncd.toml:7: central.node_id must be a valid node id");
+  EXPECT_EQ(check("role = \"central\"\nnode_id = \"central\"\ndatabase = \"c.db\"\n" + tls),
+            "/etc/unitsync/unitsyncd.toml: tls.pki_dir is missing: central needs it");
+  EXPECT_EQ(check(head + "node_id = \"unit-1\"\ndatabase = \"x.db\"\n" + tls), "valid");
 }
 
 TEST(Config, ValidationNamesWhatIsMissing) {

@@ -116,8 +116,12 @@ Status ControlServer::Start() {
     return Fail(Errc::kIo, "cannot set the mode of " + path_ + ": " + why);
   }
   std::string group_note = "group=" + std::string(kGroup);
+  struct stat bound {};
   if (struct group* g = ::getgrnam(kGroup); g == nullptr) {
     group_note = "group=(own: no group " + std::string(kGroup) + ")";
+  } else if (::stat(path_.c_str(), &bound) == 0 && bound.st_gid == g->gr_gid) {
+    // Already the group (the daemon runs as it under systemd): no chown, which the
+    // service's system call filter refuses (~@privileged).
   } else if (::chown(path_.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
     log_.Warn("control_group_not_set",
               "socket=" + path_ + " group=" + kGroup + " error=\"" + std::strerror(errno) + "\"");

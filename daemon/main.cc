@@ -93,6 +93,7 @@ int Run(const Config& config) {
   std::unique_ptr<UnitNode> unit;
   std::unique_ptr<CentralNode> central;
   std::optional<boost::asio::ssl::context> tls;
+  std::time_t certificate_not_after = bundle->not_after;  // metrics; central's reload updates it
 
   if (config.role == NodeRole::kUnit) {
     if (!bundle->sealing) {
@@ -117,6 +118,7 @@ int Run(const Config& config) {
     registry = std::move(pki->registry);
     keys = std::move(pki->keys);
     tls.emplace(std::move(pki->tls));
+    certificate_not_after = pki->certificate_not_after;
     central = std::make_unique<CentralNode>(io, config, *replica, registry, keys, *tls, store, log);
   }
 
@@ -130,6 +132,7 @@ int Run(const Config& config) {
   // unitsyncctl's way in, and the scrape endpoint. First: a second daemon started by
   // mistake on the same configuration stops here, before it touches any session.
   AdminService admin(config, store, *replica, log, unit.get(), central.get());
+  admin.SetCertificateExpiry(&certificate_not_after);
   ControlServer control(io, config.control_socket, log,
                         [&admin](const control::Request& request, uint32_t uid,
                                  std::shared_ptr<ControlServer::Responder> responder) {
@@ -174,7 +177,7 @@ int Run(const Config& config) {
         io, notifier, *central, registry,
         config.listen_address + ":" + std::to_string(central->port()));
     reloader = std::make_unique<CentralReloader>(config, store, log, notifier, *central, registry,
-                                                 keys, *tls);
+                                                 keys, *tls, certificate_not_after);
   }
   HangupSignal hangup(io, [&] {
     if (reloader) return reloader->Reload();
@@ -219,11 +222,23 @@ int main(int argc, char** argv) {
   using namespace unitsync::daemon;
   CLI::App app{
       "unitsyncd keeps a unitsync replica in sync with central (or, as central, with "
-      "every unit)."};
+      "every unit).",
+      "unitsyncd"};
+  app.set_version_flag("--version", std::string("unitsyncd ") + UNITSYNC_VERSION,
+                       "Print the version and exit");
+  app.footer(
+      "Every configuration key, with its default, is in the example configuration\n"
+      "(/usr/share/doc/unitsync/examples/unitsyncd.toml.example when installed from the\n"
+      "package). Exit codes: 0 stopped cleanly (or --check-config passed), 1 could not\n"
+      "start or run, 2 the configuration is invalid; the message names the key and line.");
   std::string config_path = kDefaultConfigPath;
   bool check = false;
-  app.add_option("--config", config_path, "Configuration file (TOML)");
-  app.add_flag("--check-config", check, "Validate the configuration, explain it, and exit");
+  app.add_option("--config", config_path, "Configuration file (TOML)")
+      ->type_name("PATH")
+      ->capture_default_str();
+  app.add_flag("--check-config", check,
+               "Validate the configuration, explain it, and exit (no file other than the "
+               "configuration is opened)");
   CLI11_PARSE(app, argc, argv);
 
   auto config = ParseConfigFile(config_path);

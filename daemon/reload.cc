@@ -24,7 +24,7 @@ void HangupSignal::Wait() {
 CentralReloader::CentralReloader(const Config& config, StoreWorker& store, Logger& log,
                                  SystemdNotifier& notifier, CentralNode& node,
                                  pki::Registry& registry, KeyRing& keys,
-                                 boost::asio::ssl::context& tls)
+                                 boost::asio::ssl::context& tls, std::time_t& certificate_not_after)
     : config_(config),
       store_(store),
       log_(log),
@@ -32,7 +32,8 @@ CentralReloader::CentralReloader(const Config& config, StoreWorker& store, Logge
       node_(node),
       registry_(registry),
       keys_(keys),
-      tls_(tls) {}
+      tls_(tls),
+      certificate_not_after_(certificate_not_after) {}
 
 CentralReloader::~CentralReloader() { *alive_ = false; }
 
@@ -83,6 +84,7 @@ void CentralReloader::Reload() {
           }
           registry_ = std::move((*loaded)->registry);
           tls_ = std::move((*loaded)->tls);
+          certificate_not_after_ = (*loaded)->certificate_not_after;
           const size_t dropped = node_.DropUnadmitted();
           log_.Info("reloaded", "units=" + std::to_string(enrolled) + " revoked=" +
                                     std::to_string(revoked) + " added=" + std::to_string(added) +

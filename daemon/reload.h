@@ -20,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <ctime>
 #include <functional>
 #include <memory>
 
@@ -50,10 +51,11 @@ class HangupSignal {
 class CentralReloader {
  public:
   // `registry`, `keys` and `tls` are the live objects `node` (and its executors) use;
-  // the reloader replaces their contents. All must outlive it.
+  // the reloader replaces their contents, and sets `certificate_not_after` (what the
+  // metrics show) to the reloaded certificate's. All must outlive it.
   CentralReloader(const Config& config, StoreWorker& store, Logger& log, SystemdNotifier& notifier,
                   CentralNode& node, pki::Registry& registry, KeyRing& keys,
-                  boost::asio::ssl::context& tls);
+                  boost::asio::ssl::context& tls, std::time_t& certificate_not_after);
   ~CentralReloader();
 
   void Reload();
@@ -69,6 +71,7 @@ class CentralReloader {
   pki::Registry& registry_;
   KeyRing& keys_;
   boost::asio::ssl::context& tls_;
+  std::time_t& certificate_not_after_;
   bool running_ = false;
   bool again_ = false;
   bool stopped_ = false;

@@ -1,5 +1,6 @@
 #include "store/replica.h"
 
+#include <charconv>
 #include <filesystem>
 
 #include "store/capture.h"
@@ -11,6 +12,25 @@ namespace {
 constexpr int64_t kApplicationId = 0x55535943;
 // Version of the engine's own tables (_us_*), independent of the app schema.
 constexpr int kEngineVersion = 1;
+
+// A number kept as text in _us_meta: non-negative decimal digits and nothing else. Anything
+// else (empty, a sign, spaces, trailing bytes, out of range) means the metadata is damaged;
+// the error names the key, never the bytes found.
+template <typename Int>
+Result<Int> ParseMetaNumber(const std::string& path, std::string_view key,
+                            const std::string& text) {
+  Int value{};
+  const char* end = text.data() + text.size();
+  const auto [stop, ec] = std::from_chars(text.data(), end, value);
+  // from_chars accepts a leading '-' for signed types; the first byte must be a digit.
+  if (text.empty() || text[0] < '0' || text[0] > '9' || ec != std::errc() || stop != end) {
+    return Fail(Errc::kCorrupt,
+                path + ": replica metadata '" + std::string(key) + "' is not a valid number",
+                "the replica is damaged and was left untouched: restore it from a backup "
+                "('unitsyncctl restore') or re-seed this node");
+  }
+  return value;
+}
 
 constexpr const char* kEngineTables = R"sql(
 CREATE TABLE _us_meta (
@@ -241,14 +261,29 @@ Result<Replica> Replica::Init(Db db, const std::string& path, const ReplicaOptio
                     std::string(RoleName(*options.expect_role)) + " replica",
                 "check role in the configuration, or the database path");
   }
-  const SchemaBundle& bundle = options.schema ? *options.schema : SupportSchema();
-  r.schema_version_ = std::stoi(*schema);
-  if (std::stoi(*engine) > kEngineVersion || r.schema_version_ > bundle.LatestVersion()) {
+  auto engine_version = ParseMetaNumber<int>(path, "engine_version", *engine);
+  if (!engine_version) return tl::unexpected(engine_version.error());
+  auto schema_version = ParseMetaNumber<int>(path, "schema_version", *schema);
+  if (!schema_version) return tl::unexpected(schema_version.error());
+  auto hlc_value = ParseMetaNumber<uint64_t>(path, "hlc", *hlc);
+  if (!hlc_value) return tl::unexpected(hlc_value.error());
+  // Never migrate down: a newer unitsync may have changed what the tables mean.
+  auto too_new = [&path](const char* what, int found, int known) {
     return Fail(Errc::kSchemaTooNew,
-                path + " was written by a newer unitsync (schema " + *schema +
-                    ", this binary knows " + std::to_string(bundle.LatestVersion()) + ")",
-                "upgrade unitsync on this node; the replica was left untouched");
+                path + " was written by a newer unitsync: its " + what + " is version " +
+                    std::to_string(found) + ", this unitsync supports up to version " +
+                    std::to_string(known),
+                "upgrade unitsync on this node to the version that wrote the replica (or "
+                "newer); the replica was left untouched");
+  };
+  if (*engine_version > kEngineVersion) {
+    return too_new("engine metadata", *engine_version, kEngineVersion);
   }
+  const SchemaBundle& bundle = options.schema ? *options.schema : SupportSchema();
+  if (*schema_version > bundle.LatestVersion()) {
+    return too_new("schema", *schema_version, bundle.LatestVersion());
+  }
+  r.schema_version_ = *schema_version;
 
   if (options.clock != nullptr) {
     r.wall_ = options.clock;
@@ -256,7 +291,7 @@ Result<Replica> Replica::Init(Db db, const std::string& path, const ReplicaOptio
     r.owned_wall_ = std::make_unique<SystemWallClock>();
     r.wall_ = r.owned_wall_.get();
   }
-  r.hlc_ = std::make_unique<HybridClock>(*r.wall_, std::stoull(*hlc), options.max_clock_skew_ms);
+  r.hlc_ = std::make_unique<HybridClock>(*r.wall_, *hlc_value, options.max_clock_skew_ms);
 
   auto manifest = Manifest::Parse(bundle.manifest_toml);
   if (!manifest) return tl::unexpected(manifest.error());

@@ -86,7 +86,12 @@ TEST(Replica, RefusesNewerSchemaAndLeavesItUntouched) {
   auto r = Replica::Open(dir.File("u.db"));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::kSchemaTooNew);
-  EXPECT_FALSE(r.error().hint.empty());
+  // Both versions, and what to do about it.
+  const std::string known = std::to_string(SupportSchema().LatestVersion());
+  EXPECT_NE(r.error().message.find("schema is version 99"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("supports up to version " + known), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().hint.find("upgrade unitsync"), std::string::npos) << r.error().hint;
   // Still 99: nothing was "migrated" down.
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(dir.File("u.db").c_str(), &raw), SQLITE_OK);
@@ -96,6 +101,40 @@ TEST(Replica, RefusesNewerSchemaAndLeavesItUntouched) {
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)), "99");
   sqlite3_finalize(s);
   sqlite3_close(raw);
+}
+
+TEST(Replica, RefusesNewerEngineMetadata) {
+  TempDir dir;
+  {
+    auto r = testing::ValueOrDie(Replica::Create(dir.File("u.db"), Role::kUnit, "unit-0001"));
+    US_ASSERT_OK(r.SetMeta("engine_version", "7"));
+  }
+  auto r = Replica::Open(dir.File("u.db"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kSchemaTooNew);
+  EXPECT_NE(r.error().message.find("engine metadata is version 7"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(Replica, MalformedVersionsInTheMetadataAreCorruptNotACrash) {
+  // What std::stoi would have thrown on, or silently read as a prefix ("2x" as 2).
+  for (const char* key : {"schema_version", "engine_version", "hlc"}) {
+    for (const char* bad : {"", "abc", "2x", "-1", " 1", "+1", "99999999999999999999999"}) {
+      SCOPED_TRACE(std::string(key) + "='" + bad + "'");
+      TempDir dir;
+      {
+        auto r = testing::ValueOrDie(Replica::Create(dir.File("u.db"), Role::kUnit, "unit-0001"));
+        US_ASSERT_OK(r.SetMeta(key, bad));
+      }
+      auto r = Replica::Open(dir.File("u.db"));
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().code, Errc::kCorrupt);
+      EXPECT_NE(r.error().message.find(std::string("'") + key + "' is not a valid number"),
+                std::string::npos)
+          << r.error().message;
+      EXPECT_FALSE(r.error().hint.empty());
+    }
+  }
 }
 
 TEST(Replica, MigratesForwardAndANewTableNeedsNoEngineChange) {

@@ -6,11 +6,16 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "admin-cli/cli_test_util.h"
+#include "pki/bundle.h"
 #include "pki/ca.h"
 #include "store/test_util.h"
 #include "tests/daemon_util.h"
@@ -44,6 +49,13 @@ std::string HttpGet(uint16_t port, const std::string& path) {
   for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
   ::close(fd);
   return out;
+}
+
+// The value of an unlabelled sample in a Prometheus text exposition; NaN when absent.
+double MetricValue(const std::string& text, const std::string& name) {
+  const size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return std::nan("");
+  return std::strtod(text.c_str() + at + name.size() + 2, nullptr);
 }
 
 class DaemonControl : public ::testing::Test {
@@ -249,6 +261,9 @@ TEST_F(DaemonControl, MetricsDescribeEveryUnit) {
     return HttpGet(metrics_port_, "/metrics")
                .find("unitsync_unit_rejected_rows{unit=\"unit-0002\"} 1") != std::string::npos;
   }));
+  // Before the scrape: the replica file only grows (no VACUUM), so the scrape's size
+  // (file, WAL and shm) is at least this.
+  const double db_file = static_cast<double>(std::filesystem::file_size(dir_.File("central.db")));
   const std::string m = HttpGet(metrics_port_, "/metrics");
   EXPECT_EQ(m.rfind("HTTP/1.1 200 OK", 0), 0u) << m;
   EXPECT_NE(m.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
@@ -263,6 +278,21 @@ TEST_F(DaemonControl, MetricsDescribeEveryUnit) {
     EXPECT_NE(m.find(family), std::string::npos) << family;
   }
   EXPECT_EQ(HttpGet(metrics_port_, "/other").rfind("HTTP/1.1 404", 0), 0u);
+
+  // What an operator alerts on before it hurts: central's own certificate expiry and the
+  // replica's disk runway.
+  auto bundle = ValueOrDie(pki::LoadBundle(dir_.File("central-bundle")));
+  EXPECT_EQ(MetricValue(m, "unitsync_certificate_expiry_timestamp_seconds"),
+            static_cast<double>(bundle.not_after))
+      << m;
+  struct statvfs fs {};
+  ASSERT_EQ(statvfs(dir_.File("").c_str(), &fs), 0);
+  const double available = MetricValue(m, "unitsync_database_filesystem_available_bytes");
+  EXPECT_GT(available, 0) << m;
+  // The build and other tests write to the same disk meanwhile: within 1 GiB.
+  EXPECT_NEAR(available, static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize),
+              1024.0 * 1024 * 1024);
+  EXPECT_GE(MetricValue(m, "unitsync_database_size_bytes"), db_file) << m;
 }
 
 TEST_F(DaemonControl, VerifyFromEitherSideNamesTheTableThatDiffers) {
