@@ -120,36 +120,38 @@ Status RunReseed(Context& ctx, const ReseedOptions& opts) {
   std::string aside;
   Unacknowledged lost;
   if (pki::PathExists(db)) {
-    store::ReplicaOptions options;
-    options.expect_node_id = key->node_id;
-    auto replica = store::Replica::Open(db, options);
-    if (!replica) {
-      if (!opts.force) {
-        return Fail(replica.error().code, replica.error().message,
-                    "--force sets the file aside (kept, never deleted) and re-seeds");
+    {  // closed again before anything is moved: SQLite names its -wal after the path
+      store::ReplicaOptions options;
+      options.expect_node_id = key->node_id;
+      auto replica = store::Replica::Open(db, options);
+      if (!replica) {
+        if (!opts.force) {
+          return Fail(replica.error().code, replica.error().message,
+                      "--force sets the file aside (kept, never deleted) and re-seeds");
+        }
+      } else {
+        if (replica->role() != store::Role::kUnit) {
+          return Fail(Errc::kInvalidArgument, "only a unit is re-seeded",
+                      "central is recovered from a backup: unitsyncctl restore");
+        }
+        auto pristine = store::IsPristine(*replica);
+        if (!pristine) return tl::unexpected(pristine.error());
+        auto seed = store::GetSeedState(*replica);
+        if (!seed) return tl::unexpected(seed.error());
+        if (*pristine || seed->wanted || !seed->snapshot.empty()) {
+          if (auto st = store::RequestSeed(*replica); !st) return st;
+          ctx.out() << db << " will be seeded from central when unitsyncd connects\n";
+          return {};
+        }
+        if (!opts.force) {
+          return Fail(Errc::kAlreadyExists, db + " holds this unit's data",
+                      "--force sets it aside (kept, never deleted) and re-seeds a new replica");
+        }
+        auto counted = CountUnacknowledged(*replica);
+        if (!counted) return tl::unexpected(counted.error());
+        lost = *counted;
+        (void)replica->db().Exec("PRAGMA wal_checkpoint(TRUNCATE)");
       }
-    } else {
-      if (replica->role() != store::Role::kUnit) {
-        return Fail(Errc::kInvalidArgument, "only a unit is re-seeded",
-                    "central is recovered from a backup: unitsyncctl restore");
-      }
-      auto pristine = store::IsPristine(*replica);
-      if (!pristine) return tl::unexpected(pristine.error());
-      auto seed = store::GetSeedState(*replica);
-      if (!seed) return tl::unexpected(seed.error());
-      if (*pristine || seed->wanted || !seed->snapshot.empty()) {
-        if (auto st = store::RequestSeed(*replica); !st) return st;
-        ctx.out() << db << " will be seeded from central when unitsyncd connects\n";
-        return {};
-      }
-      if (!opts.force) {
-        return Fail(Errc::kAlreadyExists, db + " holds this unit's data",
-                    "--force sets it aside (kept, never deleted) and re-seeds a new replica");
-      }
-      auto counted = CountUnacknowledged(*replica);
-      if (!counted) return tl::unexpected(counted.error());
-      lost = *counted;
-      (void)replica->db().Exec("PRAGMA wal_checkpoint(TRUNCATE)");
     }
     auto moved = SetAside(db, control::WallNowMs());
     if (!moved) return tl::unexpected(moved.error());
