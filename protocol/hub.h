@@ -65,7 +65,6 @@ class HubSession {
     return in_flight_.empty() && !building_ && !log_dirty_ ? fan_cursor_ : 0;
   }
   size_t verifies_pending() const { return verify_.pending(); }
-  bool snapshot_active() const { return snap_.active; }
 
  private:
   void Dispatch(StoreResult& result);

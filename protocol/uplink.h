@@ -70,8 +70,6 @@ class Uplink {
   Phase phase() const { return phase_; }
   const UplinkState& state() const { return state_; }
   uint64_t in_flight() const { return next_send_ - 1 - state_.acked_seq; }
-  // A re-seed in progress: streaming a snapshot from central instead of pulling its log.
-  bool seeding() const { return state_.seed.has_value(); }
   // Consecutive failed connection attempts (0 after a WELCOME).
   uint32_t attempts() const { return attempts_; }
   size_t verifies_pending() const { return verify_.pending(); }
