@@ -123,8 +123,9 @@ Result<BuiltChangeset> BuildChangeset(Replica& replica, const BuildRequest& requ
     std::string unit = clock->unit;
     if (include && clock->purged) {
       if (dest) return Fate::kPurgeable;
-      // A unit sends the purges it made; central's reached it already.
-      if (clock->tombstone.origin != replica.node_id()) return Fate::kSkipped;
+      // A unit sends the purges it made (central's reached it already), and every purge
+      // it re-queues for a central that lost them (ResetOutbox: a restored central).
+      if (clock->tombstone.origin != replica.node_id() && e.op != 'R') return Fate::kSkipped;
       add(*spec, PurgeRowOf(e.pk, *clock));
       return Fate::kSent;
     }

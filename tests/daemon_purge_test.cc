@@ -85,7 +85,7 @@ TEST_F(DaemonRecovery, APurgeReachesAnOfflineUnitAndItsStaleBackupCannotBringThe
   ASSERT_TRUE(Eventually([&] {
     return Converged(18) && Traces(dir_.File(u1 + ".db"), gone_at_central) == "0/2/0/0";
   }));
-  for (const std::string& db : {"central", "unit-0001", "unit-0002"}) {
+  for (const std::string db : {"central", "unit-0001", "unit-0002"}) {
     auto r = ValueOrDie(store::Replica::Open(dir_.File(db + ".db")));
     EXPECT_EQ(Query(r, "SELECT count(*) FROM student WHERE id IN ('" + gone_at_central + "', '" +
                            gone_at_unit + "')"),
