@@ -28,7 +28,8 @@
 // an upsert or tombstone for it changes nothing, and at central a unit's is
 // refused (kPurged) and answered with a 'P' entry for that unit. Central logs a
 // merged purge as 'P' for the row's unit and the units it moved away from. A
-// unit ignores a purge of a row it never held that is routed to another unit.
+// unit erases a row purged after it moved to another unit and keeps no marker of it
+// (its scope is its own rows).
 //
 // Evictions (central fan-out only): the unit drops the row and its clock
 // record without capturing it; a row it does not have is a no-op. If the

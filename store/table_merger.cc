@@ -307,14 +307,23 @@ Status TableMerger::ApplyPurge(const ChangeRow& row, RowClock& clock) {
   auto values = Current(row.pk);
   if (!values) return tl::unexpected(values.error());
   const bool central = m_.replica().role() == Role::kCentral;
-  if (!central && !clock.exists && !current_found_ && spec_.scope == Scope::kUnit &&
-      row.tombstone_unit != m_.replica().node_id()) {
-    ++report.rows_unchanged;  // Another unit's row this unit never held: nothing to erase.
+  if (!central && spec_.scope == Scope::kUnit && row.tombstone_unit != m_.replica().node_id()) {
+    // The row moved to another unit before it was purged: this unit keeps nothing of it,
+    // not even the marker (its scope is its own rows).
+    if (!clock.exists && !current_found_) {
+      ++report.rows_unchanged;
+      return {};
+    }
+    if (auto st = internal::EraseRowHistory(m_.replica(), spec_, row.pk, "", false); !st) {
+      return st;
+    }
+    if (auto st = m_.clocks().Erase(spec_, row.pk); !st) return st;
+    ++report.rows_purged;
     return {};
   }
-  // The purge names the row's unit as its sender saw it last: central's view at a unit
-  // (the row may have moved away from it), the sender's own unit at central
-  // (authorized). Every replica keeps that, so their digests agree.
+  // The purge names the row's unit as its sender saw it last: this unit at a unit (see
+  // above), the sender's own unit at central (authorized). Every replica keeps that, so
+  // their digests agree.
   const std::string unit = spec_.scope == Scope::kCentral ? std::string() : row.tombstone_unit;
   if (auto st = internal::EraseRowHistory(m_.replica(), spec_, row.pk, unit, central); !st) {
     return st;
