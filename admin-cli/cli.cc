@@ -206,6 +206,7 @@ void BuildApp(CLI::App& app, Context& ctx) {
   RegisterBackup(app, ctx);
   RegisterRestore(app, ctx);
   RegisterReseed(app, ctx);
+  RegisterPurge(app, ctx);
   RegisterExportBundle(app, ctx);
   RegisterImportBundle(app, ctx);
 }

@@ -151,6 +151,7 @@ void RegisterVerify(CLI::App& app, Context& ctx);       // cmd_verify.cc
 void RegisterBackup(CLI::App& app, Context& ctx);       // cmd_backup.cc
 void RegisterRestore(CLI::App& app, Context& ctx);      // cmd_restore.cc
 void RegisterReseed(CLI::App& app, Context& ctx);       // cmd_reseed.cc
+void RegisterPurge(CLI::App& app, Context& ctx);        // cmd_purge.cc
 
 void RegisterExportBundle(CLI::App& app, Context& ctx);  // cmd_export_bundle.cc
 void RegisterImportBundle(CLI::App& app, Context& ctx);  // cmd_import_bundle.cc

@@ -32,7 +32,11 @@ Status RunHistory(Context& ctx, const HistoryOptions& opts) {
       << ForTerminal(d["id"].get<std::string>()) << ": ";
   const std::string unit = d["unit"];
   out << (unit.empty() ? "shared (central scope)" : "unit " + ForTerminal(unit));
-  if (d["deleted"].get<bool>()) out << ", DELETED " << FormatVersion(d["tombstone"], "-");
+  if (d.value("purged", false)) {
+    out << ", PURGED " << FormatVersion(d["tombstone"], "-");
+  } else if (d["deleted"].get<bool>()) {
+    out << ", DELETED " << FormatVersion(d["tombstone"], "-");
+  }
   out << "\n\n";
   TextTable columns({"column", "version (time+counter @origin)", "replaced"});
   for (const auto& c : d["columns"]) {

@@ -10,6 +10,7 @@
 #include "store/digest.h"
 #include "store/inspect.h"
 #include "store/merge.h"
+#include "store/purge.h"
 #include "store/rejections.h"
 #include "store/sync_state.h"
 
@@ -220,6 +221,16 @@ Result<json> ResolveConflict(store::Replica& replica, int64_t id, bool restore) 
   return json{{"id", id}, {restore ? "restored" : "dismissed", true}};
 }
 
+Result<json> PurgeRowView(store::Replica& replica, const std::string& table,
+                          const std::string& id) {
+  US_TRY(out, store::PurgeRow(replica, table, id));
+  return json{{"table", table},
+              {"id", id},
+              {"unit", out->unit},
+              {"version", VersionJson(out->version)},
+              {"already_purged", out->already_purged}};
+}
+
 Result<json> HistoryView(store::Replica& replica, const std::string& table, const std::string& id) {
   US_TRY(h, store::GetRowHistory(replica, table, id));
   json columns = json::array();
@@ -244,6 +255,7 @@ Result<json> HistoryView(store::Replica& replica, const std::string& table, cons
               {"id", h->pk},
               {"unit", h->unit},
               {"deleted", h->deleted},
+              {"purged", h->purged},
               {"tombstone", h->tombstone.empty() ? json() : VersionJson(h->tombstone)},
               {"columns", columns},
               {"log", log},

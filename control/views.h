@@ -3,7 +3,8 @@
 // state); unitsyncctl computes the same documents from the database when the daemon is
 // down. Shapes are documented in control/DESIGN.md; unitsyncctl prints them as tables.
 //
-// None of these write (the database may be opened read-only), except ResolveConflict.
+// None of these write (the database may be opened read-only), except ResolveConflict
+// and PurgeRowView.
 // Only ConflictDetail carries row values.
 #pragma once
 
@@ -51,6 +52,10 @@ Result<nlohmann::json> ConflictListView(store::Replica& replica, const ConflictQ
 Result<nlohmann::json> ConflictDetailView(store::Replica& replica, int64_t id);
 // Restores (writes the loser back) or dismisses; {"id":N,"restored"|"dismissed":true}.
 Result<nlohmann::json> ResolveConflict(store::Replica& replica, int64_t id, bool restore);
+
+// Purges one row (store/purge.h): {table, id, unit, version, already_purged}.
+Result<nlohmann::json> PurgeRowView(store::Replica& replica, const std::string& table,
+                                    const std::string& id);
 
 // `history TABLE ID`: per-column versions (current, and the newest version from another
 // node that the column's writes replaced — store/FORMAT.md) with origins and HLCs,

@@ -42,6 +42,7 @@ inline constexpr const char* kSyncNow = "sync-now";
 inline constexpr const char* kPause = "pause";
 inline constexpr const char* kResume = "resume";
 inline constexpr const char* kStamp = "stamp";
+inline constexpr const char* kPurge = "purge";
 }  // namespace cmd
 
 struct Request {

@@ -199,6 +199,19 @@ void AdminService::Handle(const control::Request& request, uint32_t /*uid*/, Rep
     for (const auto& u : central_->paused_units()) units.push_back(u);
     return done(Json{{"paused", central_->paused()}, {"paused_units", units}});
   }
+  if (request.cmd == cmd::kPurge) {
+    auto table = StringArg(args, "table");
+    if (!table) return done(tl::unexpected(table.error()));
+    auto id = StringArg(args, "id");
+    if (!id) return done(tl::unexpected(id.error()));
+    return OnStore(
+        [t = *table, i = *id](store::Replica& r) { return control::PurgeRowView(r, t, i); },
+        [this, done](Result<Json> r) {
+          // The daemon's own writes do not wake the change watcher: send the purge.
+          if (r) LocalWrite();
+          done(std::move(r));
+        });
+  }
   if (request.cmd == cmd::kStamp) {
     return OnStore(
         [](store::Replica& r) -> Result<Json> {

@@ -59,8 +59,8 @@ std::vector<std::string> CaptureTriggerSql(const TableSpec& spec) {
           "replicated row cannot change'); END",
       "CREATE TRIGGER \"_us_guard_reuse_" + t + "\" BEFORE INSERT ON " + qt + " WHEN " +
           kNotApplying + " AND EXISTS (SELECT 1 FROM _us_clock WHERE tbl = '" + t +
-          "' AND pk = NEW.id AND deleted = 1) BEGIN SELECT RAISE(ABORT, 'unitsync: this id "
-          "belongs to a deleted row and cannot be reused'); END",
+          "' AND pk = NEW.id AND deleted <> 0) BEGIN SELECT RAISE(ABORT, 'unitsync: this id "
+          "belongs to a deleted or purged row and cannot be reused'); END",
   };
 }
 

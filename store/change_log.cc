@@ -35,8 +35,9 @@ Status StampPendingChanges(Replica& replica) {
   for (const LoggedChange& e : *entries) {
     // 'M': merged from a peer, versioned by its origin already. 'X' (a row
     // moved away) and 'R' (re-queued for a resend) change no column: a
-    // version bump here would invent a write nobody made.
-    if (e.op == 'M' || e.op == 'X' || e.op == 'R') continue;
+    // version bump here would invent a write nobody made. 'P': the purge was
+    // versioned when it was made (purge.h).
+    if (e.op == 'M' || e.op == 'X' || e.op == 'R' || e.op == 'P') continue;
     const TableSpec* spec = replica.manifest().Find(e.table);
     if (spec == nullptr) continue;  // Table left the manifest since capture.
     auto clock = clocks->Load(*spec, e.pk);

@@ -26,7 +26,8 @@ struct LoggedChange {
   std::string pk;
   // I insert, U update, D delete, M merged from a peer (central), X the row
   // moved away from `unit` (an eviction for that unit), R re-queued for a
-  // resend (sync_state.h ResetOutbox). X and R carry no column changes.
+  // resend (sync_state.h ResetOutbox), P the row was purged (purge.h; at central one
+  // per unit that may hold it, `unit` = that unit). X, R and P carry no column changes.
   char op = 'U';
   std::string cols;  // Changed columns for U, comma-separated.
   std::string unit;  // Routing value when captured (X: the old one); empty in central scope.
@@ -41,7 +42,7 @@ struct ChangeLogStats {
 
 // Stamps every entry captured since the last call: each changed column gets
 // a fresh version (greater than the one it replaces), deletes become
-// tombstones; 'M', 'X' and 'R' entries are skipped (they write nothing). REQUIRES: inside a write
+// tombstones; 'M', 'X', 'R' and 'P' entries are skipped (they write nothing). REQUIRES: inside a write
 // transaction (the apply and build paths call it first so no unstamped local write can be
 // overtaken).
 Status StampPendingChanges(Replica& replica);

@@ -90,7 +90,12 @@ Result<ChangeRow> DecodeRow(const msgpack::object& o, size_t ncols, const std::s
   if (has_values && row.tombstone) {
     return Fail(Errc::kMalformed, at + ": at most one of values and tombstone may be set");
   }
-  if (!has_values && !row.tombstone) {
+  if (row.tombstone && f[2].type == msgpack::type::NIL) {
+    // A purge: [id, nil, nil, [hlc, origin, unit|nil]].
+    row.tombstone = false;
+    row.purge = true;
+  }
+  if (!has_values && !row.tombstone && !row.purge) {
     // An eviction: [id, nil, [], nil] and nothing else.
     if (f[2].type != msgpack::type::ARRAY || f[2].via.array.size != 0) {
       return Fail(Errc::kMalformed, at + ": an eviction must have empty versions");
@@ -116,9 +121,11 @@ Result<ChangeRow> DecodeRow(const msgpack::object& o, size_t ncols, const std::s
         !AsStr(t.via.array.ptr[1], row.tombstone_version.origin, kMaxNameLength) ||
         (t.via.array.ptr[2].type != msgpack::type::NIL &&
          !AsStr(t.via.array.ptr[2], row.tombstone_unit, kMaxNameLength))) {
-      return Fail(Errc::kMalformed, at + ": tombstone must be [hlc, origin, unit|nil]");
+      return Fail(Errc::kMalformed, at + (row.purge ? ": purge" : ": tombstone") +
+                                        " must be [hlc, origin, unit|nil]");
     }
     row.tombstone_version.hlc = t.via.array.ptr[0].via.u64;
+    if (row.purge) return row;
   }
   row.versions.resize(ncols);
   auto st = UnpackVersionGroups(
@@ -170,6 +177,18 @@ Result<TableChanges> DecodeTable(const msgpack::object& o) {
   return t;
 }
 
+// [hlc, origin, unit | nil]: a tombstone's or a purge's version and routing value.
+void PackTombstone(msgpack::packer<msgpack::sbuffer>& pk, const ChangeRow& r) {
+  pk.pack_array(3);
+  pk.pack_uint64(r.tombstone_version.hlc);
+  pk.pack(r.tombstone_version.origin);
+  if (r.tombstone_unit.empty()) {
+    pk.pack_nil();
+  } else {
+    pk.pack(r.tombstone_unit);
+  }
+}
+
 }  // namespace
 
 size_t Changeset::RowCount() const {
@@ -203,6 +222,12 @@ Blob EncodeChangeset(const Changeset& cs) {
         pk.pack_nil();
         continue;
       }
+      if (r.purge) {
+        pk.pack_nil();
+        pk.pack_nil();
+        PackTombstone(pk, r);
+        continue;
+      }
       if (r.tombstone) {
         pk.pack_nil();
       } else {
@@ -211,14 +236,7 @@ Blob EncodeChangeset(const Changeset& cs) {
       }
       PackVersionGroups(pk, r.versions, pack_index);
       if (r.tombstone) {
-        pk.pack_array(3);
-        pk.pack_uint64(r.tombstone_version.hlc);
-        pk.pack(r.tombstone_version.origin);
-        if (r.tombstone_unit.empty()) {
-          pk.pack_nil();
-        } else {
-          pk.pack(r.tombstone_unit);
-        }
+        PackTombstone(pk, r);
       } else {
         pk.pack_nil();
       }

@@ -7,7 +7,8 @@
 // never seen it, in any delivery order. A tombstone carries the deleter's
 // view of the column versions, so the receiver can tell which of its own
 // values the deleter never saw (a conflict). An eviction (central fan-out
-// only) tells a unit to drop a row that now belongs to another unit.
+// only) tells a unit to drop a row that now belongs to another unit. A purge
+// (an erasure: purge.h) removes the row and its history and leaves a marker.
 #pragma once
 
 #include <cstdint>
@@ -23,18 +24,23 @@ namespace unitsync::store {
 
 inline constexpr uint64_t kChangesetFormatVersion = 1;
 
-// A row entry is one of three kinds: an upsert (values set), a tombstone
-// (tombstone set), or an eviction (evict set: values and versions empty).
+// A row entry is one of four kinds: an upsert (values set), a tombstone
+// (tombstone set), an eviction (evict set: values and versions empty), or a
+// purge (purge set: values and versions empty, tombstone_version and
+// tombstone_unit hold the purge's version and the row's routing value).
 struct ChangeRow {
   std::string pk;
   bool tombstone = false;
   // The row moved to another unit: the receiving unit drops it (merge.h).
   // Never together with tombstone; values and versions stay empty.
   bool evict = false;
+  // The row was purged: every replica erases it and its history and keeps a
+  // marker that refuses it for good (merge.h). Never together with tombstone or evict.
+  bool purge = false;
   std::vector<Value> values;            // Per TableChanges::columns; empty for a tombstone.
   std::vector<ColumnVersion> versions;  // Per TableChanges::columns (deleter's view if tombstone).
-  Version tombstone_version;            // Set iff tombstone.
-  std::string tombstone_unit;           // Routing value of a deleted row (may be empty).
+  Version tombstone_version;            // Set iff tombstone or purge.
+  std::string tombstone_unit;           // Routing value of a deleted/purged row (may be empty).
 };
 
 struct TableChanges {

@@ -57,6 +57,16 @@ std::string RoutingValue(const TableSpec& spec, const std::vector<Value>& values
   return s ? *s : std::string();
 }
 
+// The changeset row of a purged record: no values, no versions.
+ChangeRow PurgeRowOf(const std::string& pk, const RowClock& clock) {
+  ChangeRow row;
+  row.pk = pk;
+  row.purge = true;
+  row.tombstone_version = clock.tombstone;
+  row.tombstone_unit = clock.unit;
+  return row;
+}
+
 }  // namespace
 
 Result<BuiltChangeset> BuildChangeset(Replica& replica, const BuildRequest& request) {
@@ -95,7 +105,9 @@ Result<BuiltChangeset> BuildChangeset(Replica& replica, const BuildRequest& requ
   // current state when first met; an eviction additionally needs an 'X'
   // entry for the destination anywhere in the range, which may come after
   // the row's other entries.
-  enum class Fate { kSent, kSkipped, kEvictable, kEvicted };
+  // A purged row goes to a unit once per 'P' entry naming it (or, in central scope,
+  // any 'P' entry): kPurgeable until then.
+  enum class Fate { kSent, kSkipped, kEvictable, kEvicted, kPurgeable };
   std::map<std::pair<std::string, std::string>, Fate> fate;
 
   // Emits the row's current state if it qualifies; says what became of it.
@@ -109,6 +121,14 @@ Result<BuiltChangeset> BuildChangeset(Replica& replica, const BuildRequest& requ
     row.versions = clock->columns;
     bool include = clock->exists;
     std::string unit = clock->unit;
+    if (include && clock->purged) {
+      if (dest) return Fate::kPurgeable;
+      // A unit sends the purges it made (central's reached it already), and every purge
+      // it re-queues for a central that lost them (ResetOutbox: a restored central).
+      if (clock->tombstone.origin != replica.node_id() && e.op != 'R') return Fate::kSkipped;
+      add(*spec, PurgeRowOf(e.pk, *clock));
+      return Fate::kSent;
+    }
     if (include && clock->deleted) {
       row.tombstone = true;
       row.tombstone_version = clock->tombstone;
@@ -162,6 +182,18 @@ Result<BuiltChangeset> BuildChangeset(Replica& replica, const BuildRequest& requ
         auto decided = decide(e);
         if (!decided) return tl::unexpected(decided.error());
         it = fate.emplace(key, *decided).first;
+      }
+      if (it->second == Fate::kPurgeable && e.op == 'P' && (e.unit.empty() || e.unit == *dest)) {
+        if (full()) {
+          stop = true;
+          out.more = true;
+          break;
+        }
+        const TableSpec* spec = replica.manifest().Find(e.table);
+        auto clock = clocks->Load(*spec, e.pk);
+        if (!clock) return tl::unexpected(clock.error());
+        add(*spec, PurgeRowOf(e.pk, *clock));
+        it->second = Fate::kSent;
       }
       if (it->second == Fate::kEvictable && e.op == 'X' && dest && e.unit == *dest) {
         if (full()) {  // The eviction goes first in the next changeset.
@@ -266,7 +298,9 @@ Result<BuiltSnapshotChunk> BuildSnapshotChunk(Replica& replica,
         ChangeRow row;
         row.pk = pk;
         row.versions = clock->columns;
-        if (clock->deleted) {
+        if (clock->purged) {
+          row = PurgeRowOf(pk, *clock);
+        } else if (clock->deleted) {
           row.tombstone = true;
           row.tombstone_version = clock->tombstone;
           row.tombstone_unit = clock->unit;

@@ -119,6 +119,54 @@ TEST(ChangesetFormat, EvictionGoldenBytes) {
   EXPECT_EQ(EncodeChangeset(*cs), Unhex(kEvictionHex));
 }
 
+// The purge example from store/FORMAT.md: central purged row r4 of unit-0001.
+constexpr const char* kPurgeHex =
+    "83a17601a66f726967696ea763656e7472616ca67461626c657391"
+    "93a8666f6c6c6f77757092a7756e69745f6964a56e6f746573"
+    "91"
+    "94a27234c0c0"
+    "93ce00040000a763656e7472616ca9756e69742d30303031";
+
+TEST(ChangesetFormat, PurgeGoldenBytes) {
+  Changeset example;
+  example.origin = "central";
+  ChangeRow purge;
+  purge.pk = "r4";
+  purge.purge = true;
+  purge.tombstone_version = {0x40000, "central"};
+  purge.tombstone_unit = "unit-0001";
+  example.tables.push_back({"followup", {"unit_id", "notes"}, {purge}});
+  EXPECT_EQ(Hex(EncodeChangeset(example)), kPurgeHex);
+  auto cs = DecodeChangeset(Unhex(kPurgeHex));
+  ASSERT_TRUE(cs) << cs.error().ToString();
+  ASSERT_EQ(cs->tables[0].rows.size(), 1u);
+  const ChangeRow& row = cs->tables[0].rows[0];
+  EXPECT_TRUE(row.purge);
+  EXPECT_FALSE(row.tombstone);
+  EXPECT_FALSE(row.evict);
+  EXPECT_EQ(row.tombstone_version, purge.tombstone_version);
+  EXPECT_EQ(row.tombstone_unit, "unit-0001");
+  EXPECT_TRUE(row.values.empty());
+  EXPECT_TRUE(row.versions.empty());
+  EXPECT_EQ(EncodeChangeset(*cs), Unhex(kPurgeHex));
+}
+
+TEST(ChangesetFormat, PurgeWithABadVersionIsMalformed) {
+  const std::string head =
+      "83a17601a66f726967696ea763656e7472616ca67461626c657391"
+      "93a8666f6c6c6f77757092a7756e69745f6964a56e6f74657391"
+      "94a27234c0c0";
+  for (const std::string& tail : {std::string("c3"),                            // not an array
+                                  std::string("9300a763656e7472616cc0"),        // hlc 0
+                                  std::string("92ce00040000a763656e7472616c"),  // 2 elements
+                                  std::string("93ce00040000a0c0")}) {           // empty origin
+    auto r = DecodeChangeset(Unhex(head + tail));
+    ASSERT_FALSE(r) << tail;
+    EXPECT_EQ(r.error().code, Errc::kMalformed) << tail;
+    EXPECT_NE(r.error().message.find("purge"), std::string::npos) << r.error().message;
+  }
+}
+
 TEST(ChangesetFormat, EvictionWithAnythingButEmptyVersionsIsMalformed) {
   auto expect_malformed = [](const std::string& hex, const char* what) {
     auto r = DecodeChangeset(Unhex(hex));

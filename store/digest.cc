@@ -90,11 +90,13 @@ Result<TableDigest> DigestTable(Replica& replica, const TableSpec& spec, const D
     const std::string pk = rows->ColumnText(0);
     msgpack::sbuffer buf;
     msgpack::packer<msgpack::sbuffer> pk_(buf);
-    if (rows->ColumnInt(1) != 0) {
-      pk_.pack_array(3);
+    if (const int64_t deleted = rows->ColumnInt(1); deleted != 0) {
+      // A tombstone [id, hlc, origin]; a purge marker (deleted = 2) adds a 4th element.
+      pk_.pack_array(deleted == 1 ? 3 : 4);
       pk_.pack(pk);
       pk_.pack_uint64(static_cast<uint64_t>(rows->ColumnInt(2)));
       pk_.pack(rows->ColumnText(3));
+      if (deleted != 1) pk_.pack("purged");
       ++d.tombstones;
     } else {
       versions.assign(spec.columns.size(), ColumnVersion{});

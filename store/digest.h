@@ -17,7 +17,7 @@ namespace unitsync::store {
 struct TableDigest {
   std::string table;
   int64_t rows = 0;        // Live rows covered.
-  int64_t tombstones = 0;  // Deleted rows covered.
+  int64_t tombstones = 0;  // Deleted rows covered (purge markers included).
   std::string sha256;      // Lowercase hex.
 
   friend bool operator==(const TableDigest&, const TableDigest&) = default;

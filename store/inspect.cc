@@ -77,6 +77,7 @@ Result<RowHistory> GetRowHistory(Replica& replica, const std::string& table,
   if (clock->exists) {
     h.unit = clock->unit;
     h.deleted = clock->deleted;
+    h.purged = clock->purged;
     h.tombstone = clock->tombstone;
     h.versions = clock->columns;
   }

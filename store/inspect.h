@@ -50,6 +50,7 @@ struct RowHistory {
   std::string pk;
   std::string unit;  // routing value at the last change ("" in central scope)
   bool deleted = false;
+  bool purged = false;  // only the purge marker is left; `tombstone` is the purge's version
   Version tombstone;
   std::vector<std::string> columns;     // replicated columns, manifest order
   std::vector<ColumnVersion> versions;  // per column

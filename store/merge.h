@@ -22,6 +22,15 @@
 // changesets in any order, any number of times, gives the same state.
 // (Which replica records a given conflict may differ; the data does not.)
 //
+// Purges (purge.h): the row, its conflicts, rejections and change-log entries
+// are erased without capture and a marker (the clock record, deleted = 2) is
+// kept; of two purges the higher version stays. A purged row never comes back:
+// an upsert or tombstone for it changes nothing, and at central a unit's is
+// refused (kPurged) and answered with a 'P' entry for that unit. Central logs a
+// merged purge as 'P' for the row's unit and the units it moved away from. A
+// unit erases a row purged after it moved to another unit and keeps no marker of it
+// (its scope is its own rows).
+//
 // Evictions (central fan-out only): the unit drops the row and its clock
 // record without capturing it; a row it does not have is a no-op. If the
 // row has change-log entries central has not acknowledged (seq >
@@ -44,12 +53,14 @@
 //   authorize_unit = U and the table is central scope      kCentralScope
 //   the block names a local-only column (any sender)        kLocalOnlyColumn
 //   authorize_unit = U and the row is an eviction           kEviction
+//   authorize_unit = U, the row is purged here and the
+//     incoming row is not a purge                           kPurged
 //   authorize_unit = U and the incoming routing value (a
 //     tombstone's unit) is not U                            kForeignUnit
 //   authorize_unit = U and the stored row (its clock's unit,
 //     or the live row's routing value) is not U's           kOwnedElsewhere
 // Every received row is counted once: rows_received = inserted + updated +
-// deleted + unchanged + evicted + rejected.size().
+// deleted + unchanged + evicted + purged + rejected.size().
 #pragma once
 
 #include <optional>
@@ -74,6 +85,7 @@ enum class RowRejectReason : uint16_t {
   kLocalOnlyColumn = 4,  // the table block carries a local-only column
   kConstraint = 5,       // reserved: a schema violation rejects the whole changeset
   kEviction = 6,         // an eviction sent by a unit (only central evicts)
+  kPurged = 7,           // the row was purged: an old copy may not bring it back
 };
 
 struct RowRejection {
@@ -115,6 +127,7 @@ struct MergeReport {
   size_t far_future_versions = 0;
   uint64_t max_far_future_ms = 0;      // How far ahead the worst of them was.
   size_t rows_evicted = 0;             // Rows dropped because they moved to another unit.
+  size_t rows_purged = 0;              // Rows erased (or markers made newer) by a purge.
   std::vector<RowRejection> rejected;  // Rows not applied, in changeset order; never values.
 };
 

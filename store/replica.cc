@@ -42,7 +42,7 @@ CREATE TABLE _us_changes (
   seq INTEGER PRIMARY KEY,
   tbl TEXT NOT NULL,
   pk TEXT NOT NULL,
-  op TEXT NOT NULL CHECK (op IN ('I', 'U', 'D', 'M', 'X', 'R')),
+  op TEXT NOT NULL CHECK (op IN ('I', 'U', 'D', 'M', 'X', 'R', 'P')),
   cols TEXT,
   unit TEXT,
   wall_ms INTEGER NOT NULL

@@ -212,7 +212,7 @@ TEST(Capture, GuardsRefuseIdChangesAndReuseOfDeletedIds) {
   auto reuse =
       r.db().Exec("INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s1', 'unit-0001', 'p')");
   ASSERT_FALSE(reuse);
-  EXPECT_NE(reuse.error().message.find("deleted row"), std::string::npos);
+  EXPECT_NE(reuse.error().message.find("deleted or purged row"), std::string::npos);
 }
 
 TEST(Schema, StatusesAndTransitionsAreChecked) {

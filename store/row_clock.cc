@@ -3,6 +3,11 @@
 #include "store/msgpack_io.h"
 
 namespace unitsync::store {
+namespace {
+
+constexpr int64_t kPurgedMark = 2;  // _us_clock.deleted of a purged row
+
+}  // namespace
 
 uint64_t RowClock::MaxHlc() const {
   uint64_t max = tombstone.hlc;
@@ -41,7 +46,9 @@ Result<RowClock> RowClockStore::Load(const TableSpec& spec, std::string_view pk)
   if (!*row) return clock;
   clock.exists = true;
   clock.unit = load_.ColumnText(0);
-  clock.deleted = load_.ColumnInt(1) != 0;
+  const int64_t deleted = load_.ColumnInt(1);
+  clock.deleted = deleted != 0;
+  clock.purged = deleted == kPurgedMark;
   clock.tombstone = {static_cast<uint64_t>(load_.ColumnInt(2)), load_.ColumnText(3)};
   const Blob blob = load_.ColumnBlob(4);
   load_.Reset();
@@ -58,7 +65,7 @@ Status RowClockStore::Save(const TableSpec& spec, std::string_view pk, const Row
   } else {
     save_.BindText(3, clock.unit);
   }
-  save_.BindInt(4, clock.deleted ? 1 : 0);
+  save_.BindInt(4, clock.purged ? kPurgedMark : clock.deleted ? 1 : 0);
   save_.BindInt(5, static_cast<int64_t>(clock.tombstone.hlc));
   save_.BindText(6, clock.tombstone.origin);
   EncodeVersionsInto(spec, clock.columns, *versions_buf_);

@@ -19,6 +19,9 @@ struct RowClock {
   bool exists = false;   // A _us_clock row was found (Load) / is to be written.
   std::string unit;      // Routing value at the last change; empty in central scope.
   bool deleted = false;  // Tombstoned: final, the row never comes back.
+  // Purged (implies deleted): only this marker is left; `tombstone` is the purge's
+  // version and `columns` are empty (purge.h). Stored as deleted = 2.
+  bool purged = false;
   Version tombstone;
   std::vector<ColumnVersion> columns;  // Per TableSpec::columns.
 

@@ -1,5 +1,6 @@
 #include "store/table_merger.h"
 
+#include "store/purge.h"
 #include "store/sync_state.h"
 
 namespace unitsync::store::internal {
@@ -141,7 +142,16 @@ Status TableMerger::Apply(const ChangeRow& row) {
   if (unit) {
     auto reason = Authorize(row, *clock, *unit);
     if (!reason) return tl::unexpected(reason.error());
+    if (*reason == RowRejectReason::kPurged) {
+      // A stale copy (a restored backup, a resend): the sender gets the purge.
+      if (auto st = m_.LogMerged(spec_, row.pk, *unit, "P"); !st) return st;
+    }
     if (*reason) return Reject(row, **reason);
+  }
+  if (row.purge) return ApplyPurge(row, *clock);
+  if (clock->purged) {
+    ++report.rows_unchanged;  // A purged row never comes back.
+    return {};
   }
   const std::string old_unit = clock->exists ? clock->unit : std::string();
 
@@ -198,8 +208,9 @@ Status TableMerger::Reject(const ChangeRow& row, RowRejectReason reason) {
 Result<std::optional<RowRejectReason>> TableMerger::Authorize(const ChangeRow& row,
                                                               const RowClock& clock,
                                                               const std::string& unit) {
+  if (clock.purged && !row.purge) return RowRejectReason::kPurged;
   std::string incoming;
-  if (row.tombstone) {
+  if (row.tombstone || row.purge) {
     incoming = row.tombstone_unit;
   } else if (routing_block_ >= 0) {
     if (const auto* s = std::get_if<std::string>(&row.values[routing_block_])) incoming = *s;
@@ -277,6 +288,55 @@ Status TableMerger::ApplyEviction(const ChangeRow& row) {
   if (auto st = delete_.Run(); !st) return st;
   if (auto st = m_.clocks().Erase(spec_, row.pk); !st) return st;
   ++report.rows_evicted;
+  return {};
+}
+
+Status TableMerger::ApplyPurge(const ChangeRow& row, RowClock& clock) {
+  MergeReport& report = m_.report();
+  m_.Observe(row.tombstone_version);
+  if (clock.purged) {
+    if (!(row.tombstone_version > clock.tombstone)) {
+      ++report.rows_unchanged;
+      return {};
+    }
+    clock.tombstone = row.tombstone_version;  // Of two purges the higher version stays.
+    if (auto st = m_.clocks().Save(spec_, row.pk, clock); !st) return st;
+    ++report.rows_purged;
+    return m_.LogMerged(spec_, row.pk, clock.unit, "P");
+  }
+  auto values = Current(row.pk);
+  if (!values) return tl::unexpected(values.error());
+  const bool central = m_.replica().role() == Role::kCentral;
+  if (!central && spec_.scope == Scope::kUnit && row.tombstone_unit != m_.replica().node_id()) {
+    // The row moved to another unit before it was purged: this unit keeps nothing of it,
+    // not even the marker (its scope is its own rows).
+    if (!clock.exists && !current_found_) {
+      ++report.rows_unchanged;
+      return {};
+    }
+    if (auto st = internal::EraseRowHistory(m_.replica(), spec_, row.pk, "", false); !st) {
+      return st;
+    }
+    if (auto st = m_.clocks().Erase(spec_, row.pk); !st) return st;
+    ++report.rows_purged;
+    return {};
+  }
+  // The purge names the row's unit as its sender saw it last: this unit at a unit (see
+  // above), the sender's own unit at central (authorized). Every replica keeps that, so
+  // their digests agree.
+  const std::string unit = spec_.scope == Scope::kCentral ? std::string() : row.tombstone_unit;
+  if (auto st = internal::EraseRowHistory(m_.replica(), spec_, row.pk, unit, central); !st) {
+    return st;
+  }
+  RowClock marker;
+  marker.exists = true;
+  marker.unit = unit;
+  marker.deleted = true;
+  marker.purged = true;
+  marker.tombstone = row.tombstone_version;
+  marker.columns.resize(spec_.columns.size());
+  if (auto st = m_.clocks().Save(spec_, row.pk, marker); !st) return st;
+  ++report.rows_purged;
   return {};
 }
 

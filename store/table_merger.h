@@ -35,7 +35,7 @@ class MergeContext {
 
   // Central keeps one log of every accepted change, the source of fan-out:
   // 'M' for a merged row (its current unit), 'X' when the merge moved the
-  // row away from `unit` (that unit gets an eviction).
+  // row away from `unit` (that unit gets an eviction), 'P' a purge for `unit`.
   Status LogMerged(const TableSpec& spec, const std::string& pk, const std::string& unit,
                    const char* op);
 
@@ -102,6 +102,9 @@ class TableMerger {
   // capture (the apply flag is set). Local work central may not have is
   // kept as 'evict' conflicts, one per column this node wrote.
   Status ApplyEviction(const ChangeRow& row);
+
+  // Erases the row and its history and keeps the marker (purge.h).
+  Status ApplyPurge(const ChangeRow& row, RowClock& clock);
 
   Status ApplyTombstone(const ChangeRow& row, RowClock& clock, bool& changed);
 

@@ -34,6 +34,7 @@ std::string NodeName(testing::SyncHarness& h, NodeIndex node) {
 struct RowState {
   bool live = false;
   bool deleted = false;
+  bool purged = false;  // only the purge marker (deleted = 2) is left
   std::string value;
   store::Version version;
   bool has_clock = false;
@@ -58,7 +59,8 @@ std::map<RowKey, RowState> ReadTracked(store::Replica& r) {
     if (!clock) throw std::runtime_error("sim: " + clock.error().ToString());
     RowState& s = out[{row[0], row[1]}];
     s.has_clock = true;
-    s.deleted = row[2] == "1";
+    s.deleted = row[2] != "0";
+    s.purged = row[2] == "2";
     const int i = spec->ColumnIndex(column);
     if (i >= 0) s.version = clock->columns[static_cast<size_t>(i)].v;
   }
@@ -230,7 +232,8 @@ void Checker::Observe() {
       if (before.deleted && now.live) {
         Report("(5) deleted row back", RowName(row) + " live again at " + unit);
       }
-      if (now.has_clock && now.version < before.version) {
+      // A purge marker keeps no column versions: nothing to compare.
+      if (now.has_clock && !now.purged && now.version < before.version) {
         Report("(4) monotonic reads", RowName(row) + " went back to an older version at " + unit);
       }
       auto mine = model_.last_local_write.find({u, row});
@@ -240,7 +243,7 @@ void Checker::Observe() {
                RowName(row) + " at " + unit + " lost its own write " + Token(mine->second));
       }
       if (now.has_clock) {
-        before.version = now.version;
+        if (!now.purged) before.version = now.version;
         before.deleted = now.deleted;
       } else if (!now.live) {
         before = Seen{};  // evicted: the unit forgot the row
@@ -267,6 +270,7 @@ void Checker::CheckFinalWrites() {
   };
 
   std::set<std::tuple<std::string, std::string, std::string>> losers;  // table, pk, token
+  std::set<RowKey> with_conflicts;  // rows any replica holds a conflict record for
   store::ConflictFilter all;
   all.include_resolved = true;
   all.limit = 100'000;
@@ -274,6 +278,7 @@ void Checker::CheckFinalWrites() {
     auto conflicts = store::ListConflicts(r, all);
     if (!conflicts) return Report("(1) acknowledged write lost", "cannot list conflicts");
     for (const auto& c : *conflicts) {
+      with_conflicts.insert({c.table, c.pk});
       if (const auto* s = std::get_if<std::string>(&c.loser_value)) {
         losers.insert({c.table, c.pk, *s});
       }
@@ -319,6 +324,14 @@ void Checker::CheckFinalWrites() {
     if (!final_state(d.row).deleted) {
       Report("(5) deleted row back",
              RowName(d.row) + " deleted by " + NodeName(h_, d.node) + " has no tombstone");
+    }
+    if (d.purge && !final_state(d.row).purged) {
+      Report("(5) purged row back",
+             RowName(d.row) + " purged by " + NodeName(h_, d.node) + " has no purge marker");
+    }
+    if (d.purge && with_conflicts.count(d.row) > 0) {
+      Report("(5) purged row back",
+             RowName(d.row) + " purged by " + NodeName(h_, d.node) + " still has conflict records");
     }
     auto live_at = [&](const std::map<RowKey, RowState>& m) {
       auto it = m.find(d.row);

@@ -49,6 +49,7 @@ struct Delete {
   NodeIndex node = 0;
   RowKey row;
   int step = 0;
+  bool purge = false;  // `unitsyncctl purge`: only a marker may be left, anywhere
 };
 
 struct RowInfo {

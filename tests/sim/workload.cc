@@ -1,5 +1,8 @@
 #include "tests/sim/workload.h"
 
+#include <stdexcept>
+
+#include "store/purge.h"
 #include "tests/sim/sql.h"
 
 namespace unitsync::sim {
@@ -16,13 +19,14 @@ const char* kNames[] = {
     "insert_action",
     "update_action",
     "delete_action",
+    "purge_action",
     "central_insert_action_type",
     "central_update_action_type",
     "central_update_student",
     "central_update_action",
     "central_delete_action",
     "central_move_student",
-    "purge",
+    "central_purge_action",
 };
 
 std::string Pick(const std::vector<std::string>& ids, std::mt19937_64& rng) {
@@ -80,6 +84,13 @@ bool Workload::Run(OpKind kind, NodeIndex node, std::mt19937_64& rng, int step) 
     auto n = RunSql(r, "DELETE FROM " + table + " WHERE id = ?1", {id});
     if (!n || *n != 1) return false;
     model_.deletes.push_back({node, {table, id}, step});
+    return true;
+  };
+  auto purge = [&](const std::string& table, const std::string& id) {
+    if (id.empty()) return false;
+    auto out = store::PurgeRow(r, table, id);
+    if (!out) throw std::runtime_error("sim: purge: " + out.error().ToString());
+    model_.deletes.push_back({node, {table, id}, step, /*purge=*/true});
     return true;
   };
   auto insert = [&](const std::string& table, const std::string& id, const std::string& sql,
@@ -194,7 +205,13 @@ bool Workload::Run(OpKind kind, NodeIndex node, std::mt19937_64& rng, int step) 
       done = true;
       break;
     }
-    case OpKind::kPurge:
+    case OpKind::kPurgeAction:
+      done = purge("support_action",
+                   mine("SELECT id FROM support_action WHERE unit_id = ?1 ORDER BY id"));
+      break;
+    case OpKind::kCentralPurgeAction:
+      done = purge("support_action",
+                   Pick(QueryColumn(r, "SELECT id FROM support_action ORDER BY id"), rng));
       break;
   }
   if (!done) return false;

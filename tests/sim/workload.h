@@ -3,8 +3,8 @@
 // writer). Every operation that commits is recorded in the Model.
 //
 // An operation kind is one row of kOps: who may run it and how often; its body is one
-// case in workload.cc. A new kind (purge, once the store has it) is one more enum value,
-// one more row and one more case; the checker needs to learn what it means.
+// case in workload.cc. A new kind is one more enum value, one more row and one more
+// case; the checker needs to learn what it means.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +29,7 @@ enum class OpKind {
   kInsertAction,
   kUpdateAction,
   kDeleteAction,
+  kPurgeAction,  // `unitsyncctl purge` at the unit (an action: nothing refers to one)
   // At central.
   kCentralInsertActionType,  // reference data
   kCentralUpdateActionType,
@@ -36,8 +37,7 @@ enum class OpKind {
   kCentralUpdateAction,
   kCentralDeleteAction,
   kCentralMoveStudent,  // a student (with cases and actions) moves to another unit
-  // Not generated yet: row purge (`unitsyncctl purge`) is not in the store on this branch.
-  kPurge,
+  kCentralPurgeAction,  // `unitsyncctl purge` at central
 };
 std::string_view OpKindName(OpKind kind);
 
@@ -57,13 +57,14 @@ inline constexpr OpWeight kOps[] = {
     {OpKind::kInsertAction, false, 8},
     {OpKind::kUpdateAction, false, 10},
     {OpKind::kDeleteAction, false, 4},
+    {OpKind::kPurgeAction, false, 1},
     {OpKind::kCentralInsertActionType, true, 3},
     {OpKind::kCentralUpdateActionType, true, 3},
     {OpKind::kCentralUpdateStudent, true, 4},
     {OpKind::kCentralUpdateAction, true, 4},
     {OpKind::kCentralDeleteAction, true, 1},
     {OpKind::kCentralMoveStudent, true, 4},
-    {OpKind::kPurge, true, 0},
+    {OpKind::kCentralPurgeAction, true, 1},
 };
 
 class Workload {
@@ -82,7 +83,7 @@ class Workload {
  private:
   testing::SyncHarness& h_;
   Model& model_;
-  size_t counts_[static_cast<size_t>(OpKind::kPurge) + 1] = {};
+  size_t counts_[static_cast<size_t>(OpKind::kCentralPurgeAction) + 1] = {};
 };
 
 }  // namespace unitsync::sim
