@@ -171,7 +171,9 @@ void Uplink::OnTimer(TimerId id) {
       }
       break;
     case TimerId::kRetry:
-      break;  // The uplink retries by reconnecting (see OnNack).
+      // A failed FetchPushes (NACKs are retried by reconnecting, see OnNack).
+      if (phase_ == Phase::kSyncing) FillWindow();
+      break;
     case TimerId::kVerify:
       verify_.OnTimer();
       break;
@@ -294,9 +296,20 @@ void Uplink::FillWindow() {
 void Uplink::OnPushesReady(uint64_t connection, PushesReady& ready) {
   fetching_ = false;
   if (!ready.ok) {
-    core_.Log(LogLevel::kError, "fetch_pushes_failed", "error=\"" + ready.error + "\"");
-    return;  // The next local change or reconnect tries again.
+    // The store could not build (a full disk, an I/O error): nothing was spooled. Try
+    // again after a backoff that doubles per failure in a row, whether or not anything
+    // is written meanwhile (a full disk stops the local writers too).
+    const SyncOptions& o = core_.options();
+    const int64_t delay = std::min<int64_t>(
+        o.backoff_max_ms, o.backoff_base_ms << std::min<uint32_t>(fetch_failures_, 30));
+    fetch_failures_ = std::min(fetch_failures_ + 1, kMaxBackoffAttempts);
+    core_.Log(LogLevel::kError, "fetch_pushes_failed",
+              "error=\"" + ready.error + "\" retry_in_ms=" + std::to_string(delay));
+    local_dirty_ = true;
+    core_.Arm(TimerId::kRetry, delay);
+    return;
   }
+  fetch_failures_ = 0;
   for (const auto& e : ready.entries) state_.built_seq = std::max(state_.built_seq, e.seq);
   if (ready.more) local_dirty_ = true;
   if (connection != connection_ || phase_ != Phase::kSyncing) return;
@@ -324,6 +337,7 @@ bool Uplink::Acknowledge(uint64_t seq) {
   }
   if (seq <= state_.acked_seq) return true;  // a repeat
   state_.acked_seq = seq;
+  busy_streak_ = 0;
   if (corrupt_seq_ != 0 && corrupt_seq_ <= seq) corrupt_seq_ = 0;
   core_.Request(AckPushes{seq}, connection_);
   FillWindow();
@@ -359,8 +373,13 @@ void Uplink::OnNack(const Nack& nack) {
                 fields + " hint=\"central cannot read this changeset; upgrade central\"");
       push_blocked_ = true;
       return;
-    case NackCode::kOutOfOrder:
     case NackCode::kBusy:
+      // Central cannot store it now (its disk is full?): each busy NACK in a row waits
+      // longer before the reconnect, although WELCOME resets the connection backoff.
+      attempts_ = std::max(attempts_, busy_streak_);
+      busy_streak_ = std::min(busy_streak_ + 1, kMaxBackoffAttempts);
+      break;
+    case NackCode::kOutOfOrder:
     case NackCode::kInternal:
       break;
   }
