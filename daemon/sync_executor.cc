@@ -10,6 +10,7 @@
 #include "store/merge.h"
 #include "store/rejections.h"
 #include "store/sync_state.h"
+#include "store/write_count.h"
 
 namespace unitsync::daemon {
 namespace {
@@ -136,16 +137,13 @@ Result<uint64_t> RowsWaiting(store::Replica& replica, int64_t after_seq,
   return static_cast<uint64_t>(built->rows);
 }
 
-// Tells the observer how `work` ended. Success counts as a write for the works that
-// write to the replica (ComputeDigests, StartSnapshot and BuildSnapshotChunk only read).
+// Tells the observer how `work` ended: failed, or succeeded and `wrote` rows (a work that
+// found nothing to do, or only read, says nothing about whether the disk takes writes).
 void Report(StoreObserver* observer, const protocol::StoreWork& work,
-            const std::optional<Error>& failure) {
+            const std::optional<Error>& failure, bool wrote) {
   if (observer == nullptr) return;
   if (failure) return observer->Failed(StoreWorkName(work), *failure);
-  const bool reads_only = std::holds_alternative<protocol::ComputeDigests>(work) ||
-                          std::holds_alternative<protocol::StartSnapshot>(work) ||
-                          std::holds_alternative<protocol::BuildSnapshotChunk>(work);
-  if (!reads_only) observer->Wrote();
+  if (wrote) observer->Wrote();
 }
 
 }  // namespace
@@ -192,8 +190,9 @@ Result<protocol::UplinkState> UnitExecutor::LoadState() {
 
 StoreResult UnitExecutor::Run(const protocol::StoreWork& work) {
   failure_.reset();
+  const int64_t changes = store::RowsChanged(replica_);
   StoreResult result = Dispatch(work);
-  Report(options_.observer, work, failure_);
+  Report(options_.observer, work, failure_, store::RowsChanged(replica_) > changes);
   return result;
 }
 
@@ -415,8 +414,9 @@ CentralExecutor::CentralExecutor(store::Replica& replica, std::string unit_id, c
 
 StoreResult CentralExecutor::Run(const protocol::StoreWork& work) {
   failure_.reset();
+  const int64_t changes = store::RowsChanged(replica_);
   StoreResult result = Dispatch(work);
-  Report(options_.observer, work, failure_);
+  Report(options_.observer, work, failure_, store::RowsChanged(replica_) > changes);
   return result;
 }
 

@@ -46,7 +46,7 @@ class StoreObserver {
   // `work` failed with `error` (its name: "fetch_pushes", "apply_push", ...). Nothing of
   // the failed transaction was written.
   virtual void Failed(std::string_view work, const Error& error) = 0;
-  // A work that writes to the replica succeeded.
+  // A work succeeded and changed rows in the replica (committed).
   virtual void Wrote() = 0;
 };
 
