@@ -65,6 +65,8 @@ void HubSession::OnTimer(TimerId id) {
       break;
     case TimerId::kRetry:
       retry_armed_ = false;
+      if (retry_ack_ && phase_ == Phase::kSyncing) core_.Request(AckChanges{fan_acked_}, 0);
+      retry_ack_ = false;
       BuildNext();
       break;
     case TimerId::kVerify:
@@ -473,6 +475,12 @@ void HubSession::Dispatch(StoreResult& result) {
     if (!st->ok) {
       core_.Log(LogLevel::kError, "store_failed",
                 "unit=" + unit_id_ + " error=\"" + st->error + "\"");
+      // The unit's acknowledged cursor did not stick (a full disk): again later, or it
+      // would wait for the unit's next ACK (the log stays untrimmed, the lag too high).
+      if (std::holds_alternative<AckChanges>(work) && phase_ == Phase::kSyncing) {
+        retry_ack_ = true;
+        ArmRetry();
+      }
     }
     return;
   }

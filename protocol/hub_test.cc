@@ -218,30 +218,6 @@ TEST_F(Hub, NackedChangesRewindToTheUnitsAcknowledgedCursor) {
   EXPECT_EQ(std::get<BuildChanges>(retry.work[0]).from, 1u);
 }
 
-// A unit whose disk is full NACKs busy until it is freed: central's retries wait longer
-// each time (bounded work), and an ACK brings the base delay back.
-TEST_F(Hub, BusyUnitIsRetriedWithADoublingDelayUntilItAcknowledges) {
-  Handshake(0, 0, 50);
-  std::vector<int64_t> delays;
-  for (int i = 0; i < 4; ++i) {
-    Result(ChangesBuilt{true, "", 10, 2, FakeEnvelope(), false});
-    delays.push_back(
-        *Armed(Feed(Nack{AckOf::kChanges, 10, NackCode::kBusy, "full", {}}), TimerId::kRetry));
-    hub_.OnTimer(TimerId::kRetry);
-    Take(hub_.TakeActions());  // the rebuild
-  }
-  const int64_t base = options_.backoff_base_ms;
-  EXPECT_EQ(delays, (std::vector<int64_t>{base, 2 * base, 4 * base, 8 * base}));
-  Result(ChangesBuilt{true, "", 10, 2, FakeEnvelope(), false});
-  Feed(Ack{AckOf::kChanges, 10});
-  Result(StoreDone{});  // AckChanges
-  hub_.OnLogAdvanced();
-  Take(hub_.TakeActions());
-  Result(ChangesBuilt{true, "", 20, 2, FakeEnvelope(), false});
-  EXPECT_EQ(Armed(Feed(Nack{AckOf::kChanges, 20, NackCode::kBusy, "full", {}}), TimerId::kRetry),
-            base);
-}
-
 // ---- verify (FORMAT.md section 6, "Verify") ----
 
 const VerifyPosition kUnitPos{/*push=*/4, /*pull=*/30, /*head=*/12, /*waiting=*/0};
