@@ -137,6 +137,59 @@ class DaemonDiskFull : public ::testing::TestWithParam<std::string> {
            Query(u, "SELECT count(*) FROM student") == n && Digests(u, unit_) == Digests(c, unit_);
   }
 
+  // Starts the node under test's daemon again (the other keeps running).
+  void RestartFullDaemon() {
+    EXPECT_EQ(FullDaemon().Stop(), 0);
+    auto& slot = GetParam() == "central" ? central_ : unit_daemon_;
+    slot = std::make_unique<Daemon>(FullConfig(), dir_.File(GetParam() + ".log"));
+  }
+
+  // The disk fills while staff keep writing and the unit keeps syncing. Each write either
+  // commits (acknowledged) or is refused whole; another program keeps taking what space
+  // is left (a little is given back after each refused write, so that staff's writes go
+  // on landing) until the daemon has a write of its own refused: stamping or spooling a
+  // push at the unit, applying one (or recording the unit's session) at central. Then
+  // the rest is taken, so that the daemon's retries keep failing, and it says so.
+  void FillUntilTheDaemonMeetsIt() {
+    int refused = 0;
+    ASSERT_TRUE(Eventually([&] {
+      if (!Record()) {
+        ++refused;
+        FreeSome(filler_, 32 * 1024);
+      }
+      return ReadFile(LogPath()).find("storage_fault kind=disk_full") != std::string::npos;
+    })) << "the daemon meets the full disk ("
+        << refused << " of the writer's writes refused)";
+    FillDisk(filler_ + "-2");  // what the writer was given back and did not use
+    if (GetParam() == unit_) {
+      EXPECT_FALSE(Record()) << "the disk is full";
+    }
+    ASSERT_TRUE(Eventually([&] { return Condition(FullConfig()) == "disk_full"; }));
+  }
+
+  // Space comes back: no restart, no admin command. The daemon clears the condition at
+  // its next write and syncs everything that was acknowledged; the admin's verify agrees.
+  void FreeAndConverge() {
+    std::filesystem::remove(filler_);
+    std::filesystem::remove(filler_ + "-2");
+    ASSERT_TRUE(Eventually([&] { return Converged(); }))
+        << acknowledged_.size() << " acknowledged writes reach central";
+    ASSERT_TRUE(Eventually([&] { return Condition(FullConfig()) == "ok"; }));
+    EXPECT_NE(ReadFile(LogPath()).find("storage_recovered kind=disk_full"), std::string::npos);
+    ASSERT_TRUE(Record()) << "writing goes on as before";
+    ASSERT_TRUE(Eventually([&] { return Converged(); }));
+    const CliResult verify = Ctl({"--config", dir_.File(unit_ + ".toml"), "--json", "verify"});
+    EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+    auto c = ValueOrDie(store::Replica::Open(Db("central")));
+    auto u = ValueOrDie(store::Replica::Open(Db(unit_)));
+    for (const std::string& id : acknowledged_) {
+      const std::string q = "SELECT count(*) FROM student WHERE id = '" + id + "'";
+      EXPECT_EQ(Query(u, q), "1") << id << " acknowledged to its writer, kept at the unit";
+      EXPECT_EQ(Query(c, q), "1") << id << " acknowledged to its writer, synced to central";
+    }
+  }
+  std::string LogPath() { return dir_.File(GetParam() + ".log"); }
+
   TempDir dir_;
   SmallFs fs_;  // after dir_: unmounted before the directory is removed
   std::string ca_;
@@ -147,6 +200,7 @@ class DaemonDiskFull : public ::testing::TestWithParam<std::string> {
   std::optional<store::Replica> writer_;
   int next_ = 0;
   std::vector<std::string> acknowledged_;
+  std::string filler_ = dir_.File("small/filler");
 };
 
 TEST_P(DaemonDiskFull, DaemonStaysUpReportsAndResumesByItselfOnceSpaceIsFreed) {
@@ -154,30 +208,8 @@ TEST_P(DaemonDiskFull, DaemonStaysUpReportsAndResumesByItselfOnceSpaceIsFreed) {
   ASSERT_TRUE(Eventually([&] { return Converged(); })) << "synced before the disk fills";
   const pid_t pid = FullDaemon().pid();
 
-  // The disk fills while staff keep writing and the unit keeps syncing. Each write either
-  // commits (acknowledged) or is refused whole; another program keeps taking what space
-  // is left (a little is given back after each refused write, so that staff's writes go
-  // on landing) until the daemon has a write of its own refused: stamping or spooling a
-  // push at the unit, applying one at central.
-  const std::string filler = dir_.File("small/filler");
-  ASSERT_GT(FillDisk(filler), 0u);
-  const std::string log_path = dir_.File(GetParam() + ".log");
-  int refused = 0;
-  ASSERT_TRUE(Eventually([&] {
-    if (!Record()) {
-      ++refused;
-      FreeSome(filler, 32 * 1024);
-    }
-    return ReadFile(log_path).find("storage_fault kind=disk_full") != std::string::npos;
-  })) << "the daemon meets the full disk ("
-      << refused << " of the writer's writes refused)";
-  // Now nothing is left at all: the daemon's retries keep failing, and it says so.
-  FillDisk(dir_.File("small/filler-2"));  // what the writer was given back and did not use
-  if (GetParam() == unit_) {
-    EXPECT_FALSE(Record()) << "the disk is full";
-  }
-  ASSERT_TRUE(Eventually([&] { return Condition(FullConfig()) == "disk_full"; }));
-
+  ASSERT_GT(FillDisk(filler_), 0u);
+  FillUntilTheDaemonMeetsIt();
   EXPECT_FALSE(FullDaemon().Exited()) << "the daemon stays up";
   EXPECT_EQ(FullDaemon().pid(), pid);
   const CliResult text = Ctl({"--config", FullConfig(), "status"});
@@ -189,31 +221,24 @@ TEST_P(DaemonDiskFull, DaemonStaysUpReportsAndResumesByItselfOnceSpaceIsFreed) {
   EXPECT_NE(m.find("unitsync_storage_condition{kind=\"disk_full\"} 1"), std::string::npos) << m;
   EXPECT_EQ(m.find("unitsync_storage_errors_total{kind=\"disk_full\"} 0\n"), std::string::npos)
       << m;
-  EXPECT_EQ(ReadFile(log_path).find("pseudo"), std::string::npos) << "no row values logged";
+  EXPECT_EQ(ReadFile(LogPath()).find("pseudo"), std::string::npos) << "no row values logged";
 
-  // Space comes back: no restart, no admin command. The daemon clears the condition at its
-  // next write and syncs everything that was acknowledged.
-  std::filesystem::remove(filler);
-  std::filesystem::remove(dir_.File("small/filler-2"));
-  ASSERT_TRUE(Eventually([&] { return Converged(); }))
-      << acknowledged_.size() << " acknowledged writes reach central";
-  ASSERT_TRUE(Eventually([&] { return Condition(FullConfig()) == "ok"; }));
-  EXPECT_EQ(FullDaemon().pid(), pid);
+  FreeAndConverge();
+  EXPECT_EQ(FullDaemon().pid(), pid) << "never restarted";
   EXPECT_FALSE(FullDaemon().Exited());
-  EXPECT_NE(ReadFile(log_path).find("storage_recovered kind=disk_full"), std::string::npos);
+}
 
-  // Writing goes on as before, and the admin's check agrees.
-  ASSERT_TRUE(Record());
+// systemd restarts the daemon (or the server reboots) while the disk is full: it starts,
+// answers, reports the condition at its first write and resumes like the one that stayed.
+TEST_P(DaemonDiskFull, DaemonStartedOnAFullDiskComesUpAndResumes) {
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Record());
   ASSERT_TRUE(Eventually([&] { return Converged(); }));
-  const CliResult verify = Ctl({"--config", dir_.File(unit_ + ".toml"), "--json", "verify"});
-  EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
-  auto c = ValueOrDie(store::Replica::Open(Db("central")));
-  auto u = ValueOrDie(store::Replica::Open(Db(unit_)));
-  for (const std::string& id : acknowledged_) {
-    const std::string q = "SELECT count(*) FROM student WHERE id = '" + id + "'";
-    EXPECT_EQ(Query(u, q), "1") << id << " acknowledged to its writer, kept at the unit";
-    EXPECT_EQ(Query(c, q), "1") << id << " acknowledged to its writer, synced to central";
-  }
+  ASSERT_GT(FillDisk(filler_), 0u);
+  RestartFullDaemon();
+  FillUntilTheDaemonMeetsIt();
+  EXPECT_FALSE(FullDaemon().Exited()) << "started on a full disk and stays up";
+  FreeAndConverge();
+  EXPECT_FALSE(FullDaemon().Exited());
 }
 
 INSTANTIATE_TEST_SUITE_P(AtUnitAndAtCentral, DaemonDiskFull,
