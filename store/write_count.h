@@ -12,8 +12,6 @@ namespace unitsync::store {
 // Rows changed by every INSERT/UPDATE/DELETE on the replica's connection since it opened,
 // triggers included (sqlite3_total_changes64). Rolled-back changes count too: compare two
 // readings around a call that did not fail. Thread: the replica's.
-inline int64_t RowsChanged(Replica& replica) {
-  return sqlite3_total_changes64(replica.db().raw());
-}
+inline int64_t RowsChanged(Replica& replica) { return sqlite3_total_changes64(replica.db().raw()); }
 
 }  // namespace unitsync::store
