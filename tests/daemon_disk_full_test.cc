@@ -57,6 +57,7 @@ class DaemonDiskFull : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     const std::string why = fs_.Mount(dir_.File("small"), kFsBytes);
     if (!why.empty()) GTEST_SKIP() << "no small filesystem to fill: " << why;
+    RecordProperty("small_fs", fs_.how());
     ca_ = dir_.File("ca");
     ASSERT_TRUE(pki::InitCa(ca_, "test"));
     ASSERT_TRUE(pki::IssueServer(ca_, "central", {"127.0.0.1"}, dir_.File("central-bundle")));
