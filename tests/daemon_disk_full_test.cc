@@ -32,6 +32,14 @@ using Json = nlohmann::json;
 // The replica filesystem: room for the replica, its WAL and some writes.
 constexpr size_t kFsBytes = 6 * 1024 * 1024;
 
+// EIO is injected with LD_PRELOAD (tests/eio_preload.c), which the sanitizer runtimes
+// refuse to follow; daemon/storage_health_test.cc injects it in-process there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kCanInjectEio = false;
+#else
+constexpr bool kCanInjectEio = true;
+#endif
+
 std::string Metrics(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -79,8 +87,10 @@ class DaemonDiskFull : public ::testing::TestWithParam<std::string> {
                      "[central]\nhost = \"127.0.0.1\"\nport = " + std::to_string(port_) +
                          "\n[control]\nsocket = \"" + dir_.File(unit_ + ".sock") + "\"\n" +
                          (GetParam() == "central" ? "" : metrics)));
-    central_ = std::make_unique<Daemon>(dir_.File("central.toml"), dir_.File("central.log"));
-    unit_daemon_ = std::make_unique<Daemon>(dir_.File(unit_ + ".toml"), dir_.File(unit_ + ".log"));
+    central_ = std::make_unique<Daemon>(dir_.File("central.toml"), dir_.File("central.log"),
+                                        GetParam() == "central" ? FaultEnv() : DaemonEnv{});
+    unit_daemon_ = std::make_unique<Daemon>(dir_.File(unit_ + ".toml"), dir_.File(unit_ + ".log"),
+                                            GetParam() == unit_ ? FaultEnv() : DaemonEnv{});
     writer_.emplace(ValueOrDie(store::Replica::Open(Db(unit_))));
   }
 
@@ -142,7 +152,14 @@ class DaemonDiskFull : public ::testing::TestWithParam<std::string> {
   void RestartFullDaemon() {
     EXPECT_EQ(FullDaemon().Stop(), 0);
     auto& slot = GetParam() == "central" ? central_ : unit_daemon_;
-    slot = std::make_unique<Daemon>(FullConfig(), dir_.File(GetParam() + ".log"));
+    slot = std::make_unique<Daemon>(FullConfig(), dir_.File(GetParam() + ".log"), FaultEnv());
+  }
+
+  // The node under test's daemon: its replica's writes fail with EIO while eio_on_ exists.
+  DaemonEnv FaultEnv() {
+    DaemonEnv env = {{"UNITSYNC_EIO_TRIGGER", eio_on_}, {"UNITSYNC_EIO_PREFIX", Db(GetParam())}};
+    if (kCanInjectEio) env.push_back({"LD_PRELOAD", UNITSYNC_EIO_PRELOAD});
+    return env;
   }
 
   // The disk fills while staff keep writing and the unit keeps syncing. Each write either
@@ -173,10 +190,14 @@ class DaemonDiskFull : public ::testing::TestWithParam<std::string> {
   void FreeAndConverge() {
     std::filesystem::remove(filler_);
     std::filesystem::remove(filler_ + "-2");
+    ConvergesAfter("disk_full");
+  }
+  // The cause of `kind` is gone: as FreeAndConverge.
+  void ConvergesAfter(const std::string& kind) {
     ASSERT_TRUE(Eventually([&] { return Converged(); }))
         << acknowledged_.size() << " acknowledged writes reach central";
     ASSERT_TRUE(Eventually([&] { return Condition(FullConfig()) == "ok"; }));
-    EXPECT_NE(ReadFile(LogPath()).find("storage_recovered kind=disk_full"), std::string::npos);
+    EXPECT_NE(ReadFile(LogPath()).find("storage_recovered kind=" + kind), std::string::npos);
     ASSERT_TRUE(Record()) << "writing goes on as before";
     ASSERT_TRUE(Eventually([&] { return Converged(); }));
     const CliResult verify = Ctl({"--config", dir_.File(unit_ + ".toml"), "--json", "verify"});
@@ -202,6 +223,7 @@ class DaemonDiskFull : public ::testing::TestWithParam<std::string> {
   int next_ = 0;
   std::vector<std::string> acknowledged_;
   std::string filler_ = dir_.File("small/filler");
+  std::string eio_on_ = dir_.File("eio-on");
 };
 
 TEST_P(DaemonDiskFull, DaemonStaysUpReportsAndResumesByItselfOnceSpaceIsFreed) {
@@ -240,6 +262,33 @@ TEST_P(DaemonDiskFull, DaemonStartedOnAFullDiskComesUpAndResumes) {
   EXPECT_FALSE(FullDaemon().Exited()) << "started on a full disk and stays up";
   FreeAndConverge();
   EXPECT_FALSE(FullDaemon().Exited());
+}
+
+// The disk returns EIO for the replica's writes (a failing disk), then works again: the
+// same as a full disk, reported as its own kind.
+TEST_P(DaemonDiskFull, IoErrorsAreReportedAsTheirOwnKindAndResumedFrom) {
+  if (!kCanInjectEio) GTEST_SKIP() << "EIO is injected with LD_PRELOAD; not under a sanitizer";
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Record());
+  ASSERT_TRUE(Eventually([&] { return Converged(); }));
+  const pid_t pid = FullDaemon().pid();
+
+  WriteFile(eio_on_, "");
+  ASSERT_TRUE(Eventually([&] {
+    EXPECT_TRUE(Record()) << "the staff's writes are not the ones failing here";
+    return Condition(FullConfig()) == "io";
+  }));
+  EXPECT_FALSE(FullDaemon().Exited());
+  const CliResult text = Ctl({"--config", FullConfig(), "status"});
+  EXPECT_NE(text.out.find("I/O ERRORS"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("kernel log"), std::string::npos) << "with a hint: " << text.out;
+  const std::string m = Metrics(metrics_port_);
+  EXPECT_NE(m.find("unitsync_storage_condition{kind=\"io\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("unitsync_storage_condition{kind=\"disk_full\"} 0"), std::string::npos) << m;
+  EXPECT_NE(ReadFile(LogPath()).find("storage_fault kind=io"), std::string::npos);
+
+  std::filesystem::remove(eio_on_);
+  ConvergesAfter("io");
+  EXPECT_EQ(FullDaemon().pid(), pid) << "never restarted";
 }
 
 INSTANTIATE_TEST_SUITE_P(AtUnitAndAtCentral, DaemonDiskFull,
