@@ -78,6 +78,27 @@ void PrintUnit(std::ostream& out, const Json& doc, bool live, int64_t now) {
       << JsonInt(o, "log_head_seq") << ")\n";
 }
 
+// The replica's storage condition, from the daemon: a line only when it is not ok, or
+// when a storage problem happened since the daemon started (then when it cleared).
+void PrintStorage(std::ostream& out, const Json& daemon, int64_t now) {
+  if (!daemon.contains("storage")) return;
+  const Json& s = daemon["storage"];
+  const std::string condition = s["condition"];
+  if (condition == "ok") {
+    if (s["last_error"].is_null()) return;
+    out << "storage:          ok (last problem "
+        << FormatAge(now - JsonInt(s["last_error"], "at_ms"))
+        << " ago: " << ForTerminal(s["last_error"]["message"].get<std::string>()) << ")\n";
+    return;
+  }
+  out << "storage:          " << (condition == "disk_full" ? "DISK FULL" : "I/O ERRORS")
+      << " since " << FormatWhen(JsonInt(s, "since_ms"), now) << " — "
+      << ForTerminal(s["database"].get<std::string>()) << "\n"
+      << "  error:          " << ForTerminal(s["last_error"]["message"].get<std::string>())
+      << " (in " << ForTerminal(s["last_error"]["work"].get<std::string>()) << ")\n"
+      << "  hint:           " << ForTerminal(s["hint"].get<std::string>()) << "\n";
+}
+
 void PrintCentral(std::ostream& out, const Json& doc, bool live) {
   out << ForTerminal(doc["node_id"].get<std::string>()) << " (central)\n";
   if (live) {
@@ -119,6 +140,7 @@ Status RunStatus(Context& ctx) {
         << FormatAge(now - JsonInt(e, "at_ms")) << " ago)\n"
         << "  hint:           " << ForTerminal(e["hint"].get<std::string>()) << "\n";
   }
+  if (live) PrintStorage(out, (*doc)["daemon"], now);
   out << "database:         " << ForTerminal((*doc)["database"].get<std::string>()) << "\n";
   return {};
 }

@@ -92,6 +92,22 @@ void AdminService::Metrics(std::function<void(std::string)> done) {
                    "Size of the replica file with its -wal and -shm files.");
           m.Sample("unitsync_database_size_bytes", disk["replica_bytes"].get<double>());
         }
+        if (storage_) {
+          const StorageHealth::State s = storage_->state();
+          m.Family("unitsync_storage_errors_total", "counter",
+                   "Replica writes (or reads) that failed because the disk is full or an I/O "
+                   "error occurred, by kind.");
+          m.Sample("unitsync_storage_errors_total", static_cast<double>(s.disk_full_total),
+                   "kind=\"disk_full\"");
+          m.Sample("unitsync_storage_errors_total", static_cast<double>(s.io_total), "kind=\"io\"");
+          m.Family("unitsync_storage_condition", "gauge",
+                   "1 while the replica's storage is in this condition (cleared by the next "
+                   "write that succeeds).");
+          for (auto kind : {StorageCondition::kDiskFull, StorageCondition::kIo}) {
+            m.Sample("unitsync_storage_condition", s.condition == kind ? 1 : 0,
+                     "kind=\"" + std::string(StorageConditionName(kind)) + "\"");
+          }
+        }
         if (backups_) {
           const BackupScheduler::State& b = backups_->state();
           m.Family("unitsync_backup_last_success_timestamp_seconds", "gauge",

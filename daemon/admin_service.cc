@@ -126,6 +126,7 @@ Json AdminService::DaemonJson() const {
                      {"last_error", b.last_error}, {"failures", b.failures},
                      {"running", b.running}};
   }
+  if (storage_) doc["storage"] = storage_->ToJson();
   return doc;
 }
 

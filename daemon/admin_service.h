@@ -18,6 +18,7 @@
 #include "daemon/control_server.h"
 #include "daemon/log.h"
 #include "daemon/nodes.h"
+#include "daemon/storage_health.h"
 #include "daemon/store_worker.h"
 #include "store/replica.h"
 
@@ -43,6 +44,9 @@ class AdminService {
   // This node's own certificate's expiry (Unix time), shown in the metrics; central's
   // reloader updates it in place. Must outlive the service; read on the I/O thread.
   void SetCertificateExpiry(const std::time_t* not_after) { certificate_not_after_ = not_after; }
+  // The replica's storage condition (status: daemon.storage; metrics). Must outlive the
+  // service.
+  void SetStorageHealth(const StorageHealth* storage) { storage_ = storage; }
 
   // The Prometheus text exposition of every metric; `done` runs on the I/O thread.
   void Metrics(std::function<void(std::string text)> done);
@@ -73,6 +77,7 @@ class AdminService {
   int64_t started_ms_;
   const BackupScheduler* backups_ = nullptr;
   const std::time_t* certificate_not_after_ = nullptr;
+  const StorageHealth* storage_ = nullptr;
 };
 
 }  // namespace unitsync::daemon

@@ -27,6 +27,13 @@ std::string HintFor(const std::string& what) {
     return "the connection dropped; it is retried with backoff ('unitsyncctl sync-now' "
            "retries at once)";
   }
+  if (Has(what, "disk is full") || Has(what, "free disk space")) {
+    return "the disk is full: free space on the replica's filesystem; syncing resumes by "
+           "itself (see 'storage:' in status)";
+  }
+  if (Has(what, "I/O error") || Has(what, "check the disk")) {
+    return "the disk reports I/O errors: check the kernel log; syncing retries by itself";
+  }
   if (Has(what, "failed") || Has(what, "store")) {
     return "a database operation failed; check disk space and the daemon's log";
   }

@@ -19,6 +19,7 @@
 #include "daemon/nodes.h"
 #include "daemon/reload.h"
 #include "daemon/service_status.h"
+#include "daemon/storage_health.h"
 #include "daemon/systemd_notify.h"
 #include "daemon/tls_context.h"
 #include "pki/bundle.h"
@@ -87,6 +88,8 @@ int Run(const Config& config) {
   if (!replica) return Fatal(log, "replica_unusable", replica.error());
 
   boost::asio::io_context io;
+  // Disk full / I/O errors of the replica (status, log, metrics); outlives the store thread.
+  StorageHealth storage(config.database, log);
   StoreWorker store(io.get_executor());
   KeyRing keys;
   pki::Registry registry;
@@ -112,6 +115,7 @@ int Run(const Config& config) {
     auto state = loader.LoadState();
     if (!state) return Fatal(log, "replica_unusable", state.error());
     unit = std::make_unique<UnitNode>(io, config, *replica, keys, *tls, store, log, *state);
+    unit->SetStoreObserver(&storage);
   } else {
     auto pki = LoadCentralPki(config);  // the same load as a SIGHUP reload
     if (!pki) return Fatal(log, "pki_unusable", pki.error());
@@ -120,6 +124,7 @@ int Run(const Config& config) {
     tls.emplace(std::move(pki->tls));
     certificate_not_after = pki->certificate_not_after;
     central = std::make_unique<CentralNode>(io, config, *replica, registry, keys, *tls, store, log);
+    central->SetStoreObserver(&storage);
   }
 
   // Local writes by other programs (the app, sqlite3, unitsyncctl) are pushed as they
@@ -133,6 +138,7 @@ int Run(const Config& config) {
   // mistake on the same configuration stops here, before it touches any session.
   AdminService admin(config, store, *replica, log, unit.get(), central.get());
   admin.SetCertificateExpiry(&certificate_not_after);
+  admin.SetStorageHealth(&storage);
   ControlServer control(io, config.control_socket, log,
                         [&admin](const control::Request& request, uint32_t uid,
                                  std::shared_ptr<ControlServer::Responder> responder) {

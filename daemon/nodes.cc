@@ -222,7 +222,8 @@ struct CentralNode::Session {
         hub(node.config_.node_id, unit_id, node.config_.sync, node.env_),
         exec(std::make_shared<CentralExecutor>(
             node.replica_, unit_id, node.keys_,
-            ExecutorOptions{node.config_.sync.max_frame, node.config_.max_rows_per_changeset})),
+            ExecutorOptions{node.config_.sync.max_frame, node.config_.max_rows_per_changeset,
+                            node.store_observer_})),
         driver(node.io_, node.store_, node.log_, "",
                CoreDriver::Hooks{
                    [this] { return hub.TakeActions(); },

@@ -58,6 +58,8 @@ class UnitNode {
   // The replica changed under us (another program wrote): push it.
   void LocalChange();
   const protocol::Uplink& uplink() const { return uplink_; }
+  // Told how each store work ends (storage faults); before Start, must outlive the node.
+  void SetStoreObserver(StoreObserver* observer) { exec_.SetObserver(observer); }
 
   // Admin controls (unitsyncctl pause / resume / sync-now). Pause closes the session and
   // keeps it closed (local writes wait in the log) until Resume; not persisted.
@@ -120,6 +122,9 @@ class CentralNode {
   // `except_unit` (whose push it was) is told after the others, from a posted task.
   void LogAdvanced(const std::string& except_unit = {});
   size_t sessions() const { return sessions_.size(); }
+  // Told how each session's store work ends (storage faults); before Start, must outlive
+  // the node and every store task.
+  void SetStoreObserver(StoreObserver* observer) { store_observer_ = observer; }
 
   // Verify: compares central's copy of `unit` with the unit's replica, per table, over
   // that unit's session (protocol/FORMAT.md section 6, "Verify"). `done` is called
@@ -189,6 +194,7 @@ class CentralNode {
   bool paused_all_ = false;
   std::set<std::string> paused_units_;
   uint64_t last_verify_id_ = 0;
+  StoreObserver* store_observer_ = nullptr;
 };
 
 }  // namespace unitsync::daemon

@@ -10,6 +10,7 @@
 #include "store/merge.h"
 #include "store/rejections.h"
 #include "store/sync_state.h"
+#include "store/write_count.h"
 
 namespace unitsync::daemon {
 namespace {
@@ -34,8 +35,10 @@ ApplyOutcome OutcomeOf(Errc code) {
   }
 }
 
-StoreDone Done(const Status& st) {
+// The answer to a work that returns nothing; `failure` keeps the error for the observer.
+StoreDone Done(std::optional<Error>& failure, const Status& st) {
   if (st) return {};
+  failure = st.error();
   return {false, st.error().ToString()};
 }
 
@@ -89,7 +92,8 @@ protocol::SeedProgress ToProgress(const store::SeedState& s) {
           static_cast<uint64_t>(s.rows_total)};
 }
 
-protocol::DigestsComputed DigestsFailed(const Error& e) {
+protocol::DigestsComputed DigestsFailed(std::optional<Error>& failure, const Error& e) {
+  failure = e;
   protocol::DigestsComputed out;
   out.ok = false;
   out.code = e.code;
@@ -133,7 +137,26 @@ Result<uint64_t> RowsWaiting(store::Replica& replica, int64_t after_seq,
   return static_cast<uint64_t>(built->rows);
 }
 
+// Tells the observer how `work` ended: failed, or succeeded and `wrote` rows (a work that
+// found nothing to do, or only read, says nothing about whether the disk takes writes).
+void Report(StoreObserver* observer, const protocol::StoreWork& work,
+            const std::optional<Error>& failure, bool wrote) {
+  if (observer == nullptr) return;
+  if (failure) return observer->Failed(StoreWorkName(work), *failure);
+  if (wrote) observer->Wrote();
+}
+
 }  // namespace
+
+std::string_view StoreWorkName(const protocol::StoreWork& work) {
+  static constexpr std::string_view kNames[] = {
+      "fetch_pushes",    "ack_pushes",           "apply_changes",        "resync",
+      "save_generation", "record_rejections",    "apply_snapshot_chunk", "finish_snapshot",
+      "load_unit",       "apply_push",           "build_changes",        "ack_changes",
+      "start_snapshot",  "build_snapshot_chunk", "compute_digests"};
+  static_assert(std::size(kNames) == std::variant_size_v<protocol::StoreWork>);
+  return kNames[work.index()];
+}
 
 // ---- unit ----
 
@@ -166,33 +189,42 @@ Result<protocol::UplinkState> UnitExecutor::LoadState() {
 }
 
 StoreResult UnitExecutor::Run(const protocol::StoreWork& work) {
+  failure_.reset();
+  const int64_t changes = store::RowsChanged(replica_);
+  StoreResult result = Dispatch(work);
+  Report(options_.observer, work, failure_, store::RowsChanged(replica_) > changes);
+  return result;
+}
+
+StoreResult UnitExecutor::Dispatch(const protocol::StoreWork& work) {
   return std::visit(
       [&](const auto& w) -> StoreResult {
         using W = std::decay_t<decltype(w)>;
         if constexpr (std::is_same_v<W, protocol::FetchPushes>) {
           return FetchPushes(w);
         } else if constexpr (std::is_same_v<W, protocol::AckPushes>) {
-          return Done(store::AckOutbox(replica_, static_cast<int64_t>(w.seq)));
+          return Done(failure_, store::AckOutbox(replica_, static_cast<int64_t>(w.seq)));
         } else if constexpr (std::is_same_v<W, protocol::ApplyChanges>) {
           return ApplyChanges(w);
         } else if constexpr (std::is_same_v<W, protocol::Resync>) {
           return Resync(w);
         } else if constexpr (std::is_same_v<W, protocol::SaveGeneration>) {
-          return Done(store::SetSeenGeneration(replica_, w.generation));
+          return Done(failure_, store::SetSeenGeneration(replica_, w.generation));
         } else if constexpr (std::is_same_v<W, protocol::ComputeDigests>) {
           return ComputeDigests();
         } else if constexpr (std::is_same_v<W, protocol::ApplySnapshotChunk>) {
           return ApplySnapshotChunk(w);
         } else if constexpr (std::is_same_v<W, protocol::FinishSnapshot>) {
-          return Done(store::FinishSeed(replica_, central_node_, static_cast<int64_t>(w.head)));
+          return Done(failure_,
+                      store::FinishSeed(replica_, central_node_, static_cast<int64_t>(w.head)));
         } else if constexpr (std::is_same_v<W, protocol::RecordRejections>) {
           std::vector<store::RowRejection> rows;
           for (const auto& r : w.rows) {
             rows.push_back({r.table, r.id, static_cast<store::RowRejectReason>(r.reason)});
           }
-          return Done(store::RecordRejections(replica_, central_node_,
-                                              store::RejectionDirection::kRefusedByPeer,
-                                              static_cast<int64_t>(w.seq), rows));
+          return Done(failure_, store::RecordRejections(replica_, central_node_,
+                                                        store::RejectionDirection::kRefusedByPeer,
+                                                        static_cast<int64_t>(w.seq), rows));
         } else {
           return StoreDone{false, "store work for central sent to a unit"};
         }
@@ -203,6 +235,7 @@ StoreResult UnitExecutor::Run(const protocol::StoreWork& work) {
 StoreResult UnitExecutor::FetchPushes(const protocol::FetchPushes& work) {
   protocol::PushesReady ready;
   auto fail = [&](const Error& e) {
+    failure_ = e;
     ready.ok = false;
     ready.error = e.ToString();
     return ready;
@@ -262,6 +295,7 @@ StoreResult UnitExecutor::FetchPushes(const protocol::FetchPushes& work) {
 StoreResult UnitExecutor::ApplyChanges(const protocol::ApplyChanges& work) {
   protocol::ChangesApplied out;
   auto refuse = [&](ApplyOutcome outcome, const Error& e) {
+    failure_ = e;
     out.outcome = outcome;
     out.error = e.ToString();
     return out;
@@ -291,6 +325,7 @@ StoreResult UnitExecutor::ApplyChanges(const protocol::ApplyChanges& work) {
 StoreResult UnitExecutor::ApplySnapshotChunk(const protocol::ApplySnapshotChunk& work) {
   protocol::SnapshotChunkApplied out;
   auto refuse = [&](ApplyOutcome outcome, const Error& e) {
+    failure_ = e;
     out.outcome = outcome;
     out.error = e.ToString();
     return out;
@@ -342,26 +377,26 @@ StoreResult UnitExecutor::ApplySnapshotChunk(const protocol::ApplySnapshotChunk&
 
 StoreResult UnitExecutor::Resync(const protocol::Resync& work) {
   if (auto st = store::ResetOutbox(replica_, static_cast<int64_t>(work.central_applied)); !st) {
-    return Done(st);
+    return Done(failure_, st);
   }
   auto cursor = store::GetCursor(replica_, central_node_);
-  if (!cursor) return Done(tl::unexpected(cursor.error()));
+  if (!cursor) return Done(failure_, tl::unexpected(cursor.error()));
   cursor->received_seq = static_cast<int64_t>(work.pull);
-  if (auto st = store::ResetCursor(replica_, *cursor); !st) return Done(st);
-  return Done(store::SetSeenGeneration(replica_, work.generation));
+  if (auto st = store::ResetCursor(replica_, *cursor); !st) return Done(failure_, st);
+  return Done(failure_, store::SetSeenGeneration(replica_, work.generation));
 }
 
 StoreResult UnitExecutor::ComputeDigests() {
   auto tables = WireDigests(replica_, replica_.node_id());
-  if (!tables) return DigestsFailed(tables.error());
+  if (!tables) return DigestsFailed(failure_, tables.error());
   auto outbox = store::GetOutboxState(replica_);
-  if (!outbox) return DigestsFailed(outbox.error());
+  if (!outbox) return DigestsFailed(failure_, outbox.error());
   auto cursor = store::GetCursor(replica_, central_node_);
-  if (!cursor) return DigestsFailed(cursor.error());
+  if (!cursor) return DigestsFailed(failure_, cursor.error());
   auto log = store::GetChangeLogStats(replica_, std::numeric_limits<int64_t>::max());
-  if (!log) return DigestsFailed(log.error());
+  if (!log) return DigestsFailed(failure_, log.error());
   auto waiting = RowsWaiting(replica_, outbox->built_log_seq, std::nullopt);
-  if (!waiting) return DigestsFailed(waiting.error());
+  if (!waiting) return DigestsFailed(failure_, waiting.error());
   protocol::DigestsComputed out;
   out.position.push = static_cast<uint64_t>(outbox->built_seq);
   out.position.pull = static_cast<uint64_t>(cursor->received_seq);
@@ -378,6 +413,14 @@ CentralExecutor::CentralExecutor(store::Replica& replica, std::string unit_id, c
     : replica_(replica), unit_id_(std::move(unit_id)), keys_(keys), options_(options) {}
 
 StoreResult CentralExecutor::Run(const protocol::StoreWork& work) {
+  failure_.reset();
+  const int64_t changes = store::RowsChanged(replica_);
+  StoreResult result = Dispatch(work);
+  Report(options_.observer, work, failure_, store::RowsChanged(replica_) > changes);
+  return result;
+}
+
+StoreResult CentralExecutor::Dispatch(const protocol::StoreWork& work) {
   return std::visit(
       [&](const auto& w) -> StoreResult {
         using W = std::decay_t<decltype(w)>;
@@ -388,7 +431,8 @@ StoreResult CentralExecutor::Run(const protocol::StoreWork& work) {
         } else if constexpr (std::is_same_v<W, protocol::BuildChanges>) {
           return BuildChanges(w);
         } else if constexpr (std::is_same_v<W, protocol::AckChanges>) {
-          return Done(store::AdvanceAcked(replica_, unit_id_, static_cast<int64_t>(w.seq)));
+          return Done(failure_,
+                      store::AdvanceAcked(replica_, unit_id_, static_cast<int64_t>(w.seq)));
         } else if constexpr (std::is_same_v<W, protocol::StartSnapshot>) {
           return StartSnapshot();
         } else if constexpr (std::is_same_v<W, protocol::BuildSnapshotChunk>) {
@@ -405,6 +449,7 @@ StoreResult CentralExecutor::Run(const protocol::StoreWork& work) {
 StoreResult CentralExecutor::LoadUnit(const protocol::LoadUnit& work) {
   protocol::UnitLoaded out;
   auto fail = [&](const Error& e) {
+    failure_ = e;
     out.ok = false;
     out.error = e.ToString();
     return out;
@@ -436,10 +481,14 @@ StoreResult CentralExecutor::LoadUnit(const protocol::LoadUnit& work) {
 
 StoreResult CentralExecutor::StartSnapshot() {
   protocol::SnapshotStarted out;
+  auto fail = [&](const Error& e) {
+    failure_ = e;
+    return protocol::SnapshotStarted{false, e.ToString(), 0, 0};
+  };
   auto stats = store::GetChangeLogStats(replica_, std::numeric_limits<int64_t>::max());
-  if (!stats) return protocol::SnapshotStarted{false, stats.error().ToString(), 0, 0};
+  if (!stats) return fail(stats.error());
   auto rows = store::CountSnapshotRows(replica_, unit_id_);
-  if (!rows) return protocol::SnapshotStarted{false, rows.error().ToString(), 0, 0};
+  if (!rows) return fail(rows.error());
   out.log_head = static_cast<uint64_t>(stats->head_seq);
   out.rows = static_cast<uint64_t>(*rows);
   return out;
@@ -448,6 +497,7 @@ StoreResult CentralExecutor::StartSnapshot() {
 StoreResult CentralExecutor::BuildSnapshotChunk(const protocol::BuildSnapshotChunk& work) {
   protocol::SnapshotChunkBuilt out;
   auto fail = [&](const Error& e) {
+    failure_ = e;
     out.ok = false;
     out.error = e.ToString();
     return out;
@@ -491,6 +541,7 @@ StoreResult CentralExecutor::BuildSnapshotChunk(const protocol::BuildSnapshotChu
 StoreResult CentralExecutor::ApplyPush(const protocol::ApplyPush& work) {
   protocol::PushApplied out;
   auto refuse = [&](ApplyOutcome outcome, const Error& e) {
+    failure_ = e;
     out.outcome = outcome;
     out.error = e.ToString();
     return out;
@@ -531,6 +582,7 @@ StoreResult CentralExecutor::ApplyPush(const protocol::ApplyPush& work) {
 StoreResult CentralExecutor::BuildChanges(const protocol::BuildChanges& work) {
   protocol::ChangesBuilt out;
   auto fail = [&](const Error& e) {
+    failure_ = e;
     out.ok = false;
     out.error = e.ToString();
     return out;
@@ -562,13 +614,13 @@ StoreResult CentralExecutor::BuildChanges(const protocol::BuildChanges& work) {
 
 StoreResult CentralExecutor::ComputeDigests() {
   auto tables = WireDigests(replica_, unit_id_);
-  if (!tables) return DigestsFailed(tables.error());
+  if (!tables) return DigestsFailed(failure_, tables.error());
   auto cursor = store::GetCursor(replica_, unit_id_);
-  if (!cursor) return DigestsFailed(cursor.error());
+  if (!cursor) return DigestsFailed(failure_, cursor.error());
   auto log = store::GetChangeLogStats(replica_, std::numeric_limits<int64_t>::max());
-  if (!log) return DigestsFailed(log.error());
+  if (!log) return DigestsFailed(failure_, log.error());
   auto waiting = RowsWaiting(replica_, cursor->acked_seq, unit_id_);
-  if (!waiting) return DigestsFailed(waiting.error());
+  if (!waiting) return DigestsFailed(failure_, waiting.error());
   protocol::DigestsComputed out;
   out.position.push = static_cast<uint64_t>(cursor->received_seq);
   out.position.pull = static_cast<uint64_t>(cursor->acked_seq);

@@ -19,11 +19,14 @@
 // Envelopes are opened against the header this node expects from its own context (its
 // node id, the frame's seqs, the generation), never against anything the sender claims.
 // Every call is synchronous and answers with exactly one StoreResult; failures are
-// described in the result (no exceptions, nothing thrown away silently). Not
+// described in the result (no exceptions, nothing thrown away silently), and reported to
+// ExecutorOptions::observer with the error's code (a full disk, an I/O error). Not
 // thread-safe: one thread per replica.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "daemon/key_ring.h"
 #include "protocol/sync_types.h"
@@ -35,10 +38,27 @@ namespace unitsync::daemon {
 // `waiting` in DIGESTS is counted up to this many rows.
 inline constexpr size_t kVerifyWaitingProbeRows = 1000;
 
+// Told how each store work ended, on the thread that runs it (the daemon's StorageHealth
+// turns disk-full and I/O errors into a condition it reports).
+class StoreObserver {
+ public:
+  virtual ~StoreObserver() = default;
+  // `work` failed with `error` (its name: "fetch_pushes", "apply_push", ...). Nothing of
+  // the failed transaction was written.
+  virtual void Failed(std::string_view work, const Error& error) = 0;
+  // A work succeeded and changed rows in the replica (committed).
+  virtual void Wrote() = 0;
+};
+
+// The name of a store work as logs and status show it ("apply_changes").
+std::string_view StoreWorkName(const protocol::StoreWork& work);
+
 struct ExecutorOptions {
   size_t max_frame = protocol::kDefaultMaxFrame;
   // Rows per changeset at most (smaller changesets ack sooner and resend less).
   size_t max_rows = 1000;
+  // Optional; must outlive the executor.
+  StoreObserver* observer = nullptr;
 };
 
 class UnitExecutor {
@@ -54,6 +74,8 @@ class UnitExecutor {
   Result<protocol::UplinkState> LoadState();
 
   protocol::StoreResult Run(const protocol::StoreWork& work);
+  // Replaces ExecutorOptions::observer (set before the first Run).
+  void SetObserver(StoreObserver* observer) { options_.observer = observer; }
 
  private:
   protocol::StoreResult FetchPushes(const protocol::FetchPushes& work);
@@ -61,11 +83,13 @@ class UnitExecutor {
   protocol::StoreResult Resync(const protocol::Resync& work);
   protocol::StoreResult ApplySnapshotChunk(const protocol::ApplySnapshotChunk& work);
   protocol::StoreResult ComputeDigests();
+  protocol::StoreResult Dispatch(const protocol::StoreWork& work);
 
   store::Replica& replica_;
   std::string central_node_;
   const KeyRing& keys_;
   ExecutorOptions options_;
+  std::optional<Error> failure_;  // the running work's error, for the observer
 };
 
 class CentralExecutor {
@@ -83,11 +107,13 @@ class CentralExecutor {
   protocol::StoreResult StartSnapshot();
   protocol::StoreResult BuildSnapshotChunk(const protocol::BuildSnapshotChunk& work);
   protocol::StoreResult ComputeDigests();
+  protocol::StoreResult Dispatch(const protocol::StoreWork& work);
 
   store::Replica& replica_;
   std::string unit_id_;
   const KeyRing& keys_;
   ExecutorOptions options_;
+  std::optional<Error> failure_;  // the running work's error, for the observer
 };
 
 }  // namespace unitsync::daemon

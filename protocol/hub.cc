@@ -65,6 +65,8 @@ void HubSession::OnTimer(TimerId id) {
       break;
     case TimerId::kRetry:
       retry_armed_ = false;
+      if (retry_ack_ && phase_ == Phase::kSyncing) core_.Request(AckChanges{fan_acked_}, 0);
+      retry_ack_ = false;
       BuildNext();
       break;
     case TimerId::kVerify:
@@ -340,6 +342,7 @@ bool HubSession::AcknowledgeChanges(uint64_t seq) {
   while (!in_flight_.empty() && in_flight_.front() <= seq) in_flight_.pop_front();
   if (seq > fan_acked_) {
     fan_acked_ = seq;
+    retry_streak_ = 0;  // the unit applies again
     core_.Request(AckChanges{seq}, 0);
   }
   return true;
@@ -375,10 +378,7 @@ void HubSession::OnNack(const Nack& nack) {
       return;
     default:
       // corrupt (rebuilt and sealed afresh), busy, internal: after a pause.
-      if (!retry_armed_) {
-        retry_armed_ = true;
-        core_.Arm(TimerId::kRetry, core_.options().backoff_base_ms);
-      }
+      ArmRetry();
       return;
   }
 }
@@ -396,6 +396,16 @@ void HubSession::RewindFanOut() {
 void HubSession::OnLogAdvanced() {
   log_dirty_ = true;
   BuildNext();
+}
+
+void HubSession::ArmRetry() {
+  if (retry_armed_) return;
+  retry_armed_ = true;
+  // Doubles per failure in a row (a unit's disk stays full for hours): bounded work.
+  const SyncOptions& o = core_.options();
+  const uint32_t shift = std::min<uint32_t>(retry_streak_, 30);
+  retry_streak_ = std::min<uint32_t>(retry_streak_ + 1, 40);
+  core_.Arm(TimerId::kRetry, std::min<int64_t>(o.backoff_max_ms, o.backoff_base_ms << shift));
 }
 
 void HubSession::BuildNext() {
@@ -419,10 +429,7 @@ void HubSession::OnChangesBuilt(uint64_t epoch, const BuildChanges& work, Change
     core_.Log(LogLevel::kError, "build_changes_failed",
               "unit=" + unit_id_ + " error=\"" + built.error + "\"");
     log_dirty_ = true;
-    if (!retry_armed_ && phase_ == Phase::kSyncing) {
-      retry_armed_ = true;
-      core_.Arm(TimerId::kRetry, core_.options().backoff_base_ms);
-    }
+    if (phase_ == Phase::kSyncing) ArmRetry();
     return;
   }
   if (phase_ != Phase::kSyncing) return;
@@ -468,6 +475,12 @@ void HubSession::Dispatch(StoreResult& result) {
     if (!st->ok) {
       core_.Log(LogLevel::kError, "store_failed",
                 "unit=" + unit_id_ + " error=\"" + st->error + "\"");
+      // The unit's acknowledged cursor did not stick (a full disk): again later, or it
+      // would wait for the unit's next ACK (the log stays untrimmed, the lag too high).
+      if (std::holds_alternative<AckChanges>(work) && phase_ == Phase::kSyncing) {
+        retry_ack_ = true;
+        ArmRetry();
+      }
     }
     return;
   }

@@ -78,6 +78,9 @@ class HubSession {
   bool AcknowledgeChanges(uint64_t seq);
   void RewindFanOut();
   void BuildNext();
+  // Arms kRetry (once) after a failed build, a failed AckChanges or a NACK:
+  // backoff_base_ms, doubling per retry without an ACK in between, up to backoff_max_ms.
+  void ArmRetry();
   void OnChangesBuilt(uint64_t epoch, const BuildChanges& work, ChangesBuilt& built);
   // Re-seeding (HELLO asked for a snapshot): BEGIN, chunks through the window, END, then
   // the unit's ACK of its new pull cursor hands over to the fan-out.
@@ -114,7 +117,9 @@ class HubSession {
   bool building_ = false;
   bool log_dirty_ = true;
   bool retry_armed_ = false;
-  bool fan_blocked_ = false;  // the unit refused our changes for good
+  bool retry_ack_ = false;     // an AckChanges failed: again on kRetry
+  uint32_t retry_streak_ = 0;  // retries in a row without progress (backoff doubles)
+  bool fan_blocked_ = false;   // the unit refused our changes for good
 
   // Snapshot (re-seed), while `snap_.active`: no fan-out until the unit has it all.
   struct SnapshotState {

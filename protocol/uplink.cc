@@ -171,7 +171,13 @@ void Uplink::OnTimer(TimerId id) {
       }
       break;
     case TimerId::kRetry:
-      break;  // The uplink retries by reconnecting (see OnNack).
+      // Store work that failed (NACKs are retried by reconnecting, see OnNack). The
+      // bookkeeping is re-requested with what is known now; it runs on any connection.
+      if (retry_ack_) core_.Request(AckPushes{state_.acked_seq}, connection_);
+      if (retry_generation_) core_.Request(SaveGeneration{state_.generation}, connection_);
+      retry_ack_ = retry_generation_ = false;
+      if (phase_ == Phase::kSyncing) FillWindow();
+      break;
     case TimerId::kVerify:
       verify_.OnTimer();
       break;
@@ -278,6 +284,15 @@ void Uplink::OnLocalChange() {
   FillWindow();
 }
 
+int64_t Uplink::RetryLater() {
+  const SyncOptions& o = core_.options();
+  const int64_t delay = std::min<int64_t>(
+      o.backoff_max_ms, o.backoff_base_ms << std::min<uint32_t>(store_failures_, 30));
+  store_failures_ = std::min(store_failures_ + 1, kMaxBackoffAttempts);
+  core_.Arm(TimerId::kRetry, delay);
+  return delay;
+}
+
 void Uplink::FillWindow() {
   // While a snapshot streams in, pushes wait: a row central learns of only after the
   // snapshot's head has all its later moves and deletes in the log the unit pulls next.
@@ -294,9 +309,16 @@ void Uplink::FillWindow() {
 void Uplink::OnPushesReady(uint64_t connection, PushesReady& ready) {
   fetching_ = false;
   if (!ready.ok) {
-    core_.Log(LogLevel::kError, "fetch_pushes_failed", "error=\"" + ready.error + "\"");
-    return;  // The next local change or reconnect tries again.
+    // The store could not build (a full disk, an I/O error): nothing was spooled. Try
+    // again later, whether or not anything is written meanwhile (a full disk stops the
+    // local writers too).
+    const int64_t delay = RetryLater();
+    core_.Log(LogLevel::kError, "fetch_pushes_failed",
+              "error=\"" + ready.error + "\" retry_in_ms=" + std::to_string(delay));
+    local_dirty_ = true;
+    return;
   }
+  store_failures_ = 0;
   for (const auto& e : ready.entries) state_.built_seq = std::max(state_.built_seq, e.seq);
   if (ready.more) local_dirty_ = true;
   if (connection != connection_ || phase_ != Phase::kSyncing) return;
@@ -324,6 +346,7 @@ bool Uplink::Acknowledge(uint64_t seq) {
   }
   if (seq <= state_.acked_seq) return true;  // a repeat
   state_.acked_seq = seq;
+  busy_streak_ = 0;
   if (corrupt_seq_ != 0 && corrupt_seq_ <= seq) corrupt_seq_ = 0;
   core_.Request(AckPushes{seq}, connection_);
   FillWindow();
@@ -359,8 +382,13 @@ void Uplink::OnNack(const Nack& nack) {
                 fields + " hint=\"central cannot read this changeset; upgrade central\"");
       push_blocked_ = true;
       return;
-    case NackCode::kOutOfOrder:
     case NackCode::kBusy:
+      // Central cannot store it now (its disk is full?): each busy NACK in a row waits
+      // longer before the reconnect, although WELCOME resets the connection backoff.
+      attempts_ = std::max(attempts_, busy_streak_);
+      busy_streak_ = std::min(busy_streak_ + 1, kMaxBackoffAttempts);
+      break;
+    case NackCode::kOutOfOrder:
     case NackCode::kInternal:
       break;
   }
@@ -562,8 +590,18 @@ void Uplink::Dispatch(StoreResult& result) {
     if (auto* w = std::get_if<FinishSnapshot>(&work)) {
       return OnSnapshotFinished(done->connection, *w, *st);
     }
-    if (st->ok) return;
+    if (st->ok) {
+      if (std::holds_alternative<AckPushes>(work)) store_failures_ = 0;
+      return;
+    }
     core_.Log(LogLevel::kError, "store_failed", "error=\"" + st->error + "\"");
+    // Durable bookkeeping that did not stick (a full disk): again later, or it would wait
+    // for the next push (the outbox stays untrimmed) or the next start (a generation).
+    const bool ack = std::holds_alternative<AckPushes>(work);
+    const bool generation = std::holds_alternative<SaveGeneration>(work);
+    if (ack) retry_ack_ = true;
+    if (generation) retry_generation_ = true;
+    if (ack || generation) RetryLater();
     if (std::holds_alternative<Resync>(work) && core_.connected()) {
       // The resync must be durable before we push again: start over.
       core_.Close("resync failed");

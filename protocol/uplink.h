@@ -15,6 +15,10 @@
 //   connect failure); the core then schedules the reconnect.
 // - A store result may arrive after the connection it was requested for has closed; the
 //   core keeps its durable effect (cursors) and sends nothing for it.
+// - A failed FetchPushes, AckPushes or SaveGeneration (the store cannot write: a full
+//   disk, an I/O error) is retried by itself on the kRetry timer, base·2^failures capped,
+//   until it succeeds; a push central NACKs busy reconnects later each time until one is
+//   acknowledged.
 // Not thread-safe: call from one thread (the daemon's I/O strand).
 #pragma once
 
@@ -98,6 +102,8 @@ class Uplink {
   // durable seed state on a new session.
   void RestartSeed(const std::string& why);
   void FillWindow();
+  // Arms kRetry after failed store work: base·2^failures in a row, capped; the delay.
+  int64_t RetryLater();
   void ScheduleReconnect();
   void ProtocolError(ErrorCode code, const std::string& message);
 
@@ -120,8 +126,12 @@ class Uplink {
   bool seed_begun_ = false;         // its SNAPSHOT_BEGIN arrived
   uint64_t chunks_queued_to_ = 0;   // next chunk index expected
   // Across connections.
-  uint64_t corrupt_seq_ = 0;   // push NACKed corrupt once (resent by reconnecting)
-  bool push_blocked_ = false;  // a push was refused for good: alert, keep pulling
+  uint64_t corrupt_seq_ = 0;       // push NACKed corrupt once (resent by reconnecting)
+  bool push_blocked_ = false;      // a push was refused for good: alert, keep pulling
+  uint32_t store_failures_ = 0;    // store work failed in a row (kRetry backoff doubles)
+  bool retry_ack_ = false;         // an AckPushes failed: again on kRetry
+  bool retry_generation_ = false;  // a SaveGeneration failed: again on kRetry
+  uint32_t busy_streak_ = 0;       // pushes NACKed busy without an ACK in between
 };
 
 }  // namespace unitsync::protocol
