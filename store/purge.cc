@@ -160,13 +160,7 @@ Result<PurgeOutcome> PurgeRow(Replica& replica, std::string_view table, std::str
                       "rows of other tables refer to row " + pk + " of " + spec->name,
                       "purge those rows first; nothing was changed"});
   }
-  RowClock marker;
-  marker.exists = true;
-  marker.unit = out.unit;
-  marker.deleted = true;
-  marker.purged = true;
-  marker.tombstone = out.version;
-  marker.columns.resize(spec->columns.size());
+  const RowClock marker = RowClock::PurgeMarker(spec->columns.size(), out.unit, out.version);
   if (auto st = clocks->Save(*spec, pk, marker); !st) return fail(st.error());
   if (auto st = db.Exec("DELETE FROM _us_applying"); !st) return fail(st.error());
   if (auto st = replica.SaveClock(); !st) return fail(st.error());

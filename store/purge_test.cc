@@ -7,8 +7,8 @@
 #include "store/cursors.h"
 #include "store/merge.h"
 #include "store/rejections.h"
+#include "store/star_fixture.h"
 #include "store/sync_state.h"
-#include "store/test_util.h"
 
 namespace unitsync::store {
 namespace {
@@ -16,19 +16,10 @@ namespace {
 using testing::Digests;
 using testing::Exec;
 using testing::Query;
-using testing::TempDir;
 using testing::ValueOrDie;
 
-constexpr int64_t kT0 = 1'780'000'000'000;
-
-class PurgeTest : public ::testing::Test {
+class PurgeTest : public testing::StarTest {
  protected:
-  PurgeTest()
-      : clock_(kT0),
-        central_(testing::MakeReplica(dir_, "central", Role::kCentral, &clock_)),
-        u1_(testing::MakeReplica(dir_, "unit-0001", Role::kUnit, &clock_)),
-        u2_(testing::MakeReplica(dir_, "unit-0002", Role::kUnit, &clock_)) {}
-
   void SetUp() override {
     Exec(u1_,
          "INSERT INTO student(id, unit_id, pseudo_id, name) "
@@ -39,60 +30,9 @@ class PurgeTest : public ::testing::Test {
     Pull(u1_);
   }
 
-  // The unit's push as the daemon does it: build after the outbox, apply authorized at
-  // central, acknowledge. Returns central's report.
-  MergeReport Push(Replica& unit) {
-    const OutboxState state = ValueOrDie(GetOutboxState(unit));
-    BuildRequest req;
-    req.after_seq = state.built_log_seq;
-    req.max_rows = SIZE_MAX;
-    BuiltChangeset built = ValueOrDie(BuildChangeset(unit, req));
-    MergeReport r;
-    if (built.rows > 0) {
-      ApplyOptions o;
-      o.authorize_unit = unit.node_id();
-      o.advance_received = ApplyOptions::Cursor{unit.node_id(), state.built_seq + 1};
-      r = ValueOrDie(ApplyChangeset(central_, built.bytes, o));
-    }
-    EXPECT_TRUE(AppendOutbox(unit, {state.built_seq + 1, built.last_seq,
-                                    static_cast<int64_t>(built.rows), built.bytes}));
-    EXPECT_TRUE(AckOutbox(unit, state.built_seq + 1));
-    return r;
-  }
-
-  // Central's fan-out to `unit` after its cursor, decoded.
-  Changeset FanOut(Replica& unit) {
-    BuildRequest req;
-    req.after_seq = ValueOrDie(GetCursor(unit, "central")).received_seq;
-    req.max_rows = SIZE_MAX;
-    req.destination_unit = unit.node_id();
-    BuiltChangeset built = ValueOrDie(BuildChangeset(central_, req));
-    last_seq_ = built.last_seq;
-    if (built.rows == 0) return Changeset{"central", {}};
-    return ValueOrDie(DecodeChangeset(built.bytes));
-  }
-
-  MergeReport Pull(Replica& unit) {
-    const Changeset cs = FanOut(unit);
-    ApplyOptions o;
-    o.advance_received = ApplyOptions::Cursor{"central", last_seq_};
-    return ValueOrDie(ApplyChangeset(unit, EncodeChangeset(cs), o));
-  }
-
-  // "table/id:kind" per row of a changeset.
-  static std::vector<std::string> Rows(const Changeset& cs) {
-    std::vector<std::string> out;
-    for (const auto& t : cs.tables) {
-      for (const auto& r : t.rows) {
-        out.push_back(t.table + "/" + r.pk + ":" +
-                      (r.purge       ? "purge"
-                       : r.evict     ? "evict"
-                       : r.tombstone ? "tombstone"
-                                     : "row"));
-      }
-    }
-    return out;
-  }
+  using StarTest::Pull;
+  MergeReport Push(Replica& unit) { return PushReport(unit); }
+  MergeReport Pull(Replica& unit) { return StarTest::Pull(unit, FanOut(unit)); }
 
   // What is left of row `id` of `table` on `r`, as "rows/clock-deleted/log/conflicts".
   static std::string Traces(Replica& r, const std::string& table, const std::string& id) {
@@ -102,18 +42,6 @@ class PurgeTest : public ::testing::Test {
            "/" + Query(r, "SELECT count(*) FROM _us_changes WHERE " + key + " AND op <> 'P'") +
            "/" + Query(r, "SELECT count(*) FROM _us_conflicts WHERE " + key);
   }
-
-  void ExpectConverged() {
-    EXPECT_EQ(Digests(u1_, "unit-0001"), Digests(central_, "unit-0001"));
-    EXPECT_EQ(Digests(u2_, "unit-0002"), Digests(central_, "unit-0002"));
-  }
-
-  TempDir dir_;
-  ManualWallClock clock_;
-  Replica central_;
-  Replica u1_;
-  Replica u2_;
-  int64_t last_seq_ = 0;
 };
 
 TEST_F(PurgeTest, CentralPurgeErasesTheRowAndItsHistoryAtTheUnit) {

@@ -112,8 +112,11 @@ Status ApplyPragmas(Db& db, bool read_only) {
   // temp_store: statement journals (every insert into a table with triggers
   // keeps one) stay in memory instead of spilling to /var/tmp — measured at
   // ~20 KB of temp-file writes per merged row without it (bench/RESULTS.md).
+  // secure_delete: a deleted or purged row's bytes are overwritten, not left in a free
+  // page (erasure, store/purge.h); Debian's SQLite defaults to it, others do not.
   std::string sql =
-      "PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF; PRAGMA temp_store = MEMORY;";
+      "PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF; PRAGMA temp_store = MEMORY; "
+      "PRAGMA secure_delete = ON;";
   // FULL: a commit is durable before an ack covering it is sent (DESIGN.md "Recovery").
   if (!read_only) sql += "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
   return db.Exec(sql);

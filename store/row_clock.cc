@@ -15,6 +15,17 @@ uint64_t RowClock::MaxHlc() const {
   return max;
 }
 
+RowClock RowClock::PurgeMarker(size_t columns, std::string unit, const Version& version) {
+  RowClock marker;
+  marker.exists = true;
+  marker.unit = std::move(unit);
+  marker.deleted = true;
+  marker.purged = true;
+  marker.tombstone = version;
+  marker.columns.resize(columns);
+  return marker;
+}
+
 Result<RowClockStore> RowClockStore::Prepare(Db& db) {
   RowClockStore s;
   auto load = db.Prepare(

@@ -27,6 +27,9 @@ struct RowClock {
 
   // The highest version of any column or the tombstone.
   uint64_t MaxHlc() const;
+
+  // What a purge leaves of a row (purge.h): routing value and purge version only.
+  static RowClock PurgeMarker(size_t columns, std::string unit, const Version& version);
 };
 
 // Prepared statements over _us_clock. REQUIRES: used on the replica's thread,

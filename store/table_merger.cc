@@ -328,13 +328,7 @@ Status TableMerger::ApplyPurge(const ChangeRow& row, RowClock& clock) {
   if (auto st = internal::EraseRowHistory(m_.replica(), spec_, row.pk, unit, central); !st) {
     return st;
   }
-  RowClock marker;
-  marker.exists = true;
-  marker.unit = unit;
-  marker.deleted = true;
-  marker.purged = true;
-  marker.tombstone = row.tombstone_version;
-  marker.columns.resize(spec_.columns.size());
+  const RowClock marker = RowClock::PurgeMarker(spec_.columns.size(), unit, row.tombstone_version);
   if (auto st = m_.clocks().Save(spec_, row.pk, marker); !st) return st;
   ++report.rows_purged;
   return {};

@@ -3,6 +3,8 @@
 // the offline unit erases the row when it comes back; its stale backup, restored, cannot
 // bring the row back. Ends with every unit's digest equal to central's copy and every
 // acknowledged write but the purged ones present.
+#include <filesystem>
+
 #include "tests/recovery_fixture.h"
 
 namespace unitsync::testing {
@@ -27,14 +29,16 @@ TEST_F(DaemonRecovery, APurgeReachesAnOfflineUnitAndItsStaleBackupCannotBringThe
   StartUnits();
   for (const auto& u : units_) AddStudents(u, 0, 10);
   ASSERT_TRUE(Eventually([&] { return Converged(20); }));
-  // An update at central: the row has history at both ends.
+  // An update at central: the row has history at both ends, and a value that must leave
+  // no bytes behind in any replica file.
+  const std::string probe = "erasure-probe-7f3a9c";
   {
     auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
-    Exec(c, "UPDATE student SET grade = '7' WHERE id = '" + gone_at_central + "'");
+    Exec(c, "UPDATE student SET grade = '" + probe + "' WHERE id = '" + gone_at_central + "'");
   }
   ASSERT_TRUE(Eventually([&] {
     auto r = ValueOrDie(store::Replica::Open(dir_.File(u1 + ".db")));
-    return Query(r, "SELECT grade FROM student WHERE id = '" + gone_at_central + "'") == "7";
+    return Query(r, "SELECT grade FROM student WHERE id = '" + gone_at_central + "'") == probe;
   }));
 
   // The unit's backup, taken online; then the unit goes offline.
@@ -106,6 +110,19 @@ TEST_F(DaemonRecovery, APurgeReachesAnOfflineUnitAndItsStaleBackupCannotBringThe
   const auto doc = nlohmann::json::parse(history.out);
   EXPECT_TRUE(doc["purged"].get<bool>());
   EXPECT_TRUE(doc["conflicts"].empty());
+
+  // Stopped, the daemons checkpoint their write-ahead logs: the value is in no file at
+  // all — no replica, no free page (secure_delete), no file set aside by the restore, no
+  // daemon log. (The sealed backup holds it encrypted until it ages out: the runbook.)
+  StopAll();
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.File(""))) {
+    if (!entry.is_regular_file()) continue;
+    ++files;
+    EXPECT_EQ(ReadFile(entry.path().string()).find(probe), std::string::npos)
+        << entry.path().filename();
+  }
+  EXPECT_GE(files, 6) << "three replicas and three logs at least";
 }
 
 }  // namespace
