@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: setup build test demo asan tsan bench format clean package package-test
+.PHONY: setup build test demo asan tsan bench coverage format clean package package-test
 
 setup:
 	@scripts/setup
@@ -51,8 +51,17 @@ bench: setup
 	cmake --build build-bench -j $(JOBS)
 	scripts/bench
 
+# Branch and line coverage of store/ and protocol/ (scripts/coverage; tests/RELIABILITY.md
+# "Coverage"): a Debug build with gcov counters in build-cov/, the whole suite with
+# COV_SIM_SEEDS seeds per simulation shard, then gcovr; reports in build-cov/coverage/.
+# Not in CI: too slow for its budget.
+COV_SIM_SEEDS ?= 25
+
+coverage: setup
+	JOBS=$(JOBS) COV_SIM_SEEDS=$(COV_SIM_SEEDS) CMAKE_FLAGS="$(CMAKE_FLAGS)" scripts/coverage
+
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i
 
 clean:
-	rm -rf build build-asan build-tsan build-bench
+	rm -rf build build-asan build-tsan build-bench build-cov

@@ -154,6 +154,62 @@ TEST_F(UplinkTest, PartialNackAcknowledgesAndKeepsTheRejections) {
   EXPECT_FALSE(out.closed);
 }
 
+// A push central could not open (NACK corrupt) is sent once more on a fresh session; a
+// second refusal of the same push stops pushing with an alert and no reconnect loop,
+// while changes from central keep applying.
+TEST_F(UplinkTest, CorruptPushIsResentOnceThenBlockedWhilePullingGoesOn) {
+  auto u = Make({/*built=*/1, 0, 0, "g-1", std::nullopt});
+  Connect(*u);
+  Feed(*u, Welcome{1, "central", "g-1", 0, 5});
+  PushesReady ready;
+  ready.entries = {{1, FakeEnvelope()}};
+  ASSERT_EQ(Result(*u, ready).sent.size(), 1u);
+
+  Out first = Feed(*u, Nack{AckOf::kPush, 1, NackCode::kCorrupt, "tag mismatch", {}});
+  EXPECT_TRUE(first.closed) << "the first refusal is retried on a new session";
+  EXPECT_TRUE(Armed(first, TimerId::kReconnect).has_value());
+  EXPECT_NE(std::find(first.logs.begin(), first.logs.end(), "push_nacked"), first.logs.end());
+  u->OnTimer(TimerId::kReconnect);
+  EXPECT_TRUE(Take(u->TakeActions()).connect);
+  u->OnConnected();
+  Take(u->TakeActions());  // HELLO
+  Out welcomed = Feed(*u, Welcome{1, "central", "g-1", 0, 5});
+  ASSERT_EQ(welcomed.work.size(), 1u);
+  EXPECT_EQ(std::get<FetchPushes>(welcomed.work[0]).after_seq, 0u);
+  Out resent = Result(*u, ready);
+  ASSERT_EQ(resent.sent.size(), 1u);
+  EXPECT_EQ(std::get<Push>(resent.sent[0]).seq, 1u);
+
+  Out second = Feed(*u, Nack{AckOf::kPush, 1, NackCode::kCorrupt, "tag mismatch", {}});
+  EXPECT_FALSE(second.closed) << "blocked, not reconnecting for ever";
+  EXPECT_FALSE(Armed(second, TimerId::kReconnect).has_value());
+  EXPECT_NE(std::find(second.logs.begin(), second.logs.end(), "push_blocked"), second.logs.end());
+  u->OnLocalChange();
+  EXPECT_TRUE(Take(u->TakeActions()).work.empty()) << "no push is fetched once blocked";
+  EXPECT_EQ(u->state().acked_seq, 0u);
+
+  Out changes = Feed(*u, Changes{1, 5, FakeEnvelope()});
+  ASSERT_EQ(changes.work.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<ApplyChanges>(changes.work[0]));
+}
+
+// A push central cannot decode (NACK malformed: a newer format) is not resent at all.
+TEST_F(UplinkTest, MalformedPushBlocksPushingAtOnce) {
+  auto u = Make({/*built=*/1, 0, 0, "g-1", std::nullopt});
+  Connect(*u);
+  Feed(*u, Welcome{1, "central", "g-1", 0, 0});
+  PushesReady ready;
+  ready.entries = {{1, FakeEnvelope()}};
+  ASSERT_EQ(Result(*u, ready).sent.size(), 1u);
+  Out out = Feed(*u, Nack{AckOf::kPush, 1, NackCode::kMalformed, "unknown field", {}});
+  EXPECT_FALSE(out.closed);
+  EXPECT_FALSE(Armed(out, TimerId::kReconnect).has_value());
+  EXPECT_NE(std::find(out.logs.begin(), out.logs.end(), "push_blocked"), out.logs.end());
+  u->OnLocalChange();
+  EXPECT_TRUE(Take(u->TakeActions()).work.empty());
+  EXPECT_EQ(u->phase(), Uplink::Phase::kSyncing);
+}
+
 TEST_F(UplinkTest, ChangesApplyInOrderGapsAreReportedOnce) {
   auto u = Make({0, 0, /*pull=*/10, "g-1", std::nullopt});
   Connect(*u);
