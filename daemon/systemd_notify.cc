@@ -48,9 +48,10 @@ void SystemdNotifier::Ready() {
   if (!status_.empty()) {
     message += "\nSTATUS=" + status_;
     status_sent_ = status_;
-    status_sent_at_ = std::chrono::steady_clock::now();
   }
   Send(message);
+  // Timed from when it went out, so two sends are never closer than the interval.
+  if (!status_.empty()) status_sent_at_ = std::chrono::steady_clock::now();
 }
 
 void SystemdNotifier::Reloading() {
@@ -96,8 +97,8 @@ void SystemdNotifier::SetStatus(const std::string& text) {
 
 void SystemdNotifier::SendStatus() {
   status_sent_ = status_;
-  status_sent_at_ = std::chrono::steady_clock::now();
   Send("STATUS=" + status_);
+  status_sent_at_ = std::chrono::steady_clock::now();  // from when it went out, as in Ready
 }
 
 void SystemdNotifier::StartWatchdog() {
