@@ -42,8 +42,8 @@ struct ChangeLogStats {
 
 // Stamps every entry captured since the last call: each changed column gets
 // a fresh version (greater than the one it replaces), deletes become
-// tombstones; 'M', 'X', 'R' and 'P' entries are skipped (they write nothing). REQUIRES: inside a write
-// transaction (the apply and build paths call it first so no unstamped local write can be
+// tombstones; 'M', 'X', 'R' and 'P' entries are skipped (they write nothing). REQUIRES: inside a
+// write transaction (the apply and build paths call it first so no unstamped local write can be
 // overtaken).
 Status StampPendingChanges(Replica& replica);
 
