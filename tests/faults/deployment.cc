@@ -49,9 +49,9 @@ Status Deployment::Create() {
   testing::WriteFile(
       Config("central"),
       testing::Config("central", "central", Db("central"), dir_.File("central-bundle"),
-                      "pki_dir = \"" + ca + "\"\n[listen]\naddress = \"127.0.0.1\"\nport = " +
-                          std::to_string(port) + "\n[control]\nsocket = \"" +
-                          dir_.File("central.sock") + "\"\n"));
+                      "pki_dir = \"" + ca +
+                          "\"\n[listen]\naddress = \"127.0.0.1\"\nport = " + std::to_string(port) +
+                          "\n[control]\nsocket = \"" + dir_.File("central.sock") + "\"\n"));
   for (const std::string& u : units_) {
     if (auto r = pki::EnrollUnit(ca, u, dir_.File(u + "-bundle")); !r) {
       return tl::unexpected(r.error());
@@ -59,11 +59,11 @@ Status Deployment::Create() {
     if (auto r = store::Replica::Create(Db(u), store::Role::kUnit, u); !r) {
       return tl::unexpected(r.error());
     }
-    testing::WriteFile(Config(u),
-                       testing::Config("unit", u, Db(u), dir_.File(u + "-bundle"),
-                                       "[central]\nhost = \"127.0.0.1\"\nport = " +
-                                           std::to_string(port) + "\n[control]\nsocket = \"" +
-                                           dir_.File(u + ".sock") + "\"\n"));
+    testing::WriteFile(
+        Config(u),
+        testing::Config("unit", u, Db(u), dir_.File(u + "-bundle"),
+                        "[central]\nhost = \"127.0.0.1\"\nport = " + std::to_string(port) +
+                            "\n[control]\nsocket = \"" + dir_.File(u + ".sock") + "\"\n"));
   }
   return {};
 }

@@ -73,11 +73,13 @@ class KillRun {
         ULL(kills_central_ + kills_unit_), ULL(kills_central_), ULL(kills_unit_), kill_s,
         ULL(c.inserts), ULL(c.updates), ULL(c.deletes), ULL(c.failed), ULL(integrity_checks_),
         ULL(monotonic_.observations()), drain_s);
-    for (const std::string& v : violations_) std::printf("unitsync_kill: violation: %s\n", v.c_str());
+    for (const std::string& v : violations_)
+      std::printf("unitsync_kill: violation: %s\n", v.c_str());
     if (!violations_.empty()) {
-      std::printf("unitsync_kill: FAILED with %zu violation(s); replay: unitsync_kill "
-                  "--iterations %llu --seed %llu\n",
-                  violations_.size(), ULL(opts_.iterations), ULL(seed_));
+      std::printf(
+          "unitsync_kill: FAILED with %zu violation(s); replay: unitsync_kill "
+          "--iterations %llu --seed %llu\n",
+          violations_.size(), ULL(opts_.iterations), ULL(seed_));
       dep_.PrintLogTails();
       return 1;
     }
@@ -122,16 +124,17 @@ class KillRun {
   }
 
   void KillOne() {
-    const int gap = opts_.gap_ms[0] + static_cast<int>(rng_() % static_cast<uint64_t>(
-                                                            opts_.gap_ms[1] - opts_.gap_ms[0] + 1));
+    const int gap =
+        opts_.gap_ms[0] +
+        static_cast<int>(rng_() % static_cast<uint64_t>(opts_.gap_ms[1] - opts_.gap_ms[0] + 1));
     std::this_thread::sleep_for(std::chrono::milliseconds(gap));
     for (const std::string& n : dep_.nodes()) {
       if (dep_.ExitedByItself(n)) Violation(n + " exited by itself: " + dep_.ExitStatus(n));
     }
     // A third of the kills hit central, the rest a unit chosen at random.
     const bool central = rng_() % 3 == 0;
-    const std::string node = central ? std::string(kCentralNode)
-                                     : dep_.units()[rng_() % dep_.units().size()];
+    const std::string node =
+        central ? std::string(kCentralNode) : dep_.units()[rng_() % dep_.units().size()];
     dep_.Kill(node);
     ++(central ? kills_central_ : kills_unit_);
     const std::string integrity = IntegrityCheck(dep_.Db(node));
@@ -181,8 +184,7 @@ class KillRun {
   void FinalChecks(bool drained) {
     std::lock_guard lock(mu_);
     if (!drained) {
-      violations_.push_back("did not drain within 120 s: verify at central: " +
-                            dep_.LastVerify());
+      violations_.push_back("did not drain within 120 s: verify at central: " + dep_.LastVerify());
     }
     for (auto& v : FinalViolations()) violations_.push_back(std::move(v));
     for (const std::string& n : dep_.nodes()) {
@@ -200,7 +202,8 @@ class KillRun {
     for (const std::string& n : dep_.nodes()) {
       const std::string integrity = IntegrityCheck(dep_.Db(n));
       ++integrity_checks_;
-      if (integrity != "ok") violations_.push_back(n + ": integrity_check at the end: " + integrity);
+      if (integrity != "ok")
+        violations_.push_back(n + ": integrity_check at the end: " + integrity);
     }
   }
 

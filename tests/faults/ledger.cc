@@ -29,9 +29,13 @@ void Ledger::Write(store::Replica& r, const std::string& node,
                    std::vector<std::string>& violations) {
   std::vector<std::string>& live = live_[node];
   const int dice = static_cast<int>(rng() % 100);
-  enum { kInsert, kUpdate, kDelete } op = live.size() < 10 || dice < 35 ? kInsert
-                                          : dice < 88                   ? kUpdate
-                                                                        : kDelete;
+  enum {
+    kInsert,
+    kUpdate,
+    kDelete
+  } op = live.size() < 10 || dice < 35 ? kInsert
+         : dice < 88                   ? kUpdate
+                                       : kDelete;
   RowFate fate;
   std::string id;
   size_t pick = 0;
@@ -165,8 +169,8 @@ std::vector<std::string> CheckFinal(const Ledger& ledger, const std::string& nod
       out.push_back(node + ": " + row.table + " " + id + " deleted by " + row.writer +
                     " is live (" + it->second + ")");
     } else if (!row.deleted && it == tokens.end()) {
-      out.push_back(node + ": " + row.table + " " + id + " lost: last write " + row.token +
-                    " by " + row.writer + " acknowledged, row missing");
+      out.push_back(node + ": " + row.table + " " + id + " lost: last write " + row.token + " by " +
+                    row.writer + " acknowledged, row missing");
     } else if (!row.deleted && it->second != row.token) {
       out.push_back(node + ": " + row.table + " " + id + " holds " + it->second +
                     ", last write was " + row.token + " by " + row.writer);
@@ -192,8 +196,8 @@ void MonotonicCheck::Observe(const Ledger& ledger, const std::string& node, cons
     } else if (seen.gone) {
       violations.push_back(node + ": row " + id + " came back after its delete");
     } else if (token < seen.token) {
-      violations.push_back(node + ": row " + id + " went back from " + seen.token + " to " +
-                           token + " (a write applied again)");
+      violations.push_back(node + ": row " + id + " went back from " + seen.token + " to " + token +
+                           " (a write applied again)");
     }
     seen.token = std::max(seen.token, token);
   }

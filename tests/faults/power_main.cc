@@ -52,8 +52,8 @@ class PowerIteration {
     store::testing::ValueOrDie(
         store::Replica::Create(dir.File("central.db"), store::Role::kCentral, "central", opts));
     for (const char* u : {"unit-0001", "unit-0002"}) {
-      store::testing::ValueOrDie(store::Replica::Create(dir.File(std::string(u) + ".db"),
-                                                        store::Role::kUnit, u, opts));
+      store::testing::ValueOrDie(
+          store::Replica::Create(dir.File(std::string(u) + ".db"), store::Role::kUnit, u, opts));
     }
     try {
       PowerLossVfs vfs;
@@ -81,7 +81,8 @@ class PowerIteration {
     totals.writes += ledger_.counts().inserts + ledger_.counts().updates + ledger_.counts().deletes;
     totals.refused_writes += ledger_.counts().failed;
     totals.integrity_checks += integrity_checks_;
-    for (const auto& v : violations_) std::printf("unitsync_power: seed %llu: %s\n", ULL(seed_), v.c_str());
+    for (const auto& v : violations_)
+      std::printf("unitsync_power: seed %llu: %s\n", ULL(seed_), v.c_str());
     return violations_.empty();
   }
 
@@ -93,7 +94,8 @@ class PowerIteration {
     return node == testing::kCentral ? h.central() : h.unit(node);
   }
   std::string Name(int node) const {
-    return node == testing::kCentral ? std::string(kCentralNode) : units_[static_cast<size_t>(node)];
+    return node == testing::kCentral ? std::string(kCentralNode)
+                                     : units_[static_cast<size_t>(node)];
   }
   Tokens Read(SyncHarness& h, int node) {
     auto t = ReadTokens(At(h, node));
@@ -167,7 +169,8 @@ class PowerIteration {
     }
     const std::string integrity = IntegrityCheck(dir.File(name + ".db"));
     ++integrity_checks_;
-    if (integrity != "ok") violations_.push_back(name + ": integrity_check after power loss: " + integrity);
+    if (integrity != "ok")
+      violations_.push_back(name + ": integrity_check after power loss: " + integrity);
     const Tokens tokens = Read(h, armed_node_);
     Book(armed_node_).Check(ledger_, name, tokens, violations_);
     // A staff write committed at the node before the cut is durable too.
@@ -193,7 +196,8 @@ class PowerIteration {
     }
     for (int i = 0; i < static_cast<int>(units_.size()); ++i) {
       auto a = store::ComputeDigests(h.unit(i), store::DigestScope{units_[static_cast<size_t>(i)]});
-      auto b = store::ComputeDigests(h.central(), store::DigestScope{units_[static_cast<size_t>(i)]});
+      auto b =
+          store::ComputeDigests(h.central(), store::DigestScope{units_[static_cast<size_t>(i)]});
       if (!a || !b || *a != *b) violations_.push_back(Name(i) + ": digests differ from central's");
     }
   }
@@ -230,12 +234,12 @@ int main(int argc, char** argv) {
     ++t.iterations;
     if (!it.Run(t)) {
       ++t.failed;
-      std::printf("unitsync_power: seed %llu failed; replay: unitsync_power --iterations 1 --seed %llu\n",
-                  static_cast<unsigned long long>(seed + i), static_cast<unsigned long long>(seed + i));
+      std::printf(
+          "unitsync_power: seed %llu failed; replay: unitsync_power --iterations 1 --seed %llu\n",
+          static_cast<unsigned long long>(seed + i), static_cast<unsigned long long>(seed + i));
     }
   }
-  const double s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   std::printf(
       "unitsync_power: %llu iterations (seeds %llu-%llu), %llu failed, %.1f s; %llu power cuts, "

@@ -18,7 +18,6 @@ struct PowerLossVfs::ShimFile {
 
 namespace {
 
-
 bool WriteWhole(const std::string& path, const std::string& bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return false;

@@ -56,8 +56,8 @@ class PowerLossVfs {
  private:
   struct Change {
     int64_t offset = 0;
-    std::string bytes;           // written at offset
-    std::optional<int64_t> size; // set: a truncate to this size
+    std::string bytes;            // written at offset
+    std::optional<int64_t> size;  // set: a truncate to this size
   };
   struct FileState {
     bool durable_exists = false;
