@@ -2,14 +2,17 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "admin-cli/cli_test_util.h"
 #include "pki/ca.h"
 #include "store/digest.h"
+#include "store/sync_state.h"
 
 namespace unitsync::faults {
 
@@ -120,6 +123,32 @@ bool Deployment::VerifyAllEqual() {
     }
   }
   return true;
+}
+
+int64_t Deployment::MsUntilAnswers(const std::string& node) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start)
+        .count();
+  };
+  while (elapsed() < 10'000) {
+    const auto r =
+        cli::testing::RunUnitsyncctl({"--config", Config(node), "--json", "status"}, dir_.File(""));
+    const auto doc = nlohmann::json::parse(r.out, nullptr, false);
+    if (r.code == 0 && !doc.is_discarded() && doc.contains("daemon")) return elapsed();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return -1;
+}
+
+int64_t Deployment::PushesAcked() {
+  int64_t sum = 0;
+  for (const std::string& u : units_) {
+    auto st = store::GetOutboxState(Reader(u));
+    if (st) sum += st->acked_seq;
+  }
+  return sum;
 }
 
 bool Deployment::DigestsEqual(const std::string& unit) {

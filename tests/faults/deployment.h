@@ -42,6 +42,11 @@ class Deployment {
   // SIGTERM to every daemon, units first.
   void StopAll();
 
+  // Milliseconds until the node's daemon answers `unitsyncctl status` on its control
+  // socket (-1: not within 10 s).
+  int64_t MsUntilAnswers(const std::string& node);
+  // Pushes central acknowledged, summed over the units (their outboxes' acked seq).
+  int64_t PushesAcked();
   // A connection of this thread to the node's replica, opened on first use.
   store::Replica& Reader(const std::string& node);
   // `unitsyncctl verify` at central: exit 0, every unit identical, settled and connected.

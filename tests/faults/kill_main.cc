@@ -52,19 +52,31 @@ class KillRun {
       std::fprintf(stderr, "unitsync_kill: set-up failed: %s\n", st.error().ToString().c_str());
       return 2;
     }
-    for (const std::string& n : dep_.nodes()) dep_.Start(n);
+    for (const std::string& n : dep_.nodes()) {
+      dep_.Start(n);
+      ready_ms_.push_back(dep_.MsUntilAnswers(n));
+    }
     std::thread writer([this] { WriteLoop(); });
     const auto start = Clock::now();
     for (uint64_t k = 0; k < opts_.iterations && violations_.empty(); ++k) KillOne();
     const double kill_s = Seconds(start);
+    const int64_t pushed_during_kills = dep_.PushesAcked();
     stop_ = true;
     writer.join();
     const auto drain_start = Clock::now();
     const bool drained = Drain();
     const double drain_s = Seconds(drain_start);
     FinalChecks(drained);
+    pushes_end_ = dep_.PushesAcked();
     dep_.StopAll();
 
+    std::string ready;
+    for (const int64_t ms : ready_ms_) ready += (ready.empty() ? "" : "/") + std::to_string(ms);
+    std::printf(
+        "unitsync_kill: daemons answered %s ms after start (central/units); %lld pushes "
+        "acknowledged during the kills, %lld by the end\n",
+        ready.c_str(), static_cast<long long>(pushed_during_kills),
+        static_cast<long long>(pushes_end_));
     const auto& c = ledger_.counts();
     std::printf(
         "unitsync_kill: %llu kills (%llu of central, %llu of units) in %.1f s; writes: %llu "
@@ -215,6 +227,8 @@ class KillRun {
   MonotonicCheck monotonic_;
   std::vector<std::string> violations_;
   std::atomic<bool> stop_{false};
+  std::vector<int64_t> ready_ms_;
+  int64_t pushes_end_ = 0;
   uint64_t kills_central_ = 0, kills_unit_ = 0, integrity_checks_ = 0;
 };
 
