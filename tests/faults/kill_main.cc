@@ -58,7 +58,7 @@ class KillRun {
     }
     std::thread writer([this] { WriteLoop(); });
     const auto start = Clock::now();
-    for (uint64_t k = 0; k < opts_.iterations && violations_.empty(); ++k) KillOne();
+    for (uint64_t k = 0; k < opts_.iterations && Clean(); ++k) KillOne();
     const double kill_s = Seconds(start);
     const int64_t pushed_during_kills = dep_.PushesAcked();
     stop_ = true;
@@ -128,6 +128,11 @@ class KillRun {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
+  }
+
+  bool Clean() {
+    std::lock_guard lock(mu_);
+    return violations_.empty();
   }
 
   void Violation(std::string what) {

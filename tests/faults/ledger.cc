@@ -205,7 +205,8 @@ void MonotonicCheck::Observe(const Ledger& ledger, const std::string& node, cons
     if (key.first != node || seen.gone || seen.token.empty() || tokens.count(key.second)) {
       continue;
     }
-    if (ledger.rows().at(key.second).deleted) {
+    const auto fate = ledger.rows().find(key.second);
+    if (fate != ledger.rows().end() && fate->second.deleted) {
       seen.gone = true;
     } else {
       violations.push_back(node + ": row " + key.second + " (seen at " + seen.token +

@@ -59,7 +59,8 @@ class PowerIteration {
       PowerLossVfs vfs;
       SyncHarness h(dir, 2, seed_);
       for (int i = 0; i < h.unit_count(); ++i) units_.push_back(h.unit_id(i));
-      books_.resize(units_.size() + 1);
+      central_books_.resize(units_.size());
+      unit_books_.resize(units_.size());
       Observe(h);
       h.Start();
       for (int step = 0; step < steps_ && violations_.empty(); ++step) Step(h, vfs, dir);
@@ -74,9 +75,11 @@ class PowerIteration {
       // The harness throws when a node cannot open its replica again.
       violations_.push_back(std::string("a node did not come back: ") + e.what());
     }
-    for (const auto& b : books_) {
-      totals.acks += b.acks();
-      totals.acked_rows += b.acked_rows();
+    for (const auto* books : {&central_books_, &unit_books_}) {
+      for (const auto& b : *books) {
+        totals.acks += b.acks();
+        totals.acked_rows += b.acked_rows();
+      }
     }
     totals.writes += ledger_.counts().inserts + ledger_.counts().updates + ledger_.counts().deletes;
     totals.refused_writes += ledger_.counts().failed;
@@ -88,8 +91,10 @@ class PowerIteration {
 
  private:
   static unsigned long long ULL(uint64_t v) { return static_cast<unsigned long long>(v); }
-  // books_[0] is central's, books_[i + 1] unit i's.
-  AckBook& Book(int node) { return books_[static_cast<size_t>(node + 1)]; }
+  // What `node` acknowledged in unit `unit`'s session (central's seqs are per unit).
+  AckBook& Book(int node, int unit) {
+    return (node == testing::kCentral ? central_books_ : unit_books_)[static_cast<size_t>(unit)];
+  }
   store::Replica& At(SyncHarness& h, int node) {
     return node == testing::kCentral ? h.central() : h.unit(node);
   }
@@ -120,7 +125,7 @@ class PowerIteration {
         before_ = Read(h, node);
         return;
       }
-      Book(node).Applied(key->first, key->second, Difference(before_, Read(h, node)));
+      Book(node, e.unit).Applied(key->first, key->second, Difference(before_, Read(h, node)));
     });
     h.SetFrameObserver([this](int unit, bool to_central, const protocol::Bytes& frame) {
       if (frame.size() <= 4) return;
@@ -129,7 +134,7 @@ class PowerIteration {
       if (ack == nullptr) return;
       // Central acknowledges pushes; a unit acknowledges CHANGES and snapshot chunks.
       if (to_central != (ack->of == protocol::AckOf::kPush)) {
-        Book(to_central ? unit : testing::kCentral).Acked(ack->of, ack->seq);
+        Book(to_central ? unit : testing::kCentral, unit).Acked(ack->of, ack->seq);
       }
     });
   }
@@ -172,7 +177,11 @@ class PowerIteration {
     if (integrity != "ok")
       violations_.push_back(name + ": integrity_check after power loss: " + integrity);
     const Tokens tokens = Read(h, armed_node_);
-    Book(armed_node_).Check(ledger_, name, tokens, violations_);
+    for (int u = 0; u < static_cast<int>(units_.size()); ++u) {
+      if (armed_node_ == testing::kCentral || armed_node_ == u) {
+        Book(armed_node_, u).Check(ledger_, name, tokens, violations_);
+      }
+    }
     // A staff write committed at the node before the cut is durable too.
     for (const auto& [id, row] : ledger_.rows()) {
       if (row.writer == name && !row.deleted && !tokens.count(id)) {
@@ -206,7 +215,7 @@ class PowerIteration {
   int steps_;
   std::mt19937_64 rng_;
   std::vector<std::string> units_;
-  std::vector<AckBook> books_;
+  std::vector<AckBook> central_books_, unit_books_;
   Ledger ledger_;
   Tokens before_;
   bool armed_ = false;
