@@ -292,6 +292,7 @@ void SyncHarness::Connect(UnitNode& u) {
 
 void SyncHarness::Send(UnitNode& u, bool to_central, protocol::Bytes frame) {
   if (!u.link_up || (to_central ? u.unit_closed : u.central_closed)) return;
+  if (frame_observer_) frame_observer_(IndexOf(u), to_central, frame);
   const uint64_t link = u.link;
   ++counters_.frames;
   if (u.silent_link == link) {

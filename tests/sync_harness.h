@@ -140,6 +140,11 @@ class SyncHarness {
   void SetStoreObserver(std::function<void(const StoreEvent&)> observer) {
     store_observer_ = std::move(observer);
   }
+  // Called for every frame a node sends on a live connection, before any network fault
+  // touches it (tests/faults records the ACKs each node sends).
+  void SetFrameObserver(std::function<void(int unit, bool to_central, const protocol::Bytes&)> o) {
+    frame_observer_ = std::move(o);
+  }
   const daemon::KeyRing& central_keys() const { return central_keys_; }
   const daemon::KeyRing& unit_keys(int i) const;
   const std::string& central_path() const { return central_path_; }
@@ -200,6 +205,7 @@ class SyncHarness {
   uint64_t central_incarnation_ = 0;  // bumped by every central crash or restore
   bool central_crash_after_work_ = false;
   std::function<void(const StoreEvent&)> store_observer_;
+  std::function<void(int, bool, const protocol::Bytes&)> frame_observer_;
   std::vector<std::unique_ptr<UnitNode>> units_;
   std::map<std::string, std::vector<std::string>> logs_;
 
