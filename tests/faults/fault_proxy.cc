@@ -95,6 +95,10 @@ class FaultProxy::Impl::Conn : public std::enable_shared_from_this<Conn> {
   }
   // What is queued stays queued (a write in flight still points into it) and is never sent.
   void Freeze() { frozen_ = true; }
+  // Waiting writers look at their due time again (a stall was lifted).
+  void Rearm() {
+    for (auto& t : timers_) t.cancel();
+  }
   bool dead() const { return dead_; }
   bool frozen() const { return frozen_; }
 
@@ -163,9 +167,10 @@ class FaultProxy::Impl::Conn : public std::enable_shared_from_this<Conn> {
     writing_[w] = true;
     if (due > Clock::now()) {
       timers_[w].expires_at(due);
-      timers_[w].async_wait([self = shared_from_this(), w](error_code ec) {
+      // Cancelled by Heal (a stall ended early: look again) or by Kill (dead: stop).
+      timers_[w].async_wait([self = shared_from_this(), w](error_code) {
         self->writing_[w] = false;
-        if (!ec) self->Pump(w);
+        self->Pump(w);
       });
       return;
     }
@@ -293,6 +298,18 @@ void FaultProxy::SetPartition(Partition p) {
     impl->partition_ = p;
     if (p == Partition::kRefuse) impl->KillAll(true);
     if (p == Partition::kBlackHole) impl->FreezeAll();
+  });
+}
+
+void FaultProxy::Heal() {
+  asio::post(impl_->io_, [impl = impl_.get()] {
+    impl->max_delay_ = std::chrono::milliseconds(0);
+    impl->stall_until_ = {};
+    impl->partition_ = Partition::kNone;
+    impl->cut_next_.reset();
+    for (auto& w : impl->conns_) {
+      if (auto c = w.lock()) c->Rearm();
+    }
   });
 }
 

@@ -77,6 +77,11 @@ class FaultProxy {
   // relay again; what a partition froze stays frozen until its ends give up).
   void SetPartition(Partition p);
 
+  // Ends every fault that has an end: no delay (chunks already held keep their due time),
+  // no stall, no partition, no cut armed. Connections already frozen stay frozen, and
+  // connections already reset stay reset: the daemons must find out and reconnect.
+  void Heal();
+
   Stats stats() const;
 
  private:

@@ -188,6 +188,14 @@ class NetFaultsFixture : public DaemonRecovery {
     for (auto& d : unit_daemons_) EXPECT_FALSE(d->Exited()) << "a unit ended during the faults";
   }
 
+  // Lines with `what` in `node`'s log (a lower bound: repeating events are rate-limited).
+  size_t LogCount(const std::string& node, const std::string& what) {
+    const std::string log = ReadFile(dir_.File(node + ".log"));
+    size_t n = 0;
+    for (size_t p = log.find(what); p != std::string::npos; p = log.find(what, p + 1)) ++n;
+    return n;
+  }
+
   uint64_t seed_ = 0;
   std::mt19937_64 rng_;
   std::unique_ptr<FaultProxy> proxy_;
