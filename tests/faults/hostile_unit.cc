@@ -184,10 +184,10 @@ std::optional<protocol::Message> HostileUnit::Read(std::chrono::milliseconds lim
           return std::nullopt;
         }
         if (auto* ping = std::get_if<protocol::Ping>(&*m)) {
-          Send(protocol::Pong{ping->nonce});
+          if (answer_pings_) Send(protocol::Pong{ping->nonce});
           continue;
         }
-        return m;
+        return std::move(*m);
       }
     }
     if (!Fill(until)) return std::nullopt;

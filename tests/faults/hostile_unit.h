@@ -52,11 +52,13 @@ class HostileUnit {
   void Abort();
 
   // The next message central sends within `limit`; nullopt when the connection ended
-  // (end() says how) or nothing came. PINGs are answered and skipped.
+  // (end() says how) or nothing came. PINGs are answered (unless answer_pings(false):
+  // a PONG would feed a frame central is waiting to complete) and skipped.
   std::optional<protocol::Message> Read(std::chrono::milliseconds limit);
   // Reads until central ends the connection (or `limit`); the last ERROR seen, if any.
   End WaitForEnd(std::chrono::milliseconds limit, std::optional<protocol::ErrorMessage>* error);
   End end() const { return end_; }
+  void answer_pings(bool on) { answer_pings_ = on; }
   const std::string& error() const { return error_; }
 
   // `changeset` sealed as this unit's push `seq` to `central` (a fresh nonce per call).
@@ -83,6 +85,7 @@ class HostileUnit {
   int fd_ = -1;
   protocol::Bytes buf_;  // received, not yet decoded
   End end_ = End::kNone;
+  bool answer_pings_ = true;
   std::string error_;
 };
 
