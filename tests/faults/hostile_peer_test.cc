@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "store/changeset_builder.h"
 #include "tests/faults/corpus_replay.h"
 #include "tests/faults/hostile_fixture.h"
 
@@ -171,6 +172,88 @@ TEST_F(HostilePeers, FuzzCorporaReplayedAfterAValidHandshake) {
   EXPECT_EQ(plain_closed, plain);
   EXPECT_GT(Metric("unitsync_session_errors_total"), errors_before);
   EXPECT_GE(CentralLogCount("event=malformed_from_unit"), 1u);
+  ExpectHonestUnitsKeepSyncing();
+  StopHonestWriters();
+  ExpectCentralUp();
+}
+
+// Inside an established session (after HELLO / WELCOME): length prefixes over the limit,
+// zero and 4 GiB; a body shorter than msgpack needs; a prefix promising more than ever
+// comes; a PUSH whose envelope is cut; the largest legal frame full of garbage; a frame
+// cut off by the end of the connection. Each ends its own session (or is NACKed), never
+// central, and what arrived half is never applied.
+TEST_F(HostilePeers, OversizedAndTruncatedFramesEndOnlyTheirSession) {
+  StartHonestWriters();
+  HostileUnit h(Bundle());
+  auto w = h.Session(port_, 0, 1'000'000'000);
+  ASSERT_TRUE(w) << h.error();
+  const uint64_t seq = w->applied_seq + 1;
+  const Bytes ping = HostileUnit::Frame(protocol::Ping{1});
+  Bytes cut_body(ping.begin() + 4, ping.end() - 1);  // msgpack ends too early
+  const Bytes sealed = h.SealPush(store::Changeset{"unit-0003", {}}, seq);
+  const Bytes garbage_env(protocol::kDefaultMaxFrame - 29, 0xa5);  // the frame is 4 MiB exactly
+  const Bytes promise = {0x00, 0x00, 0x01, 0x00, 0x84, 0xa1};      // 256 bytes announced, 2 sent
+
+  struct Case {
+    const char* name;
+    Bytes bytes;
+    bool session_survives;  // NACKed, not closed
+  };
+  const std::vector<Case> cases = {
+      {"length max_frame + 1", {0x00, 0x40, 0x00, 0x01}, false},
+      {"length 0", {0x00, 0x00, 0x00, 0x00}, false},
+      {"length 4 GiB - 1", {0xff, 0xff, 0xff, 0xff}, false},
+      {"body cut inside msgpack", FrameOf(cut_body), false},
+      {"prefix promising more than comes", promise, false},
+      {"PUSH with a cut envelope", PushFrameOf(seq, Bytes(sealed.begin(), sealed.begin() + 40)),
+       true},
+      {"largest legal frame, garbage envelope", PushFrameOf(seq, garbage_env), true},
+  };
+  ASSERT_EQ(PushFrameOf(seq, garbage_env).size(), protocol::kDefaultMaxFrame + 4);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    if (!w) w = h.Session(port_, 0, 1'000'000'000);
+    ASSERT_TRUE(w) << h.error();
+    int code = 0;
+    const Outcome o = Observe(h, c.bytes, &code);
+    if (c.session_survives) {
+      EXPECT_EQ(o, Outcome::kAlive);
+    } else {
+      EXPECT_TRUE(o == Outcome::kErrorThenClosed || o == Outcome::kClosed)
+          << "outcome " << static_cast<int>(o);
+    }
+    h.Abort();
+    w.reset();
+  }
+
+  // A valid push cut off by the end of the connection: nothing of it applies; sent whole
+  // on the next session, it applies once.
+  store::Changeset one{"unit-0003", {}};
+  {
+    auto r =
+        ValueOrDie(store::Replica::Create(dir_.File("cut.db"), store::Role::kUnit, "unit-0003"));
+    Exec(r, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('t-cut', 'unit-0003', 'p')");
+    one = ValueOrDie(store::DecodeChangeset(ValueOrDie(store::BuildChangeset(r, {})).bytes));
+  }
+  const Bytes whole = HostileUnit::Frame(protocol::Push{seq, h.SealPush(one, seq)});
+  w = h.Session(port_, 0, 1'000'000'000);
+  ASSERT_TRUE(w) << h.error();
+  ASSERT_TRUE(h.SendRaw(protocol::ByteView(whole).first(whole.size() / 2)));
+  h.CloseNotify();
+  auto at_central = [&] {
+    auto c = ValueOrDie(store::Replica::Open(dir_.File("central.db")));
+    return Query(c, "SELECT count(*) FROM student WHERE id = 't-cut'");
+  };
+  w = h.Session(port_, 0, 1'000'000'000);
+  ASSERT_TRUE(w) << h.error();
+  EXPECT_EQ(w->applied_seq, seq - 1) << "half a frame applied nothing";
+  EXPECT_EQ(at_central(), "0");
+  ASSERT_TRUE(h.SendRaw(whole));
+  auto m = h.Read(20s);
+  ASSERT_TRUE(m && std::holds_alternative<protocol::Ack>(*m)) << h.error();
+  EXPECT_EQ(at_central(), "1");
+
+  EXPECT_GE(CentralLogCount("event=malformed_from_unit unit=unit-0003"), 1u);
   ExpectHonestUnitsKeepSyncing();
   StopHonestWriters();
   ExpectCentralUp();

@@ -59,7 +59,7 @@ void HostileUnit::CloseNotify() {
 bool HostileUnit::ConnectPlain(uint16_t port) {
   Abort();
   end_ = End::kNone;
-  fd_ = ConnectLoopback(port);
+  fd_ = ConnectLoopback(port, source_);
   return fd_ >= 0 || Failed("connect");
 }
 

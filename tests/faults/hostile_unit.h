@@ -36,6 +36,8 @@ class HostileUnit {
   // previous connection, if any, is dropped without a word). False and error() when a
   // step fails.
   bool Connect(uint16_t port);
+  // Connections from this loopback address (e.g. "127.0.0.4", another host) from now on.
+  void set_source(const char* source) { source_ = source; }
   // TCP only, no TLS: raw bytes go straight onto the socket.
   bool ConnectPlain(uint16_t port);
   // Connect, then HELLO (push and pull cursors as given, central generation as last seen)
@@ -82,6 +84,7 @@ class HostileUnit {
   std::unique_ptr<protocol::ChangesetKey> key_;
   std::unique_ptr<SSL_CTX, CtxFree> ctx_;
   std::unique_ptr<SSL, SslFree> ssl_;
+  const char* source_ = nullptr;
   int fd_ = -1;
   protocol::Bytes buf_;  // received, not yet decoded
   End end_ = End::kNone;
