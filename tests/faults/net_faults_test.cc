@@ -15,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "tests/faults/fault_proxy.h"
 #include "tests/faults/net_faults_fixture.h"
@@ -117,19 +118,17 @@ TEST_P(NetFaults, ReplicasConvergeAfterHealing) {
   const bool converged = ConvergedWithin(kConvergeLimit);
   const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - healed);
   const FaultProxy::Stats s = proxy_->stats();
-  std::printf(
-      "net_faults: class=%s seed=%llu faults=%llu writes_unit=%llu writes_central=%llu "
-      "connections=%llu refused=%llu black_holed=%llu resets=%llu cuts=%llu half_opened=%llu "
-      "stalls=%llu delayed_chunks=%llu unit_sessions=%zu read_deadlines=%zu converged=%s "
-      "after_heal_ms=%lld\n",
-      Name(f).c_str(), static_cast<unsigned long long>(seed_),
-      static_cast<unsigned long long>(injected_), static_cast<unsigned long long>(UnitWrites()),
-      static_cast<unsigned long long>(CentralWrites()),
-      static_cast<unsigned long long>(s.connections), static_cast<unsigned long long>(s.refused),
-      static_cast<unsigned long long>(s.black_holed), static_cast<unsigned long long>(s.resets),
-      static_cast<unsigned long long>(s.cuts), static_cast<unsigned long long>(s.half_opened),
-      static_cast<unsigned long long>(s.stalls), static_cast<unsigned long long>(s.delayed_chunks),
-      converged ? "yes" : "no", static_cast<long long>(took.count()));
+  std::ostringstream line;
+  line << "net_faults: class=" << Name(f) << " seed=" << seed_ << " faults=" << injected_
+       << " writes_unit=" << UnitWrites() << " writes_central=" << CentralWrites()
+       << " connections=" << s.connections << " refused=" << s.refused
+       << " black_holed=" << s.black_holed << " resets=" << s.resets << " cuts=" << s.cuts
+       << " half_opened=" << s.half_opened << " stalls=" << s.stalls
+       << " delayed_chunks=" << s.delayed_chunks
+       << " unit_sessions=" << LogCount("unit-0001", "event=connected") << " read_deadlines="
+       << LogCount("unit-0001", "event=read_deadline") + LogCount("central", "event=read_deadline")
+       << " converged=" << (converged ? "yes" : "no") << " after_heal_ms=" << took.count();
+  std::printf("%s\n", line.str().c_str());
   ASSERT_TRUE(converged) << "did not converge within " << kConvergeLimit.count()
                          << " s after healing; replay with UNITSYNC_FAULT_SEED=" << seed_ << "\n"
                          << ConvergenceReport();
