@@ -178,6 +178,28 @@ TEST_F(ForgedPushes, ForgedRowsAreRefusedRecordedAndTheRestApplies) {
   ExpectCentralUp();
 }
 
+// A version from the end of time (hlc 2^64 - 1) on the unit's own row is refused with
+// reason 8, future_version: accepted, no later write could ever supersede it (the next
+// stamp, one above it, wraps to 0), and central and the unit would differ for good after
+// central's next edit. (Before the fix central accepted it.)
+TEST_F(ForgedPushes, AVersionAtTheEndOfTimeIsRefused) {
+  HostileUnit h(Bundle());
+  auto w = h.Session(port_, 0, 0);
+  ASSERT_TRUE(w) << h.error();
+  const uint64_t seq = w->applied_seq + 1;
+  ASSERT_TRUE(h.Send(Push{seq, h.SealPush(OwnRow(dir_.File("max.db"), "f-max", UINT64_MAX), seq)}));
+  auto m = Answer(h);
+  ASSERT_TRUE(m) << h.error();
+  auto* nack = std::get_if<Nack>(&*m);
+  ASSERT_NE(nack, nullptr) << "central accepted a version it can never supersede";
+  EXPECT_EQ(nack->code, NackCode::kPartial);
+  ASSERT_EQ(nack->rows.size(), 1u);
+  EXPECT_EQ(nack->rows[0].id, "f-max");
+  EXPECT_EQ(nack->rows[0].reason, 8);  // future_version
+  EXPECT_FALSE(AtCentral("student", "f-max"));
+  ExpectCentralUp();
+}
+
 // Replays: the same sealed push twice in a session, again after its ack in a new session,
 // under the next seq, sealed with another unit's key, sealed for another central. A repeat
 // is acknowledged again and applied once; the rest do not open (NACK corrupt).
