@@ -66,10 +66,12 @@ class NetFaults : public NetFaultsFixture, public ::testing::WithParamInterface<
         proxy_->SetDelay(draw(20, 400));
         Sleep(draw(1000, 3000));
         break;
-      case FaultClass::kStall: {  // a lost segment: 0.2-5 s without a byte (read deadline 3 s)
-        const auto length = draw(200, 5000);
+      case FaultClass::kStall: {
+        // Lost segments: 0.2-6 s without a byte. Under the read deadline (3 s) TCP just
+        // retransmits; over it the daemons give up on the connection and reconnect.
+        const auto length = draw(200, 6000);
         proxy_->Stall(length);
-        Sleep(draw(100, length.count()));
+        Sleep(length);
         break;
       }
       case FaultClass::kReset:
