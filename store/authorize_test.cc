@@ -278,3 +278,40 @@ TEST(RowRejectReason, NamesAreTheRegistry) {
 
 }  // namespace
 }  // namespace unitsync::store
+
+namespace unitsync::store {
+namespace {
+
+// A version beyond central's clock by more than kMaxFutureVersionMs is refused: one at
+// 2^64 - 1 could never be written over (the next write's stamp, one above it, wraps and
+// loses), so central and the unit would differ for good after central's next edit. A
+// version a month ahead (a unit clock gone wrong) still applies, and central's next write
+// still beats it.
+TEST_F(AuthorizeTest, AVersionTooFarInTheFutureIsRefusedAndTheRestApplies) {
+  Exec(u1_,
+       "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('max', 'unit-0001', 'p');"
+       "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('year2', 'unit-0001', 'p');"
+       "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('month', 'unit-0001', 'p');");
+  Changeset cs = ValueOrDie(DecodeChangeset(Changes(u1_)));
+  const uint64_t day = uint64_t{24} * 60 * 60 * 1000;
+  for (ChangeRow& row : cs.tables.at(0).rows) {
+    uint64_t hlc = UINT64_MAX;
+    if (row.pk == "year2") hlc = (static_cast<uint64_t>(kT0) + 2 * 365 * day) << 16;
+    if (row.pk == "month") hlc = (static_cast<uint64_t>(kT0) + 30 * day) << 16;
+    for (ColumnVersion& cv : row.versions) cv = {{hlc, "unit-0001"}, {}};
+  }
+  const MergeReport r = ValueOrDie(ApplyChangeset(central_, cs, AsUnit("unit-0001")));
+  std::vector<RowRejection> expected = {{"student", "max", RowRejectReason::kFutureVersion},
+                                        {"student", "year2", RowRejectReason::kFutureVersion}};
+  EXPECT_EQ(r.rejected, expected);
+  EXPECT_EQ(r.rows_inserted, 1u);
+  EXPECT_EQ(RowRejectReasonName(RowRejectReason::kFutureVersion), "future_version");
+
+  // Central's own write to the month-ahead row wins over it.
+  Exec(central_, "UPDATE student SET grade = '7' WHERE id = 'month'");
+  ValueOrDie(ApplyChangeset(u1_, Changes(central_, 0, "unit-0001")));
+  EXPECT_EQ(Query(u1_, "SELECT grade FROM student WHERE id = 'month'"), "7");
+}
+
+}  // namespace
+}  // namespace unitsync::store

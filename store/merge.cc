@@ -71,6 +71,8 @@ std::string_view RowRejectReasonName(RowRejectReason reason) {
       return "constraint";
     case RowRejectReason::kEviction:
       return "eviction";
+    case RowRejectReason::kFutureVersion:
+      return "future_version";
     case RowRejectReason::kPurged:
       return "purged";
   }

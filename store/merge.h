@@ -55,6 +55,9 @@
 //   authorize_unit = U and the row is an eviction           kEviction
 //   authorize_unit = U, the row is purged here and the
 //     incoming row is not a purge                           kPurged
+//   authorize_unit = U and a version the row carries (a
+//     column's or its tombstone's) is more than
+//     kMaxFutureVersionMs ahead of this replica's clock     kFutureVersion
 //   authorize_unit = U and the incoming routing value (a
 //     tombstone's unit) is not U                            kForeignUnit
 //   authorize_unit = U and the stored row (its clock's unit,
@@ -86,7 +89,14 @@ enum class RowRejectReason : uint16_t {
   kConstraint = 5,       // reserved: a schema violation rejects the whole changeset
   kEviction = 6,         // an eviction sent by a unit (only central evicts)
   kPurged = 7,           // the row was purged: an old copy may not bring it back
+  kFutureVersion = 8,    // a version too far ahead of central's clock (kMaxFutureVersionMs)
 };
+
+// How far ahead of central's wall clock a unit's version may be and still be accepted. A
+// version beyond every clock could never be superseded: a new write is stamped one above
+// the version it replaces, which wraps at 2^64 - 1 and loses. A year is far beyond any
+// clock skew a unit may honestly have (the simulation skews up to ±5 days).
+inline constexpr int64_t kMaxFutureVersionMs = 366LL * 24 * 60 * 60 * 1000;
 
 struct RowRejection {
   std::string table;

@@ -209,6 +209,15 @@ Result<std::optional<RowRejectReason>> TableMerger::Authorize(const ChangeRow& r
                                                               const RowClock& clock,
                                                               const std::string& unit) {
   if (clock.purged && !row.purge) return RowRejectReason::kPurged;
+  // Versions central could never write over (merge.h kMaxFutureVersionMs).
+  const int64_t horizon = m_.replica().NowMs() + kMaxFutureVersionMs;
+  auto beyond = [horizon](const Version& v) { return HlcWallMs(v.hlc) > horizon; };
+  if ((row.tombstone || row.purge) && beyond(row.tombstone_version)) {
+    return RowRejectReason::kFutureVersion;
+  }
+  for (const ColumnVersion& cv : row.versions) {
+    if (beyond(cv.v)) return RowRejectReason::kFutureVersion;
+  }
   std::string incoming;
   if (row.tombstone || row.purge) {
     incoming = row.tombstone_unit;
