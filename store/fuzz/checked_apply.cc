@@ -25,8 +25,8 @@ bool EvictsARepeatedRow(const Changeset& cs) {
 }
 
 bool ChangedSomething(const MergeReport& r) {
-  return r.rows_inserted + r.rows_updated + r.rows_deleted + r.rows_evicted + r.rows_purged +
-             r.conflicts >
+  return r.rows_inserted + r.rows_updated + r.rows_deleted + r.rows_tombstoned + r.rows_evicted +
+             r.rows_purged + r.conflicts >
          0;
 }
 
@@ -58,14 +58,16 @@ std::optional<MergeReport> World::CheckedApply(int n, const Blob& bytes,
   Require(decoded.has_value(), where + ": applied bytes that do not decode");
   const MergeReport& m = *report;
   Require(m.rows_received == decoded->RowCount(), where + ": a row was not counted");
-  Require(m.rows_received == m.rows_inserted + m.rows_updated + m.rows_deleted + m.rows_unchanged +
-                                 m.rows_evicted + m.rows_purged + m.rejected.size(),
+  Require(m.rows_received == m.rows_inserted + m.rows_updated + m.rows_deleted + m.rows_tombstoned +
+                                 m.rows_unchanged + m.rows_evicted + m.rows_purged +
+                                 m.rejected.size(),
           where + ": the report's counts do not add up: received " +
               std::to_string(m.rows_received) + ", inserted " + std::to_string(m.rows_inserted) +
               ", updated " + std::to_string(m.rows_updated) + ", deleted " +
-              std::to_string(m.rows_deleted) + ", unchanged " + std::to_string(m.rows_unchanged) +
-              ", evicted " + std::to_string(m.rows_evicted) + ", purged " +
-              std::to_string(m.rows_purged) + ", rejected " + std::to_string(m.rejected.size()));
+              std::to_string(m.rows_deleted) + ", tombstoned " + std::to_string(m.rows_tombstoned) +
+              ", unchanged " + std::to_string(m.rows_unchanged) + ", evicted " +
+              std::to_string(m.rows_evicted) + ", purged " + std::to_string(m.rows_purged) +
+              ", rejected " + std::to_string(m.rejected.size()));
   const Clocks after = LoadClocks(r);
   const std::set<RowKey> erasing = ErasingRows(r, *decoded);
   CheckVersionsForward(clocks_before, after, erasing, where);
