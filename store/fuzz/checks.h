@@ -64,7 +64,8 @@ void CheckVersionsForward(const Clocks& before, const Clocks& after,
 
 // The replica agrees with itself: a live clock has its row, a deleted or purged one
 // has none; every purge marker in `markers` is still there; no value written into a
-// local-only column at another node ("LOCAL-<node>") is here.
-void CheckReplica(Replica& replica, const std::set<RowKey>& markers);
+// local-only column at another node ("LOCAL-<node>") is here (`scan_values`: reads
+// every table, so the fuzzer does it once per input).
+void CheckReplica(Replica& replica, const std::set<RowKey>& markers, bool scan_values);
 
 }  // namespace unitsync::store::fuzz

@@ -5,6 +5,9 @@
 // through ApplyChangeset, the entry point the daemon's executors call once a sealed
 // envelope is open (sealing is not part of what is fuzzed). After every step every
 // replica is checked; a broken invariant aborts (checks.h).
+#include <cstdio>
+#include <cstdlib>
+
 #include "store/changeset_builder.h"
 #include "store/cursors.h"
 #include "store/fuzz/world.h"
@@ -122,7 +125,11 @@ void Derived(FuzzInput& in, World& w) {
 }
 
 void Step(FuzzInput& in, World& w) {
-  switch (static_cast<Op>(in.Pick(static_cast<size_t>(Op::kCount)))) {
+  const Op op = static_cast<Op>(in.Pick(static_cast<size_t>(Op::kCount)));
+  // UNITSYNC_FUZZ_TRACE=1: which operations an input runs (to read a crasher).
+  static const bool trace = std::getenv("UNITSYNC_FUZZ_TRACE") != nullptr;
+  if (trace) std::fprintf(stderr, "merge_fuzz: op %d\n", static_cast<int>(op));
+  switch (op) {
     case Op::kWrite:  // node, table, id, kind, columns and values
       w.LocalWrite(in, PickNode(in));
       break;
@@ -168,7 +175,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   World world;
   for (int step = 0; step < kMaxSteps && !in.empty(); ++step) {
     Step(in, world);
-    world.CheckAll();
+    world.Track();
   }
+  world.CheckAll();
   return 0;
 }

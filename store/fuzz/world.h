@@ -62,7 +62,10 @@ class World {
   };
   Copy CopyOf(int n);
 
-  // Every node agrees with itself (CheckReplica).
+  // Stamps every node's local writes and notes its purge markers (cheap: after
+  // every step).
+  void Track();
+  // Track(), then every node agrees with itself (CheckReplica, values scanned too).
   void CheckAll();
 
  private:
