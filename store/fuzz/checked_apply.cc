@@ -1,5 +1,7 @@
 // World::CheckedApply: one changeset through the real merge, with the invariants
 // that hold for a single apply (store/fuzz/DESIGN.md "Invariants").
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "store/fuzz/world.h"
@@ -57,6 +59,11 @@ std::optional<MergeReport> World::CheckedApply(int n, const Blob& bytes,
 
   auto report = ApplyChangeset(r, bytes, options);
   auto decoded = DecodeChangeset(bytes);
+  if (std::getenv("UNITSYNC_FUZZ_TRACE") != nullptr) {
+    std::fprintf(stderr, "merge_fuzz: %s %s\n", what,
+                 report ? (report->rejected.empty() ? "applied" : "applied-with-rejections")
+                        : std::string(ErrcName(report.error().code)).c_str());
+  }
   if (!report) {
     // Only what a changeset itself can earn: bytes that do not decode, a table,
     // column or value this schema refuses. Anything else is a bug or a broken file.

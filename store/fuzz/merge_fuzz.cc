@@ -19,6 +19,13 @@ namespace {
 // purged; bounded so one input stays fast.
 constexpr int kMaxSteps = 48;
 
+// UNITSYNC_FUZZ_TRACE=1: which operations an input runs and what came of them (to
+// read a crasher, and to see what a corpus exercises).
+bool Tracing() {
+  static const bool trace = std::getenv("UNITSYNC_FUZZ_TRACE") != nullptr;
+  return trace;
+}
+
 int PickNode(FuzzInput& in) { return static_cast<int>(in.Pick(kNodes)); }
 int PickUnit(FuzzInput& in) { return 1 + static_cast<int>(in.Pick(kNodes - 1)); }
 
@@ -101,6 +108,7 @@ void Pair(FuzzInput& in, World& w) {
   // A value the schema refuses fails only where the row is written, which can
   // depend on the order: compare only when all four applied.
   if (!a1 || !b1 || !a2 || !b2 || !MustCommute(r, a, b)) return;
+  if (Tracing()) std::fprintf(stderr, "merge_fuzz: pair compared\n");
   Require(AllDigests(r) == AllDigests(*copy.replica),
           "digests at " + r.node_id() + " depend on the order of two changesets");
   Require(DataOnly(DumpTables(r)) == DataOnly(DumpTables(*copy.replica)),
@@ -126,9 +134,7 @@ void Derived(FuzzInput& in, World& w) {
 
 void Step(FuzzInput& in, World& w) {
   const Op op = static_cast<Op>(in.Pick(static_cast<size_t>(Op::kCount)));
-  // UNITSYNC_FUZZ_TRACE=1: which operations an input runs (to read a crasher).
-  static const bool trace = std::getenv("UNITSYNC_FUZZ_TRACE") != nullptr;
-  if (trace) std::fprintf(stderr, "merge_fuzz: op %d\n", static_cast<int>(op));
+  if (Tracing()) std::fprintf(stderr, "merge_fuzz: op %d\n", static_cast<int>(op));
   switch (op) {
     case Op::kWrite:  // node, table, id, kind, columns and values
       w.LocalWrite(in, PickNode(in));
