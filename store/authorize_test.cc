@@ -71,6 +71,7 @@ TEST_F(AuthorizeTest, ARealUnitPushIsAcceptedWhole) {
   EXPECT_TRUE(r.rejected.empty());
   EXPECT_EQ(r.rows_inserted, 1u);
   EXPECT_EQ(r.rows_deleted, 0u);  // c1 arrives as a tombstone of a row central never had.
+  EXPECT_EQ(r.rows_tombstoned, 1u);
   EXPECT_EQ(Digests(u1_, "unit-0001"), Digests(central_, "unit-0001"));
 }
 

@@ -63,7 +63,7 @@
 //   authorize_unit = U and the stored row (its clock's unit,
 //     or the live row's routing value) is not U's           kOwnedElsewhere
 // Every received row is counted once: rows_received = inserted + updated +
-// deleted + unchanged + evicted + purged + rejected.size().
+// deleted + tombstoned + unchanged + evicted + purged + rejected.size().
 #pragma once
 
 #include <optional>
@@ -130,6 +130,9 @@ struct MergeReport {
   size_t rows_inserted = 0;
   size_t rows_updated = 0;
   size_t rows_deleted = 0;
+  // Tombstones recorded for rows this replica did not hold (deleted before it saw
+  // them), or made newer on rows already deleted: state changed, no row removed.
+  size_t rows_tombstoned = 0;
   size_t rows_unchanged = 0;  // Duplicates and rows whose every column lost.
   size_t conflicts = 0;       // New conflict records (re-detections not counted).
   // Remote timestamps beyond the clock-skew bound: merged as they are (the

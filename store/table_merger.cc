@@ -347,6 +347,7 @@ Status TableMerger::ApplyTombstone(const ChangeRow& row, RowClock& clock, bool& 
   if (clock.deleted) {
     if (row.tombstone_version > clock.tombstone) {
       clock.tombstone = row.tombstone_version;
+      ++m_.report().rows_tombstoned;
       changed = true;
     }
     return {};
@@ -365,7 +366,11 @@ Status TableMerger::ApplyTombstone(const ChangeRow& row, RowClock& clock, bool& 
   delete_.Reset();
   delete_.BindText(1, row.pk);
   if (auto st = delete_.Run(); !st) return st;
-  if (m_.replica().db().Changes() > 0 || clock.exists) ++m_.report().rows_deleted;
+  if (m_.replica().db().Changes() > 0 || clock.exists) {
+    ++m_.report().rows_deleted;
+  } else {
+    ++m_.report().rows_tombstoned;  // a row deleted before this replica saw it
+  }
   if (clock.unit.empty()) clock.unit = row.tombstone_unit;
   clock.deleted = true;
   clock.tombstone = row.tombstone_version;
