@@ -53,7 +53,8 @@ Status CopyFrom(Db& source, const std::string& source_path, const std::string& d
   const int step = options.pages_per_step > 0 ? options.pages_per_step : -1;
   int rc = SQLITE_OK;
   while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
-    rc = sqlite3_backup_step(backup.get(), step);
+    rc = InjectedSqliteFault(SqliteCall::kBackupStep);
+    if (rc == SQLITE_OK) rc = sqlite3_backup_step(backup.get(), step);
     if (options.on_progress) {
       const int total = sqlite3_backup_pagecount(backup.get());
       options.on_progress({total - sqlite3_backup_remaining(backup.get()), total});
