@@ -156,8 +156,8 @@ Status CopySnapshot(PinnedSnapshot snapshot, const std::string& dest_path,
                     const CopyOptions& options) {
   if (auto st = CreatePrivateFile(dest_path); !st) return st;
   auto st = CopyFrom(*snapshot.db_, snapshot.path_, dest_path, options);
-  if (!st) RemoveCopy(dest_path);
   if (auto end = snapshot.tx_->Commit(); !end && st) st = end;
+  if (!st) RemoveCopy(dest_path);  // also when only ending the read failed: no file on failure
   return st;
 }
 
