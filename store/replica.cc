@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "store/capture.h"
+#include "store/meta_number.h"
 
 namespace unitsync::store {
 namespace {
@@ -367,6 +368,13 @@ Status Replica::InstallCaptureTriggers() {
 }
 
 Status Replica::SaveClock() { return SetMeta("hlc", std::to_string(hlc_->last())); }
+
+Result<int64_t> GetMetaNumber(Replica& replica, std::string_view key) {
+  auto v = replica.GetMeta(key);
+  if (!v) return tl::unexpected(v.error());
+  if (!*v) return int64_t{0};
+  return ParseMetaNumber<int64_t>(replica.path(), key, **v);
+}
 
 Result<std::optional<std::string>> Replica::GetMeta(std::string_view key) {
   auto stmt = db_.Prepare("SELECT value FROM _us_meta WHERE key = ?1");
