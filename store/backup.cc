@@ -53,7 +53,8 @@ Status CopyFrom(Db& source, const std::string& source_path, const std::string& d
   const int step = options.pages_per_step > 0 ? options.pages_per_step : -1;
   int rc = SQLITE_OK;
   while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
-    rc = sqlite3_backup_step(backup.get(), step);
+    rc = InjectedSqliteFault(SqliteCall::kBackupStep);
+    if (rc == SQLITE_OK) rc = sqlite3_backup_step(backup.get(), step);
     if (options.on_progress) {
       const int total = sqlite3_backup_pagecount(backup.get());
       options.on_progress({total - sqlite3_backup_remaining(backup.get()), total});
@@ -155,8 +156,8 @@ Status CopySnapshot(PinnedSnapshot snapshot, const std::string& dest_path,
                     const CopyOptions& options) {
   if (auto st = CreatePrivateFile(dest_path); !st) return st;
   auto st = CopyFrom(*snapshot.db_, snapshot.path_, dest_path, options);
-  if (!st) RemoveCopy(dest_path);
   if (auto end = snapshot.tx_->Commit(); !end && st) st = end;
+  if (!st) RemoveCopy(dest_path);  // also when only ending the read failed: no file on failure
   return st;
 }
 

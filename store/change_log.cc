@@ -1,5 +1,6 @@
 #include "store/change_log.h"
 
+#include "store/meta_number.h"
 #include "store/row_clock.h"
 
 namespace unitsync::store {
@@ -20,9 +21,9 @@ std::vector<std::string> SplitCols(const std::string& cols) {
 }  // namespace
 
 Status StampPendingChanges(Replica& replica) {
-  auto stamped = replica.GetMeta("stamped_seq");
+  auto stamped = GetMetaNumber(replica, "stamped_seq");
   if (!stamped) return tl::unexpected(stamped.error());
-  const int64_t after = *stamped ? std::stoll(**stamped) : 0;
+  const int64_t after = *stamped;
 
   auto entries = ListChanges(replica, after, SIZE_MAX);
   if (!entries) return tl::unexpected(entries.error());
@@ -139,10 +140,10 @@ Result<ChangeLogStats> GetChangeLogStats(Replica& replica, int64_t after_seq) {
 }
 
 Status TrimChangeLog(Replica& replica, int64_t upto_seq) {
-  auto stamped = replica.GetMeta("stamped_seq");
+  auto stamped = GetMetaNumber(replica, "stamped_seq");
   if (!stamped) return tl::unexpected(stamped.error());
   // Never trim what has not been stamped: its versions would be lost.
-  const int64_t limit = std::min<int64_t>(upto_seq, *stamped ? std::stoll(**stamped) : 0);
+  const int64_t limit = std::min<int64_t>(upto_seq, *stamped);
   // The newest entry always stays: seq is a plain rowid (AUTOINCREMENT's
   // bookkeeping cost a write per change), and max(seq) + 1 must never fall
   // back to a number a peer has already acknowledged.

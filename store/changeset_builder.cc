@@ -3,6 +3,7 @@
 #include <map>
 
 #include "store/change_log.h"
+#include "store/meta_number.h"
 #include "store/row_clock.h"
 
 namespace unitsync::store {
@@ -77,9 +78,9 @@ Result<BuiltChangeset> BuildChangeset(Replica& replica, const BuildRequest& requ
   if (!tx) return tl::unexpected(tx.error());
   auto clocks = RowClockStore::Prepare(replica.db());
   if (!clocks) return tl::unexpected(clocks.error());
-  auto stamped = replica.GetMeta("stamped_seq");
+  auto stamped = GetMetaNumber(replica, "stamped_seq");
   if (!stamped) return tl::unexpected(stamped.error());
-  const int64_t stamped_seq = *stamped ? std::stoll(**stamped) : 0;
+  const int64_t stamped_seq = *stamped;
 
   BuiltChangeset out;
   out.last_seq = request.after_seq;

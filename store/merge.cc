@@ -45,14 +45,22 @@ Result<std::vector<BlockPlan>> MapColumns(const Replica& replica, const Changese
 }
 
 // Keeps foreign keys off for the duration of a merge; SQLite only honours
-// the pragma outside a transaction.
+// the pragma outside a transaction. A merge must not start when turning them
+// off failed: with them on, a child that arrives before its parent fails as a
+// constraint violation, which reads as schema skew and stops the sync, where
+// the failure was a passing I/O error. Turning them on again is best effort
+// (it runs after the commit; the next merge sets them again).
 class ForeignKeysOff {
  public:
-  explicit ForeignKeysOff(Db& db) : db_(db) { (void)db_.Exec("PRAGMA foreign_keys = OFF"); }
-  ~ForeignKeysOff() { (void)db_.Exec("PRAGMA foreign_keys = ON"); }
+  explicit ForeignKeysOff(Db& db) : db_(db), status_(db_.Exec("PRAGMA foreign_keys = OFF")) {}
+  ~ForeignKeysOff() {
+    if (status_) (void)db_.Exec("PRAGMA foreign_keys = ON");
+  }
+  const Status& status() const { return status_; }
 
  private:
   Db& db_;
+  Status status_;
 };
 
 }  // namespace
@@ -105,6 +113,7 @@ Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs,
   MergeReport report;
   const uint64_t clock_before = replica.clock().last();
   ForeignKeysOff fk_off(replica.db());
+  if (!fk_off.status()) return tl::unexpected(fk_off.status().error());
   auto tx = Transaction::Begin(replica.db());
   if (!tx) return tl::unexpected(tx.error());
   auto fail = [&](const Error& e) {

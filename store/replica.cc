@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "store/capture.h"
+#include "store/meta_number.h"
 
 namespace unitsync::store {
 namespace {
@@ -130,6 +131,40 @@ std::string NewGenerationId(const ReplicaOptions& options) {
   return "g-" + uuid.Next(wall.NowMs());
 }
 
+// The engine's tables and metadata of a new replica, in one transaction. Every failure
+// returns here, so Create removes the file whatever failed.
+Status WriteEngineTables(Db& db, Role role, const std::string& node_id,
+                         const ReplicaOptions& options) {
+  auto tx = Transaction::Begin(db);
+  if (!tx) return tl::unexpected(tx.error());
+  if (auto st = db.Exec(kEngineTables); !st) return st;
+  // Central fans its log out per unit; at a unit every entry has one unit.
+  if (role == Role::kCentral) {
+    if (auto st = db.Exec("CREATE INDEX _us_changes_unit ON _us_changes(unit, seq)"); !st)
+      return st;
+  }
+  if (auto st = db.Exec("PRAGMA application_id = " + std::to_string(kApplicationId)); !st)
+    return st;
+  auto ins = db.Prepare("INSERT INTO _us_meta(key, value) VALUES (?1, ?2)");
+  if (!ins) return tl::unexpected(ins.error());
+  std::vector<std::pair<const char*, std::string>> rows = {
+      {"role", std::string(RoleName(role))},
+      {"node_id", node_id},
+      {"engine_version", std::to_string(kEngineVersion)},
+      {"schema_version", "0"},
+      {"hlc", "0"},
+      {"stamped_seq", "0"},
+  };
+  if (role == Role::kCentral) rows.push_back({"generation", NewGenerationId(options)});
+  for (const auto& [k, v] : rows) {
+    ins->Reset();
+    ins->BindText(1, k);
+    ins->BindText(2, v);
+    if (auto st = ins->Run(); !st) return st;
+  }
+  return tx->Commit();
+}
+
 }  // namespace
 
 std::string_view RoleName(Role role) { return role == Role::kCentral ? "central" : "unit"; }
@@ -161,47 +196,23 @@ Result<Replica> Replica::Create(const std::string& path, Role role, const std::s
   }
   auto db = Db::Open(path, /*create=*/true);
   if (!db) return tl::unexpected(db.error());
-  auto st = ApplyPragmas(*db, false);
-  if (st) {
-    auto tx = Transaction::Begin(*db);
-    if (!tx) return tl::unexpected(tx.error());
-    st = db->Exec(kEngineTables);
-    // Central fans its log out per unit; at a unit every entry has one unit.
-    if (st && role == Role::kCentral) {
-      st = db->Exec("CREATE INDEX _us_changes_unit ON _us_changes(unit, seq)");
-    }
-    if (st) {
-      st = db->Exec("PRAGMA application_id = " + std::to_string(kApplicationId));
-    }
-    if (st) {
-      auto ins = db->Prepare("INSERT INTO _us_meta(key, value) VALUES (?1, ?2)");
-      if (!ins) return tl::unexpected(ins.error());
-      std::vector<std::pair<const char*, std::string>> rows = {
-          {"role", std::string(RoleName(role))},
-          {"node_id", node_id},
-          {"engine_version", std::to_string(kEngineVersion)},
-          {"schema_version", "0"},
-          {"hlc", "0"},
-          {"stamped_seq", "0"},
-      };
-      if (role == Role::kCentral) rows.push_back({"generation", NewGenerationId(options)});
-      for (const auto& [k, v] : rows) {
-        ins->Reset();
-        ins->BindText(1, k);
-        ins->BindText(2, v);
-        if (st = ins->Run(); !st) break;
-      }
-    }
-    if (st) st = tx->Commit();
-  }
-  if (!st) {
-    db = Db();  // Close before removing.
+  auto remove = [&path, &ec] {
     std::filesystem::remove(path, ec);
     std::filesystem::remove(path + "-wal", ec);
     std::filesystem::remove(path + "-shm", ec);
+  };
+  auto st = ApplyPragmas(*db, false);
+  if (st) st = WriteEngineTables(*db, role, node_id, options);
+  if (!st) {
+    db = Db();  // Close before removing.
+    remove();
     return tl::unexpected(st.error());
   }
-  return Init(std::move(*db), path, options);
+  // Init applies the schema: a replica it failed on holds engine tables but not the
+  // schema, and must not stay (Open would accept it, Create would refuse the path).
+  auto replica = Init(std::move(*db), path, options);
+  if (!replica) remove();  // Init's handle closed with it: nothing holds the file.
+  return replica;
 }
 
 Result<Replica> Replica::Open(const std::string& path, const ReplicaOptions& options) {
@@ -357,6 +368,13 @@ Status Replica::InstallCaptureTriggers() {
 }
 
 Status Replica::SaveClock() { return SetMeta("hlc", std::to_string(hlc_->last())); }
+
+Result<int64_t> GetMetaNumber(Replica& replica, std::string_view key) {
+  auto v = replica.GetMeta(key);
+  if (!v) return tl::unexpected(v.error());
+  if (!*v) return int64_t{0};
+  return ParseMetaNumber<int64_t>(replica.path(), key, **v);
+}
 
 Result<std::optional<std::string>> Replica::GetMeta(std::string_view key) {
   auto stmt = db_.Prepare("SELECT value FROM _us_meta WHERE key = ?1");

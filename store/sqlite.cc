@@ -33,12 +33,71 @@ Error SqliteError(int rc, sqlite3* db, std::string_view context) {
   }
 }
 
+namespace {
+// The plan installed on this thread, if any (ScopedSqliteFaults).
+thread_local SqliteFaultPlan* t_fault_plan = nullptr;
+}  // namespace
+
+std::string_view SqliteCallName(SqliteCall call) {
+  switch (call) {
+    case SqliteCall::kOpen:
+      return "open";
+    case SqliteCall::kPrepare:
+      return "prepare";
+    case SqliteCall::kBind:
+      return "bind";
+    case SqliteCall::kStep:
+      return "step";
+    case SqliteCall::kExec:
+      return "exec";
+    case SqliteCall::kBackupStep:
+      return "backup step";
+  }
+  return "?";
+}
+
+ScopedSqliteFaults::ScopedSqliteFaults(SqliteFaultPlan& plan) : previous_(t_fault_plan) {
+  t_fault_plan = &plan;
+}
+
+ScopedSqliteFaults::~ScopedSqliteFaults() { t_fault_plan = previous_; }
+
+int InjectedSqliteFault(SqliteCall call) {
+  SqliteFaultPlan* plan = t_fault_plan;
+  if (plan == nullptr) [[likely]]
+    return SQLITE_OK;
+  if (++plan->calls != plan->fail_at) return SQLITE_OK;
+  plan->injected = true;
+  plan->injected_call = call;
+  return plan->rc;
+}
+
+bool Statement::BindFault() {
+  const int rc = InjectedSqliteFault(SqliteCall::kBind);
+  Bound(rc);
+  return rc != SQLITE_OK;
+}
+
+void Statement::BindNull(int i) {
+  if (!BindFault()) Bound(sqlite3_bind_null(stmt_.get(), i));
+}
+
+void Statement::BindInt(int i, int64_t v) {
+  if (!BindFault()) Bound(sqlite3_bind_int64(stmt_.get(), i, v));
+}
+
+void Statement::BindText(int i, std::string_view v, Bytes b) {
+  if (BindFault()) return;
+  Bound(sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), Destructor(b)));
+}
+
 void Statement::BindBlob(int i, std::span<const uint8_t> v, Bytes b) {
+  if (BindFault()) return;
   // A zero-length blob must still be a blob, not NULL: use zeroblob(0).
   if (v.empty()) {
-    sqlite3_bind_zeroblob(stmt_.get(), i, 0);
+    Bound(sqlite3_bind_zeroblob(stmt_.get(), i, 0));
   } else {
-    sqlite3_bind_blob(stmt_.get(), i, v.data(), static_cast<int>(v.size()), Destructor(b));
+    Bound(sqlite3_bind_blob(stmt_.get(), i, v.data(), static_cast<int>(v.size()), Destructor(b)));
   }
 }
 
@@ -51,7 +110,7 @@ void Statement::BindValue(int i, const Value& v, Bytes b) {
         } else if constexpr (std::is_same_v<T, int64_t>) {
           BindInt(i, x);
         } else if constexpr (std::is_same_v<T, double>) {
-          sqlite3_bind_double(stmt_.get(), i, x);
+          if (!BindFault()) Bound(sqlite3_bind_double(stmt_.get(), i, x));
         } else if constexpr (std::is_same_v<T, std::string>) {
           BindText(i, x, b);
         } else {
@@ -62,7 +121,13 @@ void Statement::BindValue(int i, const Value& v, Bytes b) {
 }
 
 Result<bool> Statement::Step() {
-  const int rc = sqlite3_step(stmt_.get());
+  if (bind_rc_ != SQLITE_OK) {
+    // sqlite3_errmsg would describe the last call on the connection, not the bind.
+    return tl::unexpected(
+        SqliteError(bind_rc_, nullptr, std::string("bind for: ") + sqlite3_sql(stmt_.get())));
+  }
+  int rc = InjectedSqliteFault(SqliteCall::kStep);
+  if (rc == SQLITE_OK) rc = sqlite3_step(stmt_.get());
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   Error err = SqliteError(rc, db_, std::string("step: ") + sqlite3_sql(stmt_.get()));
@@ -79,6 +144,7 @@ Status Statement::Run() {
 }
 
 void Statement::Reset() {
+  bind_rc_ = SQLITE_OK;
   sqlite3_reset(stmt_.get());
   sqlite3_clear_bindings(stmt_.get());
 }
@@ -114,6 +180,9 @@ Result<Db> Db::Open(const std::string& path, bool create, bool read_only) {
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   flags |= read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (create && !read_only) flags |= SQLITE_OPEN_CREATE;
+  if (const int injected = InjectedSqliteFault(SqliteCall::kOpen); injected != SQLITE_OK) {
+    return tl::unexpected(SqliteError(injected, nullptr, "open " + path));
+  }
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   Db db(raw);  // Owns the handle even when open failed.
@@ -129,18 +198,28 @@ Result<Db> Db::Open(const std::string& path, bool create, bool read_only) {
 }
 
 Status Db::Exec(std::string_view sql) {
-  char* err = nullptr;
   const std::string text(sql);
+  auto head = [&text] { return text.substr(0, text.find_first_of("\n(")).substr(0, 60); };
+  // A ROLLBACK is never failed by the seam: SQLite does not fail one in practice (no
+  // pending statement blocks it since 3.7.11), and a rollback that did not happen would
+  // leave the transaction open, which no real fault does.
+  if (text != "ROLLBACK") {
+    if (const int injected = InjectedSqliteFault(SqliteCall::kExec); injected != SQLITE_OK) {
+      return tl::unexpected(SqliteError(injected, nullptr, "exec " + head()));
+    }
+  }
+  char* err = nullptr;
   const int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &err);
   sqlite3_free(err);  // SqliteError re-reads the message from the handle.
-  if (rc != SQLITE_OK) {
-    const std::string head = text.substr(0, text.find_first_of("\n(")).substr(0, 60);
-    return tl::unexpected(SqliteError(rc, db_.get(), "exec " + head));
-  }
+  if (rc != SQLITE_OK) return tl::unexpected(SqliteError(rc, db_.get(), "exec " + head()));
   return {};
 }
 
 Result<Statement> Db::Prepare(std::string_view sql) {
+  if (const int injected = InjectedSqliteFault(SqliteCall::kPrepare); injected != SQLITE_OK) {
+    return tl::unexpected(
+        SqliteError(injected, nullptr, "prepare " + std::string(sql.substr(0, 60))));
+  }
   sqlite3_stmt* stmt = nullptr;
   const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
                                     SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);

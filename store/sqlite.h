@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -22,6 +23,43 @@ namespace unitsync::store {
 // names tables and constraints but never bound values.
 Error SqliteError(int rc, sqlite3* db, std::string_view context);
 
+// Test-only fault seam (DESIGN.md "Fault seam"). While a SqliteFaultPlan is
+// installed on a thread with ScopedSqliteFaults, every call of this wrapper
+// on that thread that may fail — open, prepare, bind, step, exec (but
+// ROLLBACK), backup step — is counted, and the `fail_at`-th one fails with
+// `rc` instead of reaching SQLite (a bind stores the code, which the next
+// Step() returns). Nothing else changes: with no plan installed the check is
+// one thread-local load. There is no other way to install a plan (no
+// environment variable, no config key); production code never does.
+enum class SqliteCall { kOpen, kPrepare, kBind, kStep, kExec, kBackupStep };
+std::string_view SqliteCallName(SqliteCall call);
+
+struct SqliteFaultPlan {
+  int64_t fail_at = 0;  // 1-based; 0 counts calls and fails none
+  int rc = SQLITE_IOERR;
+  // Out: calls counted so far; the failed call, when one was injected.
+  int64_t calls = 0;
+  bool injected = false;
+  SqliteCall injected_call = SqliteCall::kOpen;
+};
+
+// Installs `plan` (not owned; it must outlive the guard) on the calling
+// thread until the guard goes; guards nest, the innermost plan counts.
+class ScopedSqliteFaults {
+ public:
+  explicit ScopedSqliteFaults(SqliteFaultPlan& plan);
+  ScopedSqliteFaults(const ScopedSqliteFaults&) = delete;
+  ScopedSqliteFaults& operator=(const ScopedSqliteFaults&) = delete;
+  ~ScopedSqliteFaults();
+
+ private:
+  SqliteFaultPlan* previous_;
+};
+
+// The seam's check, for the wrapper's call sites and backup.cc's
+// sqlite3_backup_step: SQLITE_OK, or the code to fail this call with.
+int InjectedSqliteFault(SqliteCall call);
+
 class Statement {
  public:
   Statement() = default;
@@ -32,16 +70,19 @@ class Statement {
   // stay valid until the parameter is bound again or the statement is reset
   // or finalized — e.g. a value held by a changeset for the whole apply.
   enum class Bytes { kCopy, kBorrow };
-  void BindNull(int i) { sqlite3_bind_null(stmt_.get(), i); }
-  void BindInt(int i, int64_t v) { sqlite3_bind_int64(stmt_.get(), i, v); }
-  void BindText(int i, std::string_view v, Bytes b = Bytes::kCopy) {
-    sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), Destructor(b));
-  }
+  // A bind that fails (SQLITE_RANGE, SQLITE_NOMEM, SQLITE_TOOBIG) is not
+  // lost: the statement keeps the first such code and every Step() until
+  // the next Reset() fails with it, without running, so a statement never
+  // runs with a parameter silently left NULL.
+  void BindNull(int i);
+  void BindInt(int i, int64_t v);
+  void BindText(int i, std::string_view v, Bytes b = Bytes::kCopy);
   void BindBlob(int i, std::span<const uint8_t> v, Bytes b = Bytes::kCopy);
   void BindValue(int i, const Value& v, Bytes b = Bytes::kCopy);
 
   // Runs one step. Returns true when a row is available, false when done.
-  // On failure the statement is reset and the error says `context`.
+  // On failure (a failed bind included) the statement is reset and the
+  // error names the statement.
   Result<bool> Step();
   // Step() until done, ignoring rows; for INSERT/UPDATE/DELETE.
   Status Run();
@@ -62,12 +103,17 @@ class Statement {
     void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
   };
   Statement(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
+  void Bound(int rc) {
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+  bool BindFault();  // true: the seam failed this bind (recorded in bind_rc_)
   static sqlite3_destructor_type Destructor(Bytes b) {
     return b == Bytes::kBorrow ? SQLITE_STATIC : SQLITE_TRANSIENT;
   }
 
   std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
-  sqlite3* db_ = nullptr;  // Not owned; outlived by the Db.
+  sqlite3* db_ = nullptr;    // Not owned; outlived by the Db.
+  int bind_rc_ = SQLITE_OK;  // First failed bind since the last Reset().
 };
 
 class Db {

@@ -4,20 +4,13 @@
 
 #include "store/change_log.h"
 #include "store/cursors.h"
+#include "store/meta_number.h"
 
 namespace unitsync::store {
 namespace {
 
 Result<int64_t> GetMetaInt(Replica& replica, const char* key) {
-  auto v = replica.GetMeta(key);
-  if (!v) return tl::unexpected(v.error());
-  if (!*v) return int64_t{0};
-  try {
-    return static_cast<int64_t>(std::stoll(**v));
-  } catch (const std::exception&) {
-    return Fail(Errc::kCorrupt, std::string("replica metadata '") + key + "' is not a number",
-                "restore the replica from a backup or re-seed it");
-  }
+  return GetMetaNumber(replica, key);
 }
 
 Status SetMetaInt(Replica& replica, const char* key, int64_t value) {

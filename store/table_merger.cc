@@ -1,5 +1,6 @@
 #include "store/table_merger.h"
 
+#include "store/meta_number.h"
 #include "store/purge.h"
 #include "store/sync_state.h"
 
@@ -68,9 +69,9 @@ void MergeContext::Reject(const TableSpec& spec, const std::string& pk, RowRejec
 
 Result<bool> MergeContext::HasUnackedLocalChanges(const TableSpec& spec, const std::string& pk) {
   if (!unacked_.valid()) {
-    auto acked = replica_.GetMeta(kMetaPushAckedLogSeq);
+    auto acked = GetMetaNumber(replica_, kMetaPushAckedLogSeq);
     if (!acked) return tl::unexpected(acked.error());
-    acked_log_seq_ = *acked ? std::stoll(**acked) : 0;
+    acked_log_seq_ = *acked;
     // No index on (tbl, pk): evictions are rare and a unit's log is
     // trimmed as central acknowledges it.
     auto stmt = replica_.db().Prepare(

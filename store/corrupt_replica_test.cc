@@ -1,0 +1,122 @@
+// A replica whose engine metadata or clock records hold garbage (a bad sector, a hand
+// edit): every operation that reads them fails with kCorrupt, naming what is damaged and
+// never the bytes found, changes nothing, and does not crash.
+#include "store/change_log.h"
+#include "store/cursors.h"
+#include "store/inspect.h"
+#include "store/merge.h"
+#include "store/star_fixture.h"
+#include "store/sync_state.h"
+
+namespace unitsync::store {
+namespace {
+
+using testing::DumpDb;
+using testing::DumpDiff;
+using testing::Exec;
+using testing::ValueOrDie;
+
+// What std::stoll threw on (a crash: the store thread does not catch) or read as a
+// prefix ("2x" as 2, " 1" as 1, "-1" as -1).
+const char* const kBadNumbers[] = {"", "abc", "2x", "-1", " 1", "+1", "99999999999999999999999"};
+
+class CorruptReplicaTest : public testing::StarTest {
+ protected:
+  void SetUp() override {
+    Exec(u1_,
+         "INSERT INTO student(id, unit_id, pseudo_id, name) VALUES ('s', 'unit-0001', 'ps', "
+         "'Alva');"
+         "INSERT INTO support_case(id, unit_id, student_id, opened_on) "
+         "VALUES ('c', 'unit-0001', 's', '2026-01-10');");
+    PushReport(u1_);
+    Pull(u1_, FanOut(u1_));
+    clock_.Advance(1000);
+  }
+
+  // Overwrites one _us_meta value behind the engine's back.
+  static void Damage(Replica& r, const std::string& key, const std::string& bad) {
+    auto st = r.db().Prepare("UPDATE _us_meta SET value = ?2 WHERE key = ?1");
+    auto stmt = ValueOrDie(std::move(st));
+    stmt.BindText(1, key);
+    stmt.BindText(2, bad);
+    ASSERT_TRUE(stmt.Run());
+    ASSERT_EQ(r.db().Changes(), 1) << key << " is not in _us_meta";
+  }
+
+  template <typename T>
+  static void ExpectCorrupt(const Result<T>& r, const std::string& key) {
+    ASSERT_FALSE(r.has_value()) << "read a damaged '" << key << "' as a number";
+    EXPECT_EQ(r.error().code, Errc::kCorrupt) << r.error().ToString();
+    EXPECT_NE(r.error().message.find("'" + key + "'"), std::string::npos) << r.error().message;
+    EXPECT_FALSE(r.error().hint.empty());
+  }
+};
+
+TEST_F(CorruptReplicaTest, ADamagedStampedSeqFailsStampBuildTrimAndMergeAndChangesNothing) {
+  Exec(u1_, "UPDATE support_case SET opened_on = '2026-02-02' WHERE id = 'c'");
+  for (const char* bad : kBadNumbers) {
+    SCOPED_TRACE(std::string("stamped_seq='") + bad + "'");
+    Damage(u1_, "stamped_seq", bad);
+    const testing::DbDump before = DumpDb(u1_.db());
+    ExpectCorrupt(StampPendingChangesNow(u1_), "stamped_seq");
+    ExpectCorrupt(BuildChangeset(u1_, BuildRequest{}), "stamped_seq");
+    ExpectCorrupt(TrimChangeLog(u1_, 100), "stamped_seq");
+    ExpectCorrupt(ApplyChangeset(u1_, FanOut(u1_)), "stamped_seq");
+    EXPECT_EQ(DumpDiff(before, DumpDb(u1_.db())), "");
+  }
+}
+
+TEST_F(CorruptReplicaTest, ADamagedOutboxOrSeedNumberIsCorruptNotMisread) {
+  for (const char* key :
+       {kMetaPushBuiltSeq, kMetaPushBuiltLogSeq, kMetaPushAckedSeq, kMetaPushAckedLogSeq}) {
+    for (const char* bad : kBadNumbers) {
+      SCOPED_TRACE(std::string(key) + "='" + bad + "'");
+      Damage(u1_, key, bad);
+      ExpectCorrupt(GetOutboxState(u1_), key);
+      Damage(u1_, key, "1");
+    }
+  }
+  US_ASSERT_OK(RequestSeed(u1_));
+  for (const char* key : {"seed_wanted", "seed_next", "seed_head", "seed_rows", "seed_total"}) {
+    auto present = ValueOrDie(u1_.GetMeta(key));
+    if (!present) continue;  // a key RequestSeed does not write
+    Damage(u1_, key, "2x");
+    ExpectCorrupt(GetSeedState(u1_), key);
+    Damage(u1_, key, *present);
+  }
+}
+
+TEST_F(CorruptReplicaTest, ADamagedAckedLogSeqFailsAnEvictionAtTheUnit) {
+  // The eviction checks the unit's unacknowledged work against push_acked_log_seq.
+  Exec(central_, "UPDATE student SET unit_id = 'unit-0002' WHERE id = 's'");
+  const Changeset cs = FanOut(u1_);
+  ASSERT_EQ(Rows(cs), std::vector<std::string>{"student/s:evict"});
+  Damage(u1_, kMetaPushAckedLogSeq, "abc");
+  const testing::DbDump before = DumpDb(u1_.db());
+  ExpectCorrupt(ApplyChangeset(u1_, cs), kMetaPushAckedLogSeq);
+  EXPECT_EQ(DumpDiff(before, DumpDb(u1_.db())), "");
+  Damage(u1_, kMetaPushAckedLogSeq, "0");
+  EXPECT_EQ(ValueOrDie(ApplyChangeset(u1_, cs)).rows_evicted, 1u);
+}
+
+TEST_F(CorruptReplicaTest, AnUndecodableClockRecordFailsEveryReaderWithKCorrupt) {
+  Exec(u1_, "UPDATE _us_clock SET versions = x'c1' WHERE pk = 'c'");
+  Exec(u1_, "UPDATE support_case SET opened_on = '2026-03-03' WHERE id = 'c'");
+  auto history = GetRowHistory(u1_, "support_case", "c");
+  ASSERT_FALSE(history);
+  EXPECT_EQ(history.error().code, Errc::kCorrupt);
+  auto digest = ComputeDigests(u1_);
+  ASSERT_FALSE(digest);
+  EXPECT_EQ(digest.error().code, Errc::kCorrupt);
+  // Stamping the local write reads the damaged record: the stamp fails, whole.
+  const testing::DbDump before = DumpDb(u1_.db());
+  auto stamp = StampPendingChangesNow(u1_);
+  ASSERT_FALSE(stamp);
+  EXPECT_EQ(stamp.error().code, Errc::kCorrupt);
+  EXPECT_NE(stamp.error().message.find("_us_clock support_case"), std::string::npos)
+      << stamp.error().message;
+  EXPECT_EQ(DumpDiff(before, DumpDb(u1_.db())), "");
+}
+
+}  // namespace
+}  // namespace unitsync::store
