@@ -172,34 +172,36 @@ TEST_F(SnapshotApplyTest, ARepeatedOrOverlappingChunkMergesRowByRow) {
   EXPECT_EQ(testing::Digests(fast_, "unit-1"), testing::Digests(central_, "unit-1"));
 }
 
-// What a unit can hold when a snapshot arrives: local writes (stamped first, inside the
-// chunk's transaction), a purge marker, a conflict record, a row without a clock.
+// What a unit can hold when a snapshot (re)arrives: a resumed run re-sends chunks it
+// applied before a power cut, after the unit wrote locally (stamped first, inside the
+// chunk's transaction), purged a row, recorded a conflict, or got a row without a clock.
 TEST_F(SnapshotApplyTest, RowsTheUnitAlreadyHoldsAreMergedAsUsual) {
   const std::vector<Changeset> chunks = Chunks(7);
-  ApplyBoth({chunks[0], chunks[1]});
-  // A local write the daemon has not stamped yet: a new row inside a later chunk's
-  // range, and an update of a row that a later chunk carries.
+  ASSERT_GT(chunks.size(), 5u);
+  ApplyBoth({chunks[0], chunks[1], chunks[2]});
+  // Rows of chunks 1 and 2, which come again: a local update not stamped yet, a purge.
+  ExecBoth("UPDATE student SET grade = '8' WHERE id = 's-110'");
+  for (Replica* r : {&fast_, &merged_}) ValueOrDie(PurgeRow(*r, "student", "s-115"), "purge");
+  // A new local row inside a later chunk's range.
   AddStudent(fast_, "s-1225", "unit-1");
   AddStudent(merged_, "s-1225", "unit-1");
-  ExecBoth("UPDATE student SET grade = '8' WHERE id = 's-110'");
   // A row written behind the engine's back with no clock (the flag silences capture).
   ExecBoth(
       "BEGIN; INSERT INTO _us_applying(flag) VALUES (1); INSERT INTO student(id, unit_id, "
       "pseudo_id, grade) VALUES ('s-131', 'unit-1', 'p-x', '5'); DELETE FROM _us_applying; "
       "COMMIT");
-  // A purge marker and a conflict record for rows of later chunks.
-  for (Replica* r : {&fast_, &merged_}) {
-    AddStudent(*r, "s-1335", "unit-1");
-    US_ASSERT_OK(StampPendingChangesNow(*r));
-    ValueOrDie(PurgeRow(*r, "student", "s-1335"), "purge");
-  }
   ExecBoth(
       "INSERT INTO _us_conflicts(tbl, pk, col, kind, winner_value, winner_hlc, winner_origin, "
       "loser_value, loser_hlc, loser_origin, detected_ms) VALUES ('student', 's-126', 'grade', "
       "'update', '1', 5, 'a', '2', 4, 'b', 0)");
-  const std::vector<Changeset> rest(chunks.begin() + 2, chunks.end());
-  ApplyBoth(rest);
+  const std::vector<Changeset> resumed(chunks.begin() + 1, chunks.end());
+  EXPECT_EQ(ApplyBoth({resumed.begin(), resumed.begin() + 2}), 0u) << "applied before";
+  EXPECT_GT(ApplyBoth({resumed.begin() + 2, resumed.end()}), 0u) << "the rest is fresh";
   ExpectSameReplica(fast_, merged_);
+  EXPECT_EQ(Query(fast_, "SELECT grade FROM student WHERE id = 's-110'"), "8")
+      << "the newer local write stays";
+  EXPECT_EQ(Query(fast_, "SELECT count(*) FROM student WHERE id = 's-115'"), "0")
+      << "a purged row does not come back";
   EXPECT_EQ(Query(fast_, "SELECT count(*) FROM _us_conflicts"),
             Query(merged_, "SELECT count(*) FROM _us_conflicts"));
 }
