@@ -173,6 +173,11 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
     if (auto st = r.Integer("max_rows_per_changeset", c.max_rows_per_changeset, 1, 100'000); !st) {
       return st;
     }
+    if (auto st =
+            r.Integer("max_rows_per_snapshot_chunk", c.max_rows_per_snapshot_chunk, 1, 100'000);
+        !st) {
+      return st;
+    }
     return r.Integer("change_poll_ms", c.change_poll_ms, 100, 3'600'000);
   }));
   CONFIG_TRY(section("backup", [&](TableReader& r) -> Status {

@@ -53,6 +53,9 @@ struct Config {
   // [sync]
   protocol::SyncOptions sync;
   size_t max_rows_per_changeset = 1000;
+  // Central: rows per re-seed snapshot chunk at most (chunks are also cut at ~half a
+  // frame of values). Larger than a changeset: every chunk is one commit at the unit.
+  size_t max_rows_per_snapshot_chunk = 16384;
   // A local write is noticed through the WAL file changing; this bounds how long a write
   // that changed nothing visible to the watch (e.g. a checkpoint race) waits.
   int64_t change_poll_ms = 5'000;

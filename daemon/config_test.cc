@@ -33,6 +33,7 @@ TEST(Config, TheShippedExampleParsesValidatesAndMatchesTheDefaults) {
   EXPECT_EQ(c->sync.max_frame, d.sync.max_frame);
   EXPECT_EQ(c->sync.verify_timeout_ms, d.sync.verify_timeout_ms);
   EXPECT_EQ(c->max_rows_per_changeset, d.max_rows_per_changeset);
+  EXPECT_EQ(c->max_rows_per_snapshot_chunk, d.max_rows_per_snapshot_chunk);
   EXPECT_EQ(c->change_poll_ms, d.change_poll_ms);
   EXPECT_EQ(c->metrics_port, d.metrics_port);
   EXPECT_EQ(c->backup_dir, d.backup_dir);

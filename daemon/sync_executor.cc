@@ -9,6 +9,7 @@
 #include "store/digest.h"
 #include "store/merge.h"
 #include "store/rejections.h"
+#include "store/snapshot_apply.h"
 #include "store/sync_state.h"
 #include "store/write_count.h"
 
@@ -367,9 +368,7 @@ StoreResult UnitExecutor::ApplySnapshotChunk(const protocol::ApplySnapshotChunk&
     next.after_table = last->table;
     next.after_pk = last->pk;
   }
-  store::ApplyOptions options;
-  options.set_meta = store::SeedStateMeta(next);
-  auto report = store::ApplyChangeset(replica_, *changeset, options);
+  auto report = store::ApplySnapshotChunk(replica_, *changeset, next);
   if (!report) return refuse(OutcomeOf(report.error().code), report.error());
   out.progress = ToProgress(next);
   return out;
@@ -506,7 +505,7 @@ StoreResult CentralExecutor::BuildSnapshotChunk(const protocol::BuildSnapshotChu
   store::SnapshotChunkRequest request;
   request.unit = unit_id_;
   request.after = {work.after_table, work.after_pk};
-  request.max_rows = options_.max_rows;
+  request.max_rows = options_.max_snapshot_rows;
   request.max_bytes = budget / 2;
   Result<store::BuiltSnapshotChunk> built;
   for (;;) {  // as BuildForFrame: fewer rows until the sealed chunk fits one frame

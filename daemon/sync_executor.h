@@ -59,6 +59,12 @@ struct ExecutorOptions {
   size_t max_rows = 1000;
   // Optional; must outlive the executor.
   StoreObserver* observer = nullptr;
+  // Rows per snapshot chunk at most (central; config max_rows_per_snapshot_chunk).
+  // Chunks are also cut at half the frame's plaintext of values (~2 MiB at the default
+  // max_frame, ~3,500 support actions); fewer, larger chunks mean fewer commits at the
+  // re-seeding unit (bench/RESULTS.md "recovery"). Any size that fits a frame is valid
+  // on the wire.
+  size_t max_snapshot_rows = 16384;
 };
 
 class UnitExecutor {

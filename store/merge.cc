@@ -7,11 +7,7 @@
 #include "store/table_merger.h"
 
 namespace unitsync::store {
-namespace {
-
-using internal::BlockPlan;
-using internal::MergeContext;
-using internal::TableMerger;
+namespace internal {
 
 // Checks the changeset against the manifest before anything is written, and
 // maps each block column to the local column index. Unknown tables and
@@ -44,26 +40,45 @@ Result<std::vector<BlockPlan>> MapColumns(const Replica& replica, const Changese
   return plans;
 }
 
-// Keeps foreign keys off for the duration of a merge; SQLite only honours
-// the pragma outside a transaction. A merge must not start when turning them
-// off failed: with them on, a child that arrives before its parent fails as a
-// constraint violation, which reads as schema skew and stops the sync, where
-// the failure was a passing I/O error. Turning them on again is best effort
-// (it runs after the commit; the next merge sets them again).
-class ForeignKeysOff {
- public:
-  explicit ForeignKeysOff(Db& db) : db_(db), status_(db_.Exec("PRAGMA foreign_keys = OFF")) {}
-  ~ForeignKeysOff() {
-    if (status_) (void)db_.Exec("PRAGMA foreign_keys = ON");
+// A merge must not start when turning foreign keys off failed: with them on, a child
+// that arrives before its parent fails as a constraint violation, which reads as schema
+// skew and stops the sync, where the failure was a passing I/O error. Turning them on
+// again is best effort (it runs after the commit; the next merge sets them again).
+ForeignKeysOff::ForeignKeysOff(Db& db) : db_(db), status_(db_.Exec("PRAGMA foreign_keys = OFF")) {}
+ForeignKeysOff::~ForeignKeysOff() {
+  if (status_) (void)db_.Exec("PRAGMA foreign_keys = ON");
+}
+
+Status MergeRows(Replica& replica, const Changeset& cs, const std::vector<BlockPlan>& plans,
+                 const ApplyOptions& options, MergeReport& report, const FreshBlockTest* fresh) {
+  // Local writes not yet stamped must be versioned before anything can
+  // overwrite them, or they would be lost without a conflict record.
+  if (auto st = StampPendingChanges(replica); !st) return st;
+  if (auto st = replica.db().Exec("INSERT INTO _us_applying(flag) VALUES (1)"); !st) return st;
+  auto clocks = RowClockStore::Prepare(replica.db());
+  if (!clocks) return tl::unexpected(clocks.error());
+  MergeContext merger(replica, *clocks, options, report);
+  if (auto st = merger.Init(); !st) return st;
+
+  for (size_t t = 0; t < cs.tables.size(); ++t) {
+    const TableChanges& block = cs.tables[t];
+    const TableSpec& spec = *replica.manifest().Find(block.table);
+    TableMerger tm(merger, spec, block, plans[t]);
+    if (auto st = tm.Prepare(); !st) return st;
+    bool is_fresh = false;
+    if (fresh != nullptr) {
+      auto f = (*fresh)(spec, block);
+      if (!f) return tl::unexpected(f.error());
+      is_fresh = *f;
+    }
+    for (const ChangeRow& row : block.rows) {
+      if (auto st = is_fresh ? tm.ApplyFresh(row) : tm.Apply(row); !st) return st;
+    }
   }
-  const Status& status() const { return status_; }
+  return replica.db().Exec("DELETE FROM _us_applying");
+}
 
- private:
-  Db& db_;
-  Status status_;
-};
-
-}  // namespace
+}  // namespace internal
 
 std::string_view RowRejectReasonName(RowRejectReason reason) {
   switch (reason) {
@@ -107,12 +122,12 @@ Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs,
   if (options.advance_received && options.advance_received->peer.empty()) {
     return Fail(Errc::kInvalidArgument, "advance_received names no peer");
   }
-  auto plans = MapColumns(replica, cs);
+  auto plans = internal::MapColumns(replica, cs);
   if (!plans) return tl::unexpected(plans.error());
 
   MergeReport report;
   const uint64_t clock_before = replica.clock().last();
-  ForeignKeysOff fk_off(replica.db());
+  internal::ForeignKeysOff fk_off(replica.db());
   if (!fk_off.status()) return tl::unexpected(fk_off.status().error());
   auto tx = Transaction::Begin(replica.db());
   if (!tx) return tl::unexpected(tx.error());
@@ -121,26 +136,9 @@ Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs,
     replica.clock().Restore(clock_before);
     return tl::unexpected(e);
   };
-  // Local writes not yet stamped must be versioned before anything can
-  // overwrite them, or they would be lost without a conflict record.
-  if (auto st = StampPendingChanges(replica); !st) return fail(st.error());
-  if (auto st = replica.db().Exec("INSERT INTO _us_applying(flag) VALUES (1)"); !st) {
+  if (auto st = internal::MergeRows(replica, cs, *plans, options, report, nullptr); !st) {
     return fail(st.error());
   }
-  auto clocks = RowClockStore::Prepare(replica.db());
-  if (!clocks) return fail(clocks.error());
-  MergeContext merger(replica, *clocks, options, report);
-  if (auto st = merger.Init(); !st) return fail(st.error());
-
-  for (size_t t = 0; t < cs.tables.size(); ++t) {
-    const TableChanges& block = cs.tables[t];
-    TableMerger tm(merger, *replica.manifest().Find(block.table), block, (*plans)[t]);
-    if (auto st = tm.Prepare(); !st) return fail(st.error());
-    for (const ChangeRow& row : block.rows) {
-      if (auto st = tm.Apply(row); !st) return fail(st.error());
-    }
-  }
-  if (auto st = replica.db().Exec("DELETE FROM _us_applying"); !st) return fail(st.error());
   for (const auto& [key, value] : options.set_meta) {
     if (auto st = replica.SetMeta(key, value); !st) return fail(st.error());
   }

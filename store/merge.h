@@ -138,9 +138,14 @@ struct MergeReport {
   // Remote timestamps beyond the clock-skew bound: merged as they are (the
   // data must converge) but not adopted by the local clock.
   size_t far_future_versions = 0;
-  uint64_t max_far_future_ms = 0;      // How far ahead the worst of them was.
-  size_t rows_evicted = 0;             // Rows dropped because they moved to another unit.
-  size_t rows_purged = 0;              // Rows erased (or markers made newer) by a purge.
+  uint64_t max_far_future_ms = 0;  // How far ahead the worst of them was.
+  size_t rows_evicted = 0;         // Rows dropped because they moved to another unit.
+  size_t rows_purged = 0;          // Rows erased (or markers made newer) by a purge.
+  // Of rows_received: rows applied without looking up a clock record, because none can
+  // exist (a snapshot chunk into a replica that holds nothing of its range:
+  // snapshot_apply.h). Not a term of the rows_received sum: each is also counted as
+  // inserted, deleted, purged ... as usual.
+  size_t rows_fresh = 0;
   std::vector<RowRejection> rejected;  // Rows not applied, in changeset order; never values.
 };
 

@@ -149,21 +149,38 @@ Status TableMerger::Apply(const ChangeRow& row) {
     }
     if (*reason) return Reject(row, **reason);
   }
-  if (row.purge) return ApplyPurge(row, *clock);
-  if (clock->purged) {
+  return ApplyWithClock(row, *clock);
+}
+
+Status TableMerger::ApplyFresh(const ChangeRow& row) {
+  if (row.evict || local_only_ || m_.authorize_unit()) return Apply(row);
+  ++m_.report().rows_received;
+  ++m_.report().rows_fresh;
+  current_loaded_ = false;
+  pending_.clear();
+  // What RowClockStore::Load returns for a row without a record.
+  RowClock clock;
+  clock.columns.resize(spec_.columns.size());
+  return ApplyWithClock(row, clock);
+}
+
+Status TableMerger::ApplyWithClock(const ChangeRow& row, RowClock& clock) {
+  MergeReport& report = m_.report();
+  if (row.purge) return ApplyPurge(row, clock);
+  if (clock.purged) {
     ++report.rows_unchanged;  // A purged row never comes back.
     return {};
   }
-  const std::string old_unit = clock->exists ? clock->unit : std::string();
+  const std::string old_unit = clock.exists ? clock.unit : std::string();
 
   Status st;
   bool changed = false;
   if (row.tombstone) {
-    st = ApplyTombstone(row, *clock, changed);
-  } else if (clock->deleted) {
-    st = ApplyToDeleted(row, *clock, changed);
+    st = ApplyTombstone(row, clock, changed);
+  } else if (clock.deleted) {
+    st = ApplyToDeleted(row, clock, changed);
   } else {
-    st = ApplyUpsert(row, *clock, changed);
+    st = ApplyUpsert(row, clock, changed);
   }
   if (!st) {
     if (st.error().code != Errc::kConstraint) return st;
@@ -191,10 +208,10 @@ Status TableMerger::Apply(const ChangeRow& row) {
     ++report.rows_unchanged;
     return {};
   }
-  clock->exists = true;
-  if (auto s = m_.clocks().Save(spec_, row.pk, *clock); !s) return s;
-  if (auto s = m_.LogMerged(spec_, row.pk, clock->unit, "M"); !s) return s;
-  if (!old_unit.empty() && old_unit != clock->unit) {
+  clock.exists = true;
+  if (auto s = m_.clocks().Save(spec_, row.pk, clock); !s) return s;
+  if (auto s = m_.LogMerged(spec_, row.pk, clock.unit, "M"); !s) return s;
+  if (!old_unit.empty() && old_unit != clock.unit) {
     return m_.LogMerged(spec_, row.pk, old_unit, "X");
   }
   return {};

@@ -3,6 +3,7 @@
 // the contract is store/merge.h.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -86,8 +87,17 @@ class TableMerger {
 
   Status Apply(const ChangeRow& row);
 
+  // Apply() for a row of which the replica holds no clock record, without looking
+  // one up (snapshot_apply.cc proves the precondition for a whole block). Evictions,
+  // authorized and local-only blocks take Apply(). REQUIRES: no _us_clock row for
+  // (this table, row.pk) — then the result is exactly Apply()'s.
+  Status ApplyFresh(const ChangeRow& row);
+
  private:
   Status Reject(const ChangeRow& row, RowRejectReason reason);
+
+  // Apply() from the row's stored clock (an empty one when it has none) on.
+  Status ApplyWithClock(const ChangeRow& row, RowClock& clock);
 
   // DESIGN.md "Write authorization at central", for a row that `unit` sent.
   Result<std::optional<RowRejectReason>> Authorize(const ChangeRow& row, const RowClock& clock,
@@ -128,5 +138,37 @@ class TableMerger {
   bool current_found_ = false;
   std::vector<PendingConflict> pending_;
 };
+
+// Maps each block's columns onto the manifest (merge.cc). Fails, before anything is
+// written, with kRejected for an unknown table or column.
+Result<std::vector<BlockPlan>> MapColumns(const Replica& replica, const Changeset& cs);
+
+// Keeps foreign keys off for the duration of a merge (a child may arrive before its
+// parent); SQLite only honours the pragma outside a transaction.
+class ForeignKeysOff {
+ public:
+  explicit ForeignKeysOff(Db& db);
+  ~ForeignKeysOff();
+  ForeignKeysOff(const ForeignKeysOff&) = delete;
+  ForeignKeysOff& operator=(const ForeignKeysOff&) = delete;
+  // Whether turning them off worked; a merge must not start otherwise (merge.cc).
+  const Status& status() const { return status_; }
+
+ private:
+  Db& db_;
+  Status status_;
+};
+
+// Says whether a table block may take TableMerger::ApplyFresh for every row
+// (snapshot_apply.cc).
+using FreshBlockTest = std::function<Result<bool>(const TableSpec&, const TableChanges&)>;
+
+// The merge of `cs` inside the caller's open write transaction (foreign keys off):
+// stamps pending local changes, raises the apply flag, merges every block (`plans` from
+// MapColumns) and lowers the flag. Blocks for which `fresh` (optional) answers true
+// take ApplyFresh. Cursors, meta, the clock's persistence and the commit are the
+// caller's. On failure the transaction holds partial writes: the caller rolls back.
+Status MergeRows(Replica& replica, const Changeset& cs, const std::vector<BlockPlan>& plans,
+                 const ApplyOptions& options, MergeReport& report, const FreshBlockTest* fresh);
 
 }  // namespace unitsync::store::internal

@@ -115,7 +115,8 @@ TEST_F(DaemonRecovery, UnitDiskLostIsReseededFromCentralAndResumesAfterAKill) {
   const std::string u = "unit-0001";
   // Small chunks at central, so the snapshot has many and the kill lands inside it.
   std::string central_cfg = ReadFile(dir_.File("central.toml"));
-  central_cfg.replace(central_cfg.find("[sync]\n"), 7, "[sync]\nmax_rows_per_changeset = 50\n");
+  central_cfg.replace(central_cfg.find("[sync]\n"), 7,
+                      "[sync]\nmax_rows_per_snapshot_chunk = 50\n");
   WriteFile(dir_.File("central.toml"), central_cfg);
   StartCentral();
   StartUnits();

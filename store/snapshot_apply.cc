@@ -1,0 +1,123 @@
+#include "store/snapshot_apply.h"
+
+#include "store/table_merger.h"
+
+namespace unitsync::store {
+namespace {
+
+// synchronous = NORMAL for one snapshot chunk's transaction, FULL again afterwards.
+//
+// Why NORMAL is crash-safe here, and only here: in WAL mode a NORMAL commit is atomic
+// and leaves the database consistent; what a power cut (not a process crash: the OS
+// still writes the WAL out) can cost is the last few commits. A chunk's commit holds
+// its rows *and* the seed state that says where to resume (seed_next, seed_after), so a
+// lost tail of chunks takes its resume point with it, and the next HELLO asks central
+// for exactly those chunks again; merge makes any overlap harmless. Nothing outside the
+// replica depends on a chunk being durable: central keeps its snapshot state in memory
+// (protocol/hub.cc), and chunk ACKs are flow control only. What must survive — the pull
+// cursor and the cleared seed state (FinishSeed), every push and every other apply —
+// commits with FULL, and a FULL commit syncs the whole WAL, all earlier NORMAL commits
+// included (the WAL is a log: durable up to a point, never with holes).
+class ChunkDurability {
+ public:
+  explicit ChunkDurability(Db& db) : db_(db) {}
+  ~ChunkDurability() {
+    if (relaxed_) (void)Full();
+  }
+  ChunkDurability(const ChunkDurability&) = delete;
+  ChunkDurability& operator=(const ChunkDurability&) = delete;
+
+  Status Relax() {
+    if (auto st = db_.Exec("PRAGMA synchronous = NORMAL"); !st) return st;
+    relaxed_ = true;
+    return {};
+  }
+  // Back to FULL (replica.cc ApplyPragmas); a failure here must not go unnoticed.
+  Status Full() {
+    if (auto st = db_.Exec("PRAGMA synchronous = FULL"); !st) return st;
+    relaxed_ = false;
+    return {};
+  }
+
+ private:
+  Db& db_;
+  bool relaxed_ = false;
+};
+
+// A block may skip the per-row clock lookup (TableMerger::ApplyFresh) when no row of it
+// can have a clock record. Ids strictly ascending means no id repeats, so applying one
+// row cannot create the record a later row of the block would find (a row's apply only
+// writes its own id's record); no record of the table between the first and the last id
+// (the same byte order: std::string compares as memcmp, as SQLite's BINARY collation)
+// means none exists for any of them before the block. Under both, Load would return "no
+// record" for every row, and ApplyFresh does exactly what Apply does after such a Load.
+// A live row without a record (written before unitsync tracked it) is handled by the
+// same code either way (ApplyUpsert merges into it on the UNIQUE failure).
+class FreshProbe {
+ public:
+  explicit FreshProbe(Db& db) : db_(db) {}
+
+  Result<bool> operator()(const TableSpec& spec, const TableChanges& block) {
+    if (block.rows.empty()) return false;
+    for (size_t i = 1; i < block.rows.size(); ++i) {
+      if (!(block.rows[i - 1].pk < block.rows[i].pk)) return false;
+    }
+    if (!probe_.valid()) {
+      auto probe = db_.Prepare("SELECT 1 FROM _us_clock WHERE tbl = ?1 AND pk >= ?2 AND pk <= ?3");
+      if (!probe) return tl::unexpected(probe.error());
+      probe_ = std::move(*probe);
+    }
+    probe_.Reset();
+    probe_.BindText(1, spec.name);
+    probe_.BindText(2, block.rows.front().pk);
+    probe_.BindText(3, block.rows.back().pk);
+    auto found = probe_.Step();
+    if (!found) return tl::unexpected(found.error());
+    probe_.Reset();
+    return !*found;
+  }
+
+ private:
+  Db& db_;
+  Statement probe_;
+};
+
+}  // namespace
+
+Status ApplyChunkRows(Replica& replica, const Changeset& chunk, MergeReport& report) {
+  auto plans = internal::MapColumns(replica, chunk);
+  if (!plans) return tl::unexpected(plans.error());
+  FreshProbe probe(replica.db());
+  const internal::FreshBlockTest fresh =
+      [&probe](const TableSpec& spec, const TableChanges& block) { return probe(spec, block); };
+  return internal::MergeRows(replica, chunk, *plans, ApplyOptions{}, report, &fresh);
+}
+
+Result<MergeReport> ApplySnapshotChunk(Replica& replica, const Changeset& chunk,
+                                       const SeedState& next) {
+  if (replica.role() != Role::kUnit) {
+    return Fail(Errc::kInvalidArgument, "only a unit applies snapshot chunks");
+  }
+  MergeReport report;
+  const uint64_t clock_before = replica.clock().last();
+  ChunkDurability durability(replica.db());
+  if (auto st = durability.Relax(); !st) return tl::unexpected(st.error());
+  internal::ForeignKeysOff fk_off(replica.db());
+  if (!fk_off.status()) return tl::unexpected(fk_off.status().error());
+  auto tx = Transaction::Begin(replica.db());
+  if (!tx) return tl::unexpected(tx.error());
+  auto fail = [&](const Error& e) {
+    replica.clock().Restore(clock_before);  // timestamps of a failed apply must not stick
+    return tl::unexpected(e);
+  };
+  if (auto st = ApplyChunkRows(replica, chunk, report); !st) return fail(st.error());
+  for (const auto& [key, value] : SeedStateMeta(next)) {
+    if (auto st = replica.SetMeta(key, value); !st) return fail(st.error());
+  }
+  if (auto st = replica.SaveClock(); !st) return fail(st.error());
+  if (auto st = tx->Commit(); !st) return fail(st.error());
+  if (auto st = durability.Full(); !st) return tl::unexpected(st.error());
+  return report;
+}
+
+}  // namespace unitsync::store
