@@ -59,6 +59,9 @@ struct ExecutorOptions {
   size_t max_rows = 1000;
   // Optional; must outlive the executor.
   StoreObserver* observer = nullptr;
+  // Central: trim the change log and tombstones by the units' acknowledgements
+  // (store/log_gc.h), ignoring units silent for longer than this; 0 = never trim.
+  int64_t log_retention_ms = 0;
 };
 
 class UnitExecutor {
@@ -102,6 +105,7 @@ class CentralExecutor {
 
  private:
   protocol::StoreResult LoadUnit(const protocol::LoadUnit& work);
+  protocol::StoreResult AckChanges(const protocol::AckChanges& work);
   protocol::StoreResult ApplyPush(const protocol::ApplyPush& work);
   protocol::StoreResult BuildChanges(const protocol::BuildChanges& work);
   protocol::StoreResult StartSnapshot();

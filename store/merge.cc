@@ -4,6 +4,7 @@
 #include "store/cursors.h"
 #include "store/rejections.h"
 #include "store/row_clock.h"
+#include "store/seed_tracking.h"
 #include "store/table_merger.h"
 
 namespace unitsync::store {
@@ -120,6 +121,13 @@ Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs,
   if (!clocks) return fail(clocks.error());
   MergeContext merger(replica, *clocks, options, report);
   if (auto st = merger.Init(); !st) return fail(st.error());
+  using Seed = ApplyOptions::SeedTracking;
+  if (options.seed_tracking == Seed::kStart) {
+    if (auto st = internal::StartSeedTracking(replica); !st) return fail(st.error());
+  }
+  if (options.seed_tracking == Seed::kStart || options.seed_tracking == Seed::kContinue) {
+    if (auto st = internal::StrikeDelivered(replica, cs); !st) return fail(st.error());
+  }
 
   for (size_t t = 0; t < cs.tables.size(); ++t) {
     const TableChanges& block = cs.tables[t];
@@ -130,6 +138,9 @@ Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs,
     }
   }
   if (auto st = replica.db().Exec("DELETE FROM _us_applying"); !st) return fail(st.error());
+  if (options.seed_tracking == Seed::kFinish) {
+    if (auto st = internal::EndSeedTracking(replica); !st) return fail(st.error());
+  }
   for (const auto& [key, value] : options.set_meta) {
     if (auto st = replica.SetMeta(key, value); !st) return fail(st.error());
   }
