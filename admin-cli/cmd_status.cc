@@ -71,6 +71,10 @@ void PrintUnit(std::ostream& out, const Json& doc, bool live, int64_t now) {
           << " rows streamed from central (" << JsonInt(s, "chunks_applied")
           << " chunks; resumes there if interrupted)";
     }
+    if (s.value("forced", false)) {
+      out << "; central's log no longer reached this unit's cursor (offline past central's "
+             "log retention): rows the snapshot leaves out are removed here at its end";
+    }
     out << "\n";
   }
   out << "cursors:          pushes built " << JsonInt(o, "built_seq") << ", acknowledged "
@@ -111,6 +115,12 @@ void PrintCentral(std::ostream& out, const Json& doc, bool live) {
   out << "units known:      " << JsonInt(doc, "units_known") << " (see 'unitsyncctl units')\n"
       << "log head:         seq " << JsonInt(doc, "log_head_seq") << ", generation "
       << ForTerminal(doc["generation"].get<std::string>()) << "\n";
+  if (doc.contains("log_gc")) {
+    const Json& gc = doc["log_gc"];
+    out << "change log:       " << JsonInt(gc, "entries") << " entries, trimmed up to seq "
+        << JsonInt(gc, "trimmed_upto") << "; " << JsonInt(gc, "tombstones")
+        << " tombstones, collected up to seq " << JsonInt(gc, "tombstones_trimmed_upto") << "\n";
+  }
 }
 
 Status RunStatus(Context& ctx) {

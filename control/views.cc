@@ -9,6 +9,7 @@
 #include "store/cursors.h"
 #include "store/digest.h"
 #include "store/inspect.h"
+#include "store/log_gc.h"
 #include "store/merge.h"
 #include "store/purge.h"
 #include "store/rejections.h"
@@ -128,6 +129,7 @@ Result<json> StatusView(store::Replica& replica) {
                      {"rows_applied", seed->rows_done},
                      {"rows_total", seed->rows_total},
                      {"head", seed->head},
+                     {"forced", seed->forced},
                      {"pristine", *pristine}};
     }
   } else {
@@ -136,6 +138,13 @@ Result<json> StatusView(store::Replica& replica) {
     doc["log_head_seq"] = stats->head_seq;
     doc["generation"] = *generation;
     doc["units_known"] = cursors->size();
+    US_TRY(gc, store::GetLogGcState(replica));
+    US_TRY(counts, store::CountLogAndTombstones(replica));
+    doc["log_gc"] = {{"entries", counts->first},
+                     {"tombstones", counts->second},
+                     {"trimmed_upto", gc->log_trimmed_upto},
+                     {"tombstones_trimmed_upto", gc->tombs_trimmed_upto},
+                     {"last_run_ms", gc->last_run_ms}};
   }
   US_TRY(conflicts, store::OpenConflictsByUnit(replica));
   doc["conflicts_open"] = Sum(*conflicts);

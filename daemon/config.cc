@@ -178,7 +178,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source) {
         !st) {
       return st;
     }
-    return r.Integer("change_poll_ms", c.change_poll_ms, 100, 3'600'000);
+    if (auto st = r.Integer("change_poll_ms", c.change_poll_ms, 100, 3'600'000); !st) return st;
+    return r.Integer("log_retention_s", c.log_retention_s, 0, 3'650LL * 86'400);
   }));
   CONFIG_TRY(section("backup", [&](TableReader& r) -> Status {
     if (auto st = r.String("dir", c.backup_dir); !st) return st;

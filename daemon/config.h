@@ -59,6 +59,9 @@ struct Config {
   // A local write is noticed through the WAL file changing; this bounds how long a write
   // that changed nothing visible to the watch (e.g. a checkpoint race) waits.
   int64_t change_poll_ms = 5'000;
+  // Central: a unit silent for longer no longer holds back the trimming of the change log
+  // and tombstones (store/log_gc.h); it re-seeds when it comes back. 0 = never trim.
+  int64_t log_retention_s = 30 * 86'400;
 
   // [backup]: scheduled sealed backups (recovery/backup_file.h). Empty dir = off.
   std::string backup_dir;

@@ -223,7 +223,8 @@ struct CentralNode::Session {
         exec(std::make_shared<CentralExecutor>(
             node.replica_, unit_id, node.keys_,
             ExecutorOptions{node.config_.sync.max_frame, node.config_.max_rows_per_changeset,
-                            node.store_observer_, node.config_.max_rows_per_snapshot_chunk})),
+                            node.store_observer_, node.config_.max_rows_per_snapshot_chunk,
+                            node.config_.log_retention_s * 1000})),
         driver(node.io_, node.store_, node.log_, "",
                CoreDriver::Hooks{
                    [this] { return hub.TakeActions(); },

@@ -7,6 +7,7 @@
 #include "store/changeset_builder.h"
 #include "store/cursors.h"
 #include "store/digest.h"
+#include "store/log_gc.h"
 #include "store/merge.h"
 #include "store/rejections.h"
 #include "store/snapshot_apply.h"
@@ -90,7 +91,8 @@ protocol::SeedProgress ToProgress(const store::SeedState& s) {
           s.after_pk,
           static_cast<uint64_t>(s.head),
           static_cast<uint64_t>(s.rows_done),
-          static_cast<uint64_t>(s.rows_total)};
+          static_cast<uint64_t>(s.rows_total),
+          s.forced};
 }
 
 protocol::DigestsComputed DigestsFailed(std::optional<Error>& failure, const Error& e) {
@@ -151,10 +153,10 @@ void Report(StoreObserver* observer, const protocol::StoreWork& work,
 
 std::string_view StoreWorkName(const protocol::StoreWork& work) {
   static constexpr std::string_view kNames[] = {
-      "fetch_pushes",    "ack_pushes",           "apply_changes",        "resync",
-      "save_generation", "record_rejections",    "apply_snapshot_chunk", "finish_snapshot",
-      "load_unit",       "apply_push",           "build_changes",        "ack_changes",
-      "start_snapshot",  "build_snapshot_chunk", "compute_digests"};
+      "fetch_pushes",    "ack_pushes",      "apply_changes",        "resync",
+      "force_seed",      "save_generation", "record_rejections",    "apply_snapshot_chunk",
+      "finish_snapshot", "load_unit",       "apply_push",           "build_changes",
+      "ack_changes",     "start_snapshot",  "build_snapshot_chunk", "compute_digests"};
   static_assert(std::size(kNames) == std::variant_size_v<protocol::StoreWork>);
   return kNames[work.index()];
 }
@@ -211,6 +213,8 @@ StoreResult UnitExecutor::Dispatch(const protocol::StoreWork& work) {
           return Resync(w);
         } else if constexpr (std::is_same_v<W, protocol::SaveGeneration>) {
           return Done(failure_, store::SetSeenGeneration(replica_, w.generation));
+        } else if constexpr (std::is_same_v<W, protocol::ForceSeed>) {
+          return Done(failure_, store::RequestSeed(replica_, /*forced=*/true));
         } else if constexpr (std::is_same_v<W, protocol::ComputeDigests>) {
           return ComputeDigests();
         } else if constexpr (std::is_same_v<W, protocol::ApplySnapshotChunk>) {
@@ -430,8 +434,7 @@ StoreResult CentralExecutor::Dispatch(const protocol::StoreWork& work) {
         } else if constexpr (std::is_same_v<W, protocol::BuildChanges>) {
           return BuildChanges(w);
         } else if constexpr (std::is_same_v<W, protocol::AckChanges>) {
-          return Done(failure_,
-                      store::AdvanceAcked(replica_, unit_id_, static_cast<int64_t>(w.seq)));
+          return AckChanges(w);
         } else if constexpr (std::is_same_v<W, protocol::StartSnapshot>) {
           return StartSnapshot();
         } else if constexpr (std::is_same_v<W, protocol::BuildSnapshotChunk>) {
@@ -475,7 +478,29 @@ StoreResult CentralExecutor::LoadUnit(const protocol::LoadUnit& work) {
       return fail(st.error());
     }
   }
+  if (work.hello) {
+    auto reseed = store::RecordHello(replica_, unit_id_, static_cast<int64_t>(work.pull),
+                                     static_cast<int64_t>(work.unit_built));
+    if (!reseed) return fail(reseed.error());
+    out.must_reseed = *reseed;
+  }
   return out;
+}
+
+StoreResult CentralExecutor::AckChanges(const protocol::AckChanges& work) {
+  if (auto st = store::AdvanceAcked(replica_, unit_id_, static_cast<int64_t>(work.seq)); !st) {
+    return Done(failure_, st);
+  }
+  if (options_.log_retention_ms <= 0) return protocol::StoreDone{};
+  // Trimming is a pass over what became trimmable; run it a few times per retention
+  // period at most, whichever unit's acknowledgement comes along.
+  auto gc = store::GetLogGcState(replica_);
+  if (!gc) return Done(failure_, tl::unexpected(gc.error()));
+  const int64_t interval = std::min<int64_t>(60'000, options_.log_retention_ms / 4);
+  if (replica_.NowMs() - gc->last_run_ms < interval) return protocol::StoreDone{};
+  auto report = store::CollectLogGarbage(replica_, store::LogGcPolicy{options_.log_retention_ms});
+  if (!report) return Done(failure_, tl::unexpected(report.error()));
+  return protocol::StoreDone{};
 }
 
 StoreResult CentralExecutor::StartSnapshot() {
@@ -586,6 +611,18 @@ StoreResult CentralExecutor::BuildChanges(const protocol::BuildChanges& work) {
     out.error = e.ToString();
     return out;
   };
+  if (options_.log_retention_ms > 0) {
+    auto gc = store::GetLogGcState(replica_);
+    if (!gc) return fail(gc.error());
+    if (static_cast<int64_t>(work.after_seq) < gc->log_trimmed_upto) {
+      // Not a storage failure: the unit lagged past the retention (the hub closes with
+      // reseed_required).
+      out.ok = false;
+      out.must_reseed = true;
+      out.error = "the change log was trimmed past " + std::to_string(work.after_seq);
+      return out;
+    }
+  }
   store::BuildRequest request;
   request.after_seq = static_cast<int64_t>(work.after_seq);
   request.max_rows = options_.max_rows;
@@ -595,7 +632,9 @@ StoreResult CentralExecutor::BuildChanges(const protocol::BuildChanges& work) {
   out.to = static_cast<uint64_t>(built->last_seq);
   out.rows = built->rows;
   out.more = built->more;
-  if (built->rows == 0) return out;
+  // Nothing for this unit: sealed anyway (an empty changeset) when it covers entries, so
+  // the hub can move the unit's cursor (HubSession::kAdvanceAfter).
+  if (built->rows == 0 && out.to <= work.after_seq) return out;
   auto key = keys_.Current(unit_id_);
   if (!key) return fail(key.error());
   protocol::EnvelopeHeader header;
@@ -605,7 +644,10 @@ StoreResult CentralExecutor::BuildChanges(const protocol::BuildChanges& work) {
   header.seq_from = work.from;
   header.seq_to = out.to;
   header.stream = work.generation;
-  auto sealed = protocol::SealChangeset(**key, header, built->bytes);
+  auto sealed = protocol::SealChangeset(
+      **key, header,
+      built->rows > 0 ? built->bytes
+                      : store::EncodeChangeset(store::Changeset{replica_.node_id(), {}}));
   if (!sealed) return fail(sealed.error());
   out.sealed = std::move(*sealed);
   return out;

@@ -65,6 +65,9 @@ struct ExecutorOptions {
   // re-seeding unit (bench/RESULTS.md "recovery"). Any size that fits a frame is valid
   // on the wire.
   size_t max_snapshot_rows = 16384;
+  // Central: trim the change log and tombstones by the units' acknowledgements
+  // (store/log_gc.h), ignoring units silent for longer than this; 0 = never trim.
+  int64_t log_retention_ms = 0;
 };
 
 class UnitExecutor {
@@ -108,6 +111,7 @@ class CentralExecutor {
 
  private:
   protocol::StoreResult LoadUnit(const protocol::LoadUnit& work);
+  protocol::StoreResult AckChanges(const protocol::AckChanges& work);
   protocol::StoreResult ApplyPush(const protocol::ApplyPush& work);
   protocol::StoreResult BuildChanges(const protocol::BuildChanges& work);
   protocol::StoreResult StartSnapshot();

@@ -132,7 +132,7 @@ void HubSession::OnHello(const Hello& hello) {
   hello_ = hello;
   version_ = chosen;
   phase_ = Phase::kLoading;
-  core_.Request(LoadUnit{hello.push_seq}, 0);
+  core_.Request(LoadUnit{hello.push_seq, hello.pull_seq, true}, 0);
 }
 
 void HubSession::OnUnitLoaded(UnitLoaded& loaded) {
@@ -141,6 +141,16 @@ void HubSession::OnUnitLoaded(UnitLoaded& loaded) {
     core_.Log(LogLevel::kError, "load_unit_failed",
               "unit=" + unit_id_ + " error=\"" + loaded.error + "\"");
     return CloseWith(ErrorCode::kInternal, "central could not load this unit's state");
+  }
+  if (loaded.must_reseed && !hello_.seed) {
+    // Our log was trimmed past the unit's cursor while it was away (store/log_gc.h): the
+    // log cannot bring it up to date; a snapshot can, and the unit asks for one.
+    core_.Log(LogLevel::kWarning, "reseed_required",
+              "unit=" + unit_id_ + " pull=" + std::to_string(hello_.pull_seq) +
+                  " unit_built=" + std::to_string(hello_.push_seq) +
+                  " applied=" + std::to_string(loaded.applied_seq));
+    return CloseWith(ErrorCode::kReseedRequired, "central's change log no longer reaches pull " +
+                                                     std::to_string(hello_.pull_seq) + ": re-seed");
   }
   generation_ = loaded.generation;
   applied_ = push_queued_to_ = loaded.applied_seq;
@@ -425,6 +435,13 @@ void HubSession::OnChangesBuilt(uint64_t epoch, const BuildChanges& work, Change
     return;
   }
   building_ = false;
+  if (!built.ok && built.must_reseed) {
+    // Trimmed while this session lagged (it was silent past the retention).
+    core_.Log(LogLevel::kWarning, "reseed_required",
+              "unit=" + unit_id_ + " after=" + std::to_string(work.after_seq));
+    return CloseWith(ErrorCode::kReseedRequired, "central's change log no longer reaches " +
+                                                     std::to_string(work.after_seq) + ": re-seed");
+  }
   if (!built.ok) {
     core_.Log(LogLevel::kError, "build_changes_failed",
               "unit=" + unit_id_ + " error=\"" + built.error + "\"");
@@ -434,7 +451,12 @@ void HubSession::OnChangesBuilt(uint64_t epoch, const BuildChanges& work, Change
   }
   if (phase_ != Phase::kSyncing) return;
   fan_cursor_ = std::max(fan_cursor_, built.to);
-  if (built.rows > 0) {
+  // Entries for other units only: nothing to send, but a unit whose cursor never moves
+  // holds central's log GC back and, silent past the retention, would have to re-seed.
+  // Every kAdvanceAfter entries it gets an empty CHANGES to acknowledge.
+  const bool advance = built.rows == 0 && !built.sealed.empty() && in_flight_.empty() &&
+                       built.to >= fan_acked_ + kAdvanceAfter;
+  if (built.rows > 0 || advance) {
     core_.Send(Changes{work.from, built.to, std::move(built.sealed)});
     fan_sent_to_ = built.to;
     in_flight_.push_back(built.to);

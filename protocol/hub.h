@@ -109,8 +109,10 @@ class HubSession {
   bool push_gap_reported_ = false;
 
   // Fan-out.
-  uint64_t fan_cursor_ = 0;         // central log examined up to here
-  uint64_t fan_sent_to_ = 0;        // last CHANGES `to` sent (the next `from` is this + 1)
+  uint64_t fan_cursor_ = 0;   // central log examined up to here
+  uint64_t fan_sent_to_ = 0;  // last CHANGES `to` sent (the next `from` is this + 1)
+  // An empty CHANGES moves a unit's cursor past this many entries meant for others.
+  static constexpr uint64_t kAdvanceAfter = 512;
   uint64_t fan_acked_ = 0;          // highest `to` the unit acknowledged
   std::deque<uint64_t> in_flight_;  // `to` of CHANGES sent, not yet acknowledged
   uint64_t fan_epoch_ = 1;          // bumped on rewind: older builds are stale

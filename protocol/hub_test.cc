@@ -50,6 +50,35 @@ TEST_F(Hub, HelloNamingAnotherUnitIsRefused) {
   EXPECT_EQ(hub_.phase(), HubSession::Phase::kClosed);
 }
 
+TEST_F(Hub, AUnitTheTrimmedLogNoLongerReachesIsToldToReseed) {
+  hub_.OnConnected();
+  Take(hub_.TakeActions());
+  Out hello = Feed(Hello{1, 1, "unit-0001", 4, 17, "g-1", {}});
+  ASSERT_EQ(hello.work.size(), 1u);
+  const auto& load = std::get<LoadUnit>(hello.work[0]);
+  EXPECT_TRUE(load.hello);
+  EXPECT_EQ(load.pull, 17u) << "central's log GC needs the unit's pull cursor";
+  UnitLoaded loaded{true, "", 4, 900, "g-1", 0};
+  loaded.must_reseed = true;
+  Out out = Result(loaded);
+  const auto* e = Only<ErrorMessage>(out.sent);
+  ASSERT_NE(e, nullptr) << "no WELCOME, no fan-out: the log cannot bring it up to date";
+  EXPECT_EQ(e->code, ErrorCode::kReseedRequired);
+  EXPECT_TRUE(out.closed);
+}
+
+TEST_F(Hub, AUnitAlreadyAskingForASnapshotGetsItAlthoughTheLogWasTrimmed) {
+  hub_.OnConnected();
+  Take(hub_.TakeActions());
+  Feed(Hello{1, 1, "unit-0001", 0, 17, "g-1", SeedRequest{"snap-1", 0, "", ""}});
+  UnitLoaded loaded{true, "", 0, 900, "g-1", 0};
+  loaded.must_reseed = true;
+  Out out = Result(loaded);
+  EXPECT_NE(Only<Welcome>(out.sent), nullptr);
+  ASSERT_EQ(out.work.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<StartSnapshot>(out.work[0]));
+}
+
 TEST_F(Hub, NoCommonVersionIsRefused) {
   hub_.OnConnected();
   Take(hub_.TakeActions());

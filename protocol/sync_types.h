@@ -114,6 +114,9 @@ struct SeedProgress {
   uint64_t head = 0;        // central log head of the snapshot's first BEGIN (0: none yet)
   uint64_t rows_done = 0;   // rows applied so far
   uint64_t rows_total = 0;  // as central last announced them
+  // Central's log no longer reaches our pull cursor (ERROR reseed_required): rows the
+  // snapshot does not deliver are evicted and the pull cursor becomes the head.
+  bool forced = false;
   bool operator==(const SeedProgress&) const = default;
 };
 
@@ -155,6 +158,9 @@ struct Resync {
   uint64_t pull = 0;
   std::string generation;
 };
+// Central said its log no longer reaches our pull cursor: re-seed, forced (store
+// RequestSeed). Answer: StoreDone.
+struct ForceSeed {};
 // Remember the generation id seen in WELCOME. Answer: StoreDone.
 struct SaveGeneration {
   std::string generation;
@@ -186,10 +192,13 @@ struct FinishSnapshot {
 // ---- store work central's hub session asks for ----
 
 // Where this unit stands at central; `unit_built` is the push seq its HELLO claims to
-// have built, remembered to tell what a unit that lost its disk never sent. Answer:
-// UnitLoaded.
+// have built, remembered to tell what a unit that lost its disk never sent. For a HELLO
+// (`hello`), its pull cursor too: central's log GC (store/log_gc.h) decides whether the
+// unit must re-seed. Answer: UnitLoaded.
 struct LoadUnit {
   uint64_t unit_built = 0;
+  uint64_t pull = 0;
+  bool hello = false;
 };
 // Open a PUSH envelope (kind push, origin = unit, destination = central, seq_from =
 // seq_to = seq), authorize and apply it, advancing the unit's applied cursor to `seq` in
@@ -235,9 +244,9 @@ struct ComputeDigests {
 };
 
 using StoreWork =
-    std::variant<FetchPushes, AckPushes, ApplyChanges, Resync, SaveGeneration, RecordRejections,
-                 ApplySnapshotChunk, FinishSnapshot, LoadUnit, ApplyPush, BuildChanges, AckChanges,
-                 StartSnapshot, BuildSnapshotChunk, ComputeDigests>;
+    std::variant<FetchPushes, AckPushes, ApplyChanges, Resync, ForceSeed, SaveGeneration,
+                 RecordRejections, ApplySnapshotChunk, FinishSnapshot, LoadUnit, ApplyPush,
+                 BuildChanges, AckChanges, StartSnapshot, BuildSnapshotChunk, ComputeDigests>;
 
 using SyncAction = std::variant<SendFrame, ArmTimer, CancelTimer, Connect, CloseConnection,
                                 LogAdvanced, LogLine, StoreWork, VerifyDone>;
@@ -284,6 +293,9 @@ struct UnitLoaded {
   // fewer than central applied: pushes (applied_seq, lost_to] never reached central and
   // are gone with the unit's disk. 0: nothing lost.
   uint64_t lost_to = 0;
+  // Central's log was trimmed past the unit's pull cursor (or tombstones it may still
+  // write against are gone): the unit must re-seed before it syncs.
+  bool must_reseed = false;
 };
 struct PushApplied {
   ApplyOutcome outcome = ApplyOutcome::kApplied;
@@ -295,10 +307,14 @@ struct PushApplied {
 struct ChangesBuilt {
   bool ok = true;
   std::string error;
-  uint64_t to = 0;    // last central log seq examined (new fan-out cursor)
-  size_t rows = 0;    // 0: nothing for this unit in (after_seq, to]; nothing to send
-  Bytes sealed;       // when rows > 0
+  uint64_t to = 0;  // last central log seq examined (new fan-out cursor)
+  size_t rows = 0;  // 0: nothing for this unit in (after_seq, to]
+  // When rows > 0, or (rows == 0) an empty changeset the hub may send to move the unit's
+  // cursor past entries meant for others (HubSession: kAdvanceAfter).
+  Bytes sealed;
   bool more = false;  // the log holds entries after `to`
+  // The log was trimmed past `after_seq` (store/log_gc.h): the unit must re-seed.
+  bool must_reseed = false;
 };
 
 struct DigestsComputed {

@@ -8,8 +8,7 @@ namespace {
 
 // Errors after which retrying soon cannot help: back off to the maximum at once.
 bool Persistent(ErrorCode code) {
-  return code == ErrorCode::kNotAuthorized || code == ErrorCode::kUnsupportedVersion ||
-         code == ErrorCode::kReseedRequired;
+  return code == ErrorCode::kNotAuthorized || code == ErrorCode::kUnsupportedVersion;
 }
 
 // Failed attempts after which the backoff delay is at its cap whatever the settings.
@@ -208,6 +207,7 @@ void Uplink::HandleMessage(Message& message) {
                   error->message + "\"");
     core_.Close("central sent ERROR");
     if (persistent) attempts_ = kMaxBackoffAttempts;
+    if (error->code == ErrorCode::kReseedRequired) ForceReseed();
     ScheduleReconnect();
     return;
   }
@@ -532,8 +532,12 @@ void Uplink::OnSnapshotFinished(uint64_t connection, const FinishSnapshot& work,
     return;
   }
   const uint64_t rows = state_.seed ? state_.seed->rows_done : 0;
+  const bool forced = state_.seed && state_.seed->forced;
   state_.seed.reset();
-  state_.pull_seq = SeededPull(state_.pull_seq, work.head);
+  // A forced seed replaced the log we could not pull (store FinishSeed): continue after
+  // the head, with the unsent pushes forgotten (they are rebuilt from the change log).
+  state_.pull_seq = forced ? work.head : SeededPull(state_.pull_seq, work.head);
+  if (forced) state_.built_seq = state_.acked_seq;
   core_.Log(LogLevel::kInfo, "reseed_done",
             "rows=" + std::to_string(rows) + " pull=" + std::to_string(state_.pull_seq));
   if (!current) return;
@@ -543,6 +547,18 @@ void Uplink::OnSnapshotFinished(uint64_t connection, const FinishSnapshot& work,
   core_.Send(Ack{AckOf::kChanges, state_.pull_seq});
   local_dirty_ = true;
   FillWindow();
+}
+
+void Uplink::ForceReseed() {
+  // Central's log no longer reaches our pull cursor: the next HELLO asks for a snapshot
+  // (a re-seed under way continues), and the store remembers it is forced.
+  if (!state_.seed) state_.seed = SeedProgress{};
+  state_.seed->forced = true;
+  core_.Request(ForceSeed{}, connection_);
+  core_.Log(
+      LogLevel::kWarning, "reseed_forced",
+      "pull=" + std::to_string(state_.pull_seq) + " built=" + std::to_string(state_.built_seq));
+  attempts_ = 0;  // not a failure: reconnect at the base delay
 }
 
 void Uplink::RestartSeed(const std::string& why) {

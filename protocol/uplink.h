@@ -101,6 +101,8 @@ class Uplink {
   // A snapshot step failed here: drop what is queued behind it and resume from the
   // durable seed state on a new session.
   void RestartSeed(const std::string& why);
+  // ERROR reseed_required: a forced re-seed at the next connection.
+  void ForceReseed();
   void FillWindow();
   // Arms kRetry after failed store work: base·2^failures in a row, capped; the delay.
   int64_t RetryLater();

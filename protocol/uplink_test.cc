@@ -271,6 +271,45 @@ TEST_F(UplinkTest, PersistentErrorsBackOffToTheMaximum) {
   EXPECT_GE(*delay, 30'000);
 }
 
+TEST_F(UplinkTest, ReseedRequiredForcesASnapshotAtTheNextConnection) {
+  options_.backoff_base_ms = 500;
+  auto u = Make({8, 5, 40, "g-1", std::nullopt});
+  Connect(*u);
+  env_.next_random = 0;
+  Out out = Feed(*u, ErrorMessage{ErrorCode::kReseedRequired, "log trimmed"});
+  EXPECT_TRUE(out.closed);
+  ASSERT_EQ(out.work.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<ForceSeed>(out.work[0])) << "made durable";
+  auto delay = Armed(out, TimerId::kReconnect);
+  ASSERT_TRUE(delay.has_value());
+  EXPECT_LE(*delay, 500) << "not a failure: no long backoff";
+  Result(*u, StoreDone{});
+  u->OnTimer(TimerId::kReconnect);
+  Hello h = Connect(*u);
+  ASSERT_TRUE(h.seed.has_value());
+  EXPECT_EQ(h.seed->next_chunk, 0u);
+  EXPECT_FALSE(h.seed->snapshot_id.empty());
+
+  // The snapshot streams; at its end the pull cursor is the head, not the lower old one,
+  // and the pushes built before are forgotten (the store rewound its outbox).
+  Feed(*u, Welcome{1, "central", "g-1", 5, 90});
+  Feed(*u, SnapshotBegin{h.seed->snapshot_id, 90, 0});
+  Out end = Feed(*u, SnapshotEnd{h.seed->snapshot_id, 0});
+  ASSERT_FALSE(end.work.empty());
+  const auto* finish = std::get_if<FinishSnapshot>(&end.work.back());
+  ASSERT_NE(finish, nullptr);
+  EXPECT_EQ(finish->head, 90u);
+  Out done = Result(*u, StoreDone{});
+  const auto* ack = Only<Ack>(done.sent);
+  ASSERT_NE(ack, nullptr);
+  EXPECT_EQ(ack->of, AckOf::kChanges);
+  EXPECT_EQ(ack->seq, 90u) << "a forced seed does not keep the lower cursor (40)";
+  ASSERT_FALSE(done.work.empty());
+  const auto* fetch = std::get_if<FetchPushes>(&done.work.back());
+  ASSERT_NE(fetch, nullptr);
+  EXPECT_EQ(fetch->after_seq, 5u) << "pushes continue after what central applied";
+}
+
 TEST_F(UplinkTest, MoreWaitingIsFetchedWhenTheWindowFreesWithoutANewLocalChange) {
   options_.window = 2;
   auto u = Make({0, 0, 0, "g-1", std::nullopt});

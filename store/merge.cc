@@ -4,6 +4,7 @@
 #include "store/cursors.h"
 #include "store/rejections.h"
 #include "store/row_clock.h"
+#include "store/seed_tracking.h"
 #include "store/table_merger.h"
 
 namespace unitsync::store {
@@ -136,8 +137,18 @@ Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs,
     replica.clock().Restore(clock_before);
     return tl::unexpected(e);
   };
+  using Seed = ApplyOptions::SeedTracking;
+  if (options.seed_tracking == Seed::kStart) {
+    if (auto st = internal::StartSeedTracking(replica); !st) return fail(st.error());
+  }
   if (auto st = internal::MergeRows(replica, cs, *plans, options, report, nullptr); !st) {
     return fail(st.error());
+  }
+  if (options.seed_tracking == Seed::kStart || options.seed_tracking == Seed::kContinue) {
+    if (auto st = internal::StrikeDelivered(replica, cs); !st) return fail(st.error());
+  }
+  if (options.seed_tracking == Seed::kFinish) {
+    if (auto st = internal::EndSeedTracking(replica); !st) return fail(st.error());
   }
   for (const auto& [key, value] : options.set_meta) {
     if (auto st = replica.SetMeta(key, value); !st) return fail(st.error());

@@ -1,5 +1,6 @@
 #include "store/snapshot_apply.h"
 
+#include "store/seed_tracking.h"
 #include "store/table_merger.h"
 
 namespace unitsync::store {
@@ -110,7 +111,15 @@ Result<MergeReport> ApplySnapshotChunk(Replica& replica, const Changeset& chunk,
     replica.clock().Restore(clock_before);  // timestamps of a failed apply must not stick
     return tl::unexpected(e);
   };
+  // A forced re-seed records what the unit held before its first chunk and strikes what
+  // each chunk delivers (seed_tracking.h), in the chunk's transaction.
+  if (next.forced && next.next_chunk == 1) {
+    if (auto st = internal::StartSeedTracking(replica); !st) return fail(st.error());
+  }
   if (auto st = ApplyChunkRows(replica, chunk, report); !st) return fail(st.error());
+  if (next.forced) {
+    if (auto st = internal::StrikeDelivered(replica, chunk); !st) return fail(st.error());
+  }
   for (const auto& [key, value] : SeedStateMeta(next)) {
     if (auto st = replica.SetMeta(key, value); !st) return fail(st.error());
   }

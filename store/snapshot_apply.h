@@ -12,6 +12,9 @@
 //    result is the ordinary merge's, row for row (snapshot_apply_test.cc compares them).
 //  - synchronous = NORMAL for the chunk's transaction only: the resume point commits
 //    with the rows, so a chunk lost to a power cut is fetched again.
+//
+// A forced re-seed (`next.forced`) also keeps its pending set in the chunk's transaction
+// (seed_tracking.h).
 #pragma once
 
 #include "common/error.h"

@@ -4,7 +4,9 @@
 
 #include "store/change_log.h"
 #include "store/cursors.h"
+#include "store/merge.h"
 #include "store/meta_number.h"
+#include "store/seed_tracking.h"
 
 namespace unitsync::store {
 namespace {
@@ -197,6 +199,7 @@ constexpr const char* kSeedAfter = "seed_after";
 constexpr const char* kSeedHead = "seed_head";
 constexpr const char* kSeedRows = "seed_rows";
 constexpr const char* kSeedTotal = "seed_total";
+constexpr const char* kSeedForced = "seed_forced";
 
 Result<std::string> GetMetaText(Replica& replica, const char* key) {
   auto v = replica.GetMeta(key);
@@ -213,6 +216,9 @@ Result<SeedState> GetSeedState(Replica& replica) {
   auto wanted = GetMetaInt(replica, kSeedWanted);
   if (!wanted) return tl::unexpected(wanted.error());
   s.wanted = *wanted != 0;
+  auto forced = GetMetaInt(replica, kSeedForced);
+  if (!forced) return tl::unexpected(forced.error());
+  s.forced = *forced != 0;
   const std::pair<const char*, std::string*> texts[] = {
       {kSeedSnap, &s.snapshot}, {kSeedTable, &s.after_table}, {kSeedAfter, &s.after_pk}};
   for (const auto& [key, out] : texts) {
@@ -240,18 +246,40 @@ std::vector<std::pair<std::string, std::string>> SeedStateMeta(const SeedState& 
           {kSeedAfter, s.after_pk},
           {kSeedHead, std::to_string(s.head)},
           {kSeedRows, std::to_string(s.rows_done)},
-          {kSeedTotal, std::to_string(s.rows_total)}};
+          {kSeedTotal, std::to_string(s.rows_total)},
+          {kSeedForced, s.forced ? "1" : "0"}};
 }
 
-Status RequestSeed(Replica& replica) {
+Status RequestSeed(Replica& replica, bool forced) {
   if (replica.role() != Role::kUnit) {
     return Fail(Errc::kInvalidArgument, "only a unit replica is re-seeded",
                 "central is recovered from a backup (unitsyncctl restore)");
   }
-  return replica.SetMeta(kSeedWanted, "1");  // a snapshot under way keeps its progress
+  auto tx = Transaction::Begin(replica.db());
+  if (!tx) return tl::unexpected(tx.error());
+  // A snapshot under way keeps its progress.
+  if (auto st = replica.SetMeta(kSeedWanted, "1"); !st) return st;
+  if (forced) {
+    if (auto st = replica.SetMeta(kSeedForced, "1"); !st) return st;
+  }
+  return tx->Commit();
 }
 
 Status FinishSeed(Replica& replica, const std::string& central, int64_t head) {
+  auto seed = GetSeedState(replica);
+  if (!seed) return tl::unexpected(seed.error());
+  if (seed->forced) {
+    // The evictions, the cleared seed state and the cursor commit together.
+    auto evictions = internal::UndeliveredEvictions(replica);
+    if (!evictions) return tl::unexpected(evictions.error());
+    ApplyOptions options;
+    options.seed_tracking = ApplyOptions::SeedTracking::kFinish;
+    options.set_meta = SeedStateMeta(SeedState{});
+    options.advance_received = ApplyOptions::Cursor{central, head};
+    auto applied = ApplyChangeset(replica, *evictions, options);
+    if (!applied) return tl::unexpected(applied.error());
+    return {};
+  }
   auto tx = Transaction::Begin(replica.db());
   if (!tx) return tl::unexpected(tx.error());
   auto cursor = GetCursor(replica, central);

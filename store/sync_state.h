@@ -105,8 +105,8 @@ Status NewGeneration(Replica& replica);
 
 // A unit's re-seed: wanted (a new or emptied replica), then in progress chunk by chunk.
 // Kept in _us_meta (seed_wanted, seed_snap, seed_next, seed_table, seed_after,
-// seed_head, seed_rows, seed_total) and written in the same transaction as each chunk's
-// rows, so an interrupted re-seed resumes after the last chunk applied.
+// seed_head, seed_rows, seed_total, seed_forced) and written in the same transaction as each
+// chunk's rows, so an interrupted re-seed resumes after the last chunk applied.
 struct SeedState {
   bool wanted = false;
   std::string snapshot;  // "" until the first chunk is applied
@@ -116,17 +116,24 @@ struct SeedState {
   int64_t head = 0;        // central log head of the snapshot's first BEGIN
   int64_t rows_done = 0;   // rows applied so far
   int64_t rows_total = 0;  // as central last announced it
+  // Central trimmed its log past our pull cursor (log_gc.h): the snapshot replaces the
+  // log, so rows it does not deliver are evicted at the end (seed_tracking.h) and the
+  // pull cursor becomes the snapshot's head.
+  bool forced = false;
 };
 
 Result<SeedState> GetSeedState(Replica& replica);
 // The _us_meta writes that record `state` (ApplyOptions::set_meta of a chunk's apply).
 std::vector<std::pair<std::string, std::string>> SeedStateMeta(const SeedState& state);
-// Asks for a re-seed at the next connection (`unitsyncctl reseed`, a restored unit); one
-// under way keeps its progress. kInvalidArgument at central.
-Status RequestSeed(Replica& replica);
-// The snapshot is complete: the pull cursor at `central` becomes `head` (or stays, when
-// it was lower and not 0: protocol::SeededPull) and the seed state is cleared, in one
-// transaction.
+// Asks for a re-seed at the next connection (`unitsyncctl reseed`, a restored unit, or
+// `forced`: central's WELCOME said its log no longer reaches our pull cursor); one under
+// way keeps its progress (and becomes forced if asked so). kInvalidArgument at central.
+Status RequestSeed(Replica& replica, bool forced = false);
+// The snapshot is complete, in one transaction: the seed state is cleared and the pull
+// cursor at `central` becomes `head` (or stays, when it was lower and not 0:
+// protocol::SeededPull). A forced seed first evicts the rows the snapshot did not
+// deliver (seed_tracking.h; local work on them is kept as 'evict' conflicts), forgets the
+// unsent pushes, and always moves the cursor to `head`.
 Status FinishSeed(Replica& replica, const std::string& central, int64_t head);
 // True for a replica that has never held or synced anything: no rows, no change-log
 // entries, no cursors, no generation seen. Such a unit is seeded by snapshot.

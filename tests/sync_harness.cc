@@ -280,7 +280,10 @@ void SyncHarness::Connect(UnitNode& u) {
     u.unit_closed = u.central_closed = false;
     u.due_ms[0] = u.due_ms[1] = 0;
     u.hub = std::make_unique<protocol::HubSession>("central", u.id, options_, env_);
-    u.hub_exec = std::make_shared<daemon::CentralExecutor>(*central_, u.id, central_keys_);
+    daemon::ExecutorOptions exec_options;
+    exec_options.log_retention_ms = log_retention_ms_;
+    u.hub_exec =
+        std::make_shared<daemon::CentralExecutor>(*central_, u.id, central_keys_, exec_options);
     ++u.hub_session;
     u.hub_ep.InvalidateAll();
     u.hub->OnConnected();

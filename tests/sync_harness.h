@@ -122,6 +122,9 @@ class SyncHarness {
   // Unit i's current connection goes silent: nothing more arrives either way and
   // neither side is told (a cable pulled); the read deadlines find out.
   void Cut(int i);
+  // Central trims its log and tombstones (store/log_gc.h) with this retention, in
+  // sessions started from now on; 0 (the default) = never.
+  void SetLogRetention(int64_t ms) { log_retention_ms_ = ms; }
   // Closes and reopens central's replica from `path` (a restore), keeping the harness.
   void ReplaceCentral(const std::string& path);
 
@@ -198,6 +201,7 @@ class SyncHarness {
   SimEnv env_;
   std::unique_ptr<NodeClock> central_clock_;  // replicas' clocks: simulated time + skew
   Faults faults_;
+  int64_t log_retention_ms_ = 0;
   protocol::SyncOptions options_;
   daemon::KeyRing central_keys_;
   std::unique_ptr<store::Replica> central_;

@@ -260,13 +260,20 @@ void Checker::CheckFinalWrites() {
   std::map<RowKey, RowState> at_central = ReadTracked(h_.central());
   std::vector<std::map<RowKey, RowState>> at_unit;
   for (int u = 0; u < h_.unit_count(); ++u) at_unit.push_back(ReadTracked(h_.unit(u)));
+  std::set<RowKey> deleted_rows;
+  for (const auto& d : model_.deletes) {
+    if (!d.purge) deleted_rows.insert(d.row);
+  }
   auto final_state = [&](const RowKey& row) -> RowState {
     auto info = model_.rows.find(row);
     const auto& where = info != model_.rows.end() && info->second.private_row
                             ? at_unit[static_cast<size_t>(info->second.created_by)]
                             : at_central;
     auto it = where.find(row);
-    return it == where.end() ? RowState{} : it->second;
+    if (it != where.end()) return it->second;
+    RowState gone;  // no record: a tombstone central's GC dropped, or nothing at all
+    gone.deleted = tombstone_gc_ && deleted_rows.count(row) > 0;
+    return gone;
   };
 
   std::set<std::tuple<std::string, std::string, std::string>> losers;  // table, pk, token
@@ -368,6 +375,18 @@ void Checker::CheckReplay(const std::string& scratch, uint64_t seed) {
   for (const auto* cs : order) {
     if (auto st = store::ApplyChangeset(*fresh, *cs); !st) {
       return Report("(3) delivery order changes state", "replay refused a changeset");
+    }
+  }
+  if (tombstone_gc_) {
+    // Tombstones central's GC dropped (it holds no record of the row) go here too.
+    std::set<std::pair<std::string, std::string>> at_central;
+    for (auto& row : QueryRows(h_.central(), "SELECT tbl, pk FROM _us_clock", 2)) {
+      at_central.insert({row[0], row[1]});
+    }
+    for (auto& row : QueryRows(*fresh, "SELECT tbl, pk FROM _us_clock WHERE deleted = 1", 2)) {
+      if (at_central.count({row[0], row[1]}) > 0) continue;
+      (void)fresh->db().Exec("DELETE FROM _us_clock WHERE tbl = '" + row[0] + "' AND pk = '" +
+                             row[1] + "'");
     }
   }
   auto want = store::ComputeDigests(h_.central());

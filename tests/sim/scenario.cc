@@ -155,6 +155,11 @@ class Scenario {
     counts_.deletes = model_.deletes.size();
     counts_.moves = model_.moves;
     counts_.merges = checker_.merges_recorded();
+    for (int u = 0; u < h_.unit_count(); ++u) {
+      for (const std::string& line : h_.logs(h_.unit_id(u))) {
+        if (line.rfind("reseed_forced", 0) == 0) ++counts_.forced_reseeds;
+      }
+    }
     out.counts = counts_;
     out.network = h_.counters();
     out.violations = checker_.violations();
@@ -204,6 +209,13 @@ class Scenario {
       }
     }
     fault_rate_ = Uniform(rng_, 0.4);
+    // On a third of the seeds central trims its log and tombstones with a retention
+    // shorter than a partition can last: units that were away re-seed, forced.
+    if (rng_() % 3 == 0) {
+      counts_.gc_seeds = 1;
+      h_.SetLogRetention(1'000 + static_cast<int64_t>(rng_() % 3'000));
+      checker_.AllowTombstoneGc();
+    }
   }
 
   void SetOffset(int node, int64_t offset) {

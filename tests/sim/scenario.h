@@ -60,7 +60,9 @@ struct ScenarioCounts {
   size_t skewed_seeds = 0;  // 1 when this seed's clocks were skewed by days
   size_t snapshots = 0;
   size_t restores = 0;
-  size_t merges = 0;  // changesets merged (pushes at central, CHANGES at units)
+  size_t merges = 0;          // changesets merged (pushes at central, CHANGES at units)
+  size_t gc_seeds = 0;        // 1 when central trimmed its log (a short retention)
+  size_t forced_reseeds = 0;  // units told to re-seed because the log no longer reached them
 };
 
 struct SeedResult {

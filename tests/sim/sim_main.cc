@@ -52,6 +52,8 @@ struct Totals {
     counts.snapshots += c.snapshots;
     counts.restores += c.restores;
     counts.merges += c.merges;
+    counts.gc_seeds += c.gc_seeds;
+    counts.forced_reseeds += c.forced_reseeds;
     max_drain_ms = std::max(max_drain_ms, r.drain_ms);
     sim_ms += r.sim_ms;
   }
@@ -114,13 +116,14 @@ int main(int argc, char** argv) {
       "sim: nodes: unit crashes %zu, central crashes %zu (%zu right after a store commit, "
       "%zu store requests lost), clock jumps %zu, skewed seeds %zu, snapshots %zu, "
       "restores %zu\n"
+      "sim: log GC: %zu seeds trimmed central's log, %zu forced re-seeds\n"
       "sim: longest drain after the faults stopped: %lld ms simulated (bound %lld ms)\n",
       static_cast<unsigned long long>(first), static_cast<unsigned long long>(first + seeds - 1),
       t.seeds - t.failed, t.failed, wall_s, static_cast<double>(t.sim_ms) / 60'000.0, c.ops,
       c.writes, c.deletes, c.moves, c.merges, n.connections, n.frames, c.resets, n.drops, c.cuts,
       c.partitions, n.refused_connects, n.blackholed, n.delays, n.duplicates, n.reorders,
       n.unit_crashes, n.central_crashes, n.crashes_after_commit, n.store_work_lost, c.clock_jumps,
-      c.skewed_seeds, c.snapshots, c.restores, static_cast<long long>(t.max_drain_ms),
-      static_cast<long long>(unitsync::sim::kDrainBoundMs));
+      c.skewed_seeds, c.snapshots, c.restores, c.gc_seeds, c.forced_reseeds,
+      static_cast<long long>(t.max_drain_ms), static_cast<long long>(unitsync::sim::kDrainBoundMs));
   return t.failed == 0 ? 0 : 1;
 }

@@ -1,0 +1,303 @@
+// Central's log and tombstone GC by the units' acknowledgements (log_gc.h), and the
+// forced re-seed of a unit the trimmed log no longer reaches (seed_tracking.h).
+#include "store/log_gc.h"
+
+#include <gtest/gtest.h>
+
+#include "store/change_log.h"
+#include "store/changeset_builder.h"
+#include "store/merge.h"
+#include "store/star_fixture.h"
+
+namespace unitsync::store {
+namespace {
+
+using testing::Exec;
+using testing::Query;
+using testing::ValueOrDie;
+
+constexpr int64_t kRetention = 3'600'000;  // an hour
+
+class LogGcTest : public testing::StarTest {
+ protected:
+  void AddStudent(Replica& r, const std::string& id, const std::string& unit, int priv = 0) {
+    Exec(r, "INSERT INTO student(id, unit_id, pseudo_id, grade, protected_identity) VALUES ('" +
+                id + "', '" + unit + "', 'p-" + id + "', '7', " + std::to_string(priv) + ")");
+  }
+
+  // One session of `unit` as the daemon runs it: HELLO (recorded at central), push, pull,
+  // and the acknowledgement of the pull. Returns what RecordHello said.
+  bool Session(Replica& unit) {
+    const OutboxState out = ValueOrDie(GetOutboxState(unit));
+    const int64_t pull = ValueOrDie(GetCursor(unit, "central")).received_seq;
+    const bool reseed = ValueOrDie(RecordHello(central_, unit.node_id(), pull, out.built_seq));
+    if (reseed) return true;
+    BuildRequest req;
+    req.after_seq = out.built_log_seq;
+    req.max_rows = SIZE_MAX;
+    // As the daemon: a push only when there is something to push.
+    if (ValueOrDie(BuildChangeset(unit, req)).rows > 0) PushReport(unit);
+    Pull(unit, FanOut(unit));
+    EXPECT_TRUE(AdvanceAcked(central_, unit.node_id(), last_seq_));
+    return false;
+  }
+
+  LogGcReport Collect() { return ValueOrDie(CollectLogGarbage(central_, LogGcPolicy{kRetention})); }
+
+  int64_t LogEntries() { return std::stoll(Query(central_, "SELECT count(*) FROM _us_changes")); }
+  int64_t Tombstones() {
+    return std::stoll(Query(central_, "SELECT count(*) FROM _us_clock WHERE deleted = 1"));
+  }
+
+  // A forced re-seed of `unit` from central's snapshot, `per_chunk` rows at a time, with
+  // the seed bookkeeping the unit's executor does.
+  void ForcedReseed(Replica& unit, size_t per_chunk) {
+    US_ASSERT_OK(RequestSeed(unit, /*forced=*/true));
+    const int64_t head = ValueOrDie(GetChangeLogStats(central_, INT64_MAX)).head_seq;
+    SnapshotKey after;
+    for (int index = 0;; ++index) {
+      SnapshotChunkRequest req;
+      req.unit = unit.node_id();
+      req.after = after;
+      req.max_rows = per_chunk;
+      auto chunk = ValueOrDie(BuildSnapshotChunk(central_, req));
+      if (chunk.rows > 0) {
+        ApplyOptions o;
+        o.seed_tracking =
+            index == 0 ? ApplyOptions::SeedTracking::kStart : ApplyOptions::SeedTracking::kContinue;
+        ValueOrDie(ApplyChangeset(unit, chunk.bytes, o));
+      }
+      after = chunk.last;
+      if (chunk.done) break;
+    }
+    US_ASSERT_OK(FinishSeed(unit, "central", head));
+  }
+};
+
+TEST_F(LogGcTest, TheLogShrinksAsEveryUnitAcknowledges) {
+  for (int i = 0; i < 10; ++i) {
+    AddStudent(central_, "a" + std::to_string(i), "unit-0001");
+    AddStudent(central_, "b" + std::to_string(i), "unit-0002");
+  }
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  const int64_t before = LogEntries();
+  ASSERT_EQ(before, 20);
+
+  // unit-0002 has not seen the next writes: they stay while it is within the retention.
+  for (int i = 10; i < 15; ++i) AddStudent(central_, "a" + std::to_string(i), "unit-0001");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  LogGcReport r = Collect();
+  EXPECT_EQ(r.entries_deleted, 20) << "what both units acknowledged goes";
+  EXPECT_EQ(r.state.log_trimmed_upto, 20);
+  EXPECT_EQ(LogEntries(), 5);
+  EXPECT_TRUE(r.silent_units.empty());
+
+  ASSERT_FALSE(Session(u2_));
+  r = Collect();
+  EXPECT_EQ(r.state.log_trimmed_upto, 25);
+  EXPECT_EQ(LogEntries(), 1) << "the newest entry always stays";
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  ExpectConverged();
+}
+
+TEST_F(LogGcTest, TombstonesGoOnceEveryUnitHasThemAndTheRetentionHasPassed) {
+  AddStudent(central_, "gone", "unit-0001");
+  AddStudent(central_, "kept", "unit-0001");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  Exec(central_, "DELETE FROM student WHERE id = 'gone'");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  ASSERT_EQ(Tombstones(), 1);
+
+  // Every unit acknowledged the delete, but the units' HELLOs came before it: a push they
+  // built then might still carry a write to the row, so the tombstone stays.
+  clock_.Advance(kRetention / 2);
+  LogGcReport r = Collect();
+  EXPECT_EQ(r.tombstones_deleted, 0);
+  EXPECT_EQ(Tombstones(), 1);
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM _us_changes WHERE pk = 'gone'"), "2")
+      << "a live tombstone's log entries stay with it";
+
+  // New sessions: each HELLO now names a pull cursor past the delete, and nothing the
+  // units built before is outstanding. Still younger than the retention.
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  r = Collect();
+  EXPECT_EQ(r.tombstones_deleted, 0) << "younger than the retention";
+
+  AddStudent(central_, "later", "unit-0002");  // the newest log entry is never deleted
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  clock_.Advance(kRetention);
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  r = Collect();
+  EXPECT_EQ(r.tombstones_deleted, 1);
+  EXPECT_EQ(Tombstones(), 0);
+  EXPECT_EQ(Query(central_, "SELECT group_concat(op || unit) FROM _us_changes WHERE pk = 'gone'"),
+            "Xunit-0001")
+      << "only an eviction for the row's unit is left: it drops the unit's tombstone too";
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM student WHERE id = 'kept'"), "1");
+  ASSERT_EQ(Query(u1_, "SELECT deleted FROM _us_clock WHERE pk = 'gone'"), "1");
+  ASSERT_FALSE(Session(u1_)) << "an active unit is never told to re-seed";
+  EXPECT_EQ(Query(u1_, "SELECT count(*) FROM _us_clock WHERE pk = 'gone'"), "0");
+  ASSERT_FALSE(Session(u2_));
+  ExpectConverged();
+}
+
+TEST_F(LogGcTest, ReferenceDataTombstonesStay) {
+  Exec(central_,
+       "INSERT INTO action_type(id, code, name, level, valid_from) VALUES ('t1', 'extra', "
+       "'Extra', 'ea', '2026-01-01')");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  Exec(central_, "DELETE FROM action_type WHERE id = 't1'");
+  AddStudent(central_, "later", "unit-0002");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_FALSE(Session(u1_));
+    ASSERT_FALSE(Session(u2_));
+    clock_.Advance(kRetention + 1);
+  }
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  EXPECT_EQ(Collect().tombstones_deleted, 0) << "every unit holds it; no eviction can drop it";
+  EXPECT_EQ(Tombstones(), 1);
+}
+
+TEST_F(LogGcTest, PurgeMarkersAreNeverCollected) {
+  AddStudent(central_, "p", "unit-0001");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  Exec(central_, "UPDATE _us_clock SET deleted = 2 WHERE pk = 'p'");  // marker stand-in
+  clock_.Advance(2 * kRetention);
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  Collect();
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM _us_clock WHERE pk = 'p' AND deleted = 2"), "1");
+}
+
+TEST_F(LogGcTest, ASilentUnitStopsHoldingTheLogBackAndMustReseed) {
+  AddStudent(central_, "a0", "unit-0001");
+  AddStudent(central_, "b0", "unit-0002");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  // unit-0002 goes silent; central deletes one of its rows, moves another in.
+  Exec(central_, "DELETE FROM student WHERE id = 'b0'");
+  Exec(central_, "UPDATE student SET unit_id = 'unit-0002' WHERE id = 'a0'");
+  AddStudent(central_, "b1", "unit-0002");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  LogGcReport r = Collect();
+  EXPECT_EQ(r.state.log_trimmed_upto, 2) << "unit-0002 still counts";
+
+  clock_.Advance(kRetention + 1);
+  ASSERT_FALSE(Session(u1_));
+  r = Collect();
+  EXPECT_EQ(r.silent_units, std::vector<std::string>{"unit-0002"});
+  EXPECT_GT(r.state.log_trimmed_upto, 2);
+  EXPECT_TRUE(ValueOrDie(RecordHello(central_, "unit-0002", 2, 0)))
+      << "its pull cursor is behind the trimmed log";
+
+  ForcedReseed(u2_, 1);
+  EXPECT_FALSE(Session(u2_)) << "after the snapshot it syncs from the head";
+  EXPECT_EQ(Query(u2_, "SELECT group_concat(id) FROM (SELECT id FROM student ORDER BY id)"),
+            "a0,b1");
+  ExpectConverged();
+}
+
+TEST_F(LogGcTest, AForcedReseedEvictsWhatTheSnapshotLeftOutAndKeepsWorkCentralCannotHave) {
+  for (const char* id : {"deleted", "moved", "same", "edited", "edited-moved"}) {
+    AddStudent(central_, id, "unit-0001");
+  }
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  // At the unit, offline: a private row, a new row, edits of rows central is changing.
+  AddStudent(u1_, "private", "unit-0001", 1);
+  AddStudent(u1_, "new", "unit-0001");
+  Exec(u1_, "UPDATE student SET grade = '8' WHERE id IN ('edited', 'edited-moved', 'same')");
+  US_ASSERT_OK(StampPendingChangesNow(u1_));
+  // Built into the outbox but never received by central (the connection died).
+  const OutboxState out = ValueOrDie(GetOutboxState(u1_));
+  BuildRequest req;
+  req.after_seq = out.built_log_seq;
+  req.max_rows = SIZE_MAX;
+  BuiltChangeset unsent = ValueOrDie(BuildChangeset(u1_, req));
+  US_ASSERT_OK(AppendOutbox(
+      u1_, {out.built_seq + 1, unsent.last_seq, static_cast<int64_t>(unsent.rows), unsent.bytes}));
+  // At central meanwhile.
+  Exec(central_, "DELETE FROM student WHERE id IN ('deleted', 'edited')");
+  Exec(central_, "UPDATE student SET unit_id = 'unit-0002' WHERE id IN ('moved', 'edited-moved')");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+
+  ForcedReseed(u1_, 2);
+  EXPECT_EQ(Query(u1_, "SELECT group_concat(id) FROM (SELECT id FROM student ORDER BY id)"),
+            "new,private,same");
+  // The deletes came as the snapshot's tombstones; the moved rows were left out of it.
+  EXPECT_EQ(Query(u1_,
+                  "SELECT group_concat(pk) FROM (SELECT pk FROM _us_clock WHERE deleted = 1 "
+                  "ORDER BY pk)"),
+            "deleted,edited");
+  EXPECT_EQ(Query(u1_, "SELECT count(*) FROM _us_clock WHERE pk IN ('moved', 'edited-moved')"),
+            "0");
+  // The unit's edits of rows that are gone are kept for the admin.
+  EXPECT_EQ(Query(u1_,
+                  "SELECT group_concat(pk || ':' || col || ':' || kind) FROM "
+                  "(SELECT * FROM _us_conflicts ORDER BY pk, col)"),
+            "edited:grade:delete,edited-moved:grade:evict");
+  EXPECT_EQ(Query(u1_, "SELECT count(*) FROM _us_seed_pending"), "0");
+  const OutboxState after = ValueOrDie(GetOutboxState(u1_));
+  EXPECT_EQ(after.pending, 0) << "the unsent push carried edits of evicted rows";
+  EXPECT_EQ(after.built_seq, after.acked_seq);
+  EXPECT_EQ(ValueOrDie(GetSeedState(u1_)).wanted, false);
+  EXPECT_EQ(ValueOrDie(GetCursor(u1_, "central")).received_seq,
+            ValueOrDie(GetChangeLogStats(central_, INT64_MAX)).head_seq);
+
+  // The rebuilt push carries the new row and the edit of a row that stayed, nothing else.
+  MergeReport pushed = PushReport(u1_);
+  EXPECT_TRUE(pushed.rejected.empty());
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM student WHERE id IN ('deleted', 'edited')"), "0");
+  EXPECT_EQ(Query(central_, "SELECT grade FROM student WHERE id = 'same'"), "8");
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM student WHERE id = 'new'"), "1");
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM student WHERE id = 'private'"), "0");
+  ASSERT_FALSE(Session(u2_));
+  ExpectConverged();
+}
+
+TEST_F(LogGcTest, AUnitWithPushesCentralNeverGotMustReseedOnceTombstonesWentWithoutIt) {
+  AddStudent(central_, "x", "unit-0001");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  Exec(central_, "DELETE FROM student WHERE id = 'x'");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u2_));
+  ASSERT_FALSE(Session(u2_));
+  Collect();  // dates the log as it is now
+  // unit-0001 is silent past the retention: the tombstone goes without it.
+  clock_.Advance(kRetention + 1);
+  ASSERT_FALSE(Session(u2_));
+  LogGcReport r = Collect();
+  ASSERT_EQ(r.tombstones_deleted, 1);
+  // It comes back claiming a push central never received: that push may edit 'x'.
+  EXPECT_TRUE(ValueOrDie(RecordHello(central_, "unit-0001", r.state.log_trimmed_upto, 7)));
+}
+
+TEST_F(LogGcTest, RefusedOnAUnitAndWithoutARetention) {
+  EXPECT_EQ(CollectLogGarbage(u1_, LogGcPolicy{kRetention}).error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(CollectLogGarbage(central_, LogGcPolicy{0}).error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(RecordHello(u1_, "unit-0001", 0, 0).error().code, Errc::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace unitsync::store
