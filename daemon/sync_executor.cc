@@ -500,7 +500,9 @@ StoreResult CentralExecutor::AckChanges(const protocol::AckChanges& work) {
   if (replica_.NowMs() - gc->last_run_ms < interval) return protocol::StoreDone{};
   auto report = store::CollectLogGarbage(replica_, store::LogGcPolicy{options_.log_retention_ms});
   if (!report) return Done(failure_, tl::unexpected(report.error()));
-  return protocol::StoreDone{};
+  protocol::StoreDone done;
+  done.log_advanced = report->tombstones_deleted > 0;  // their units' evictions are logged
+  return done;
 }
 
 StoreResult CentralExecutor::StartSnapshot() {

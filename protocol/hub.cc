@@ -503,6 +503,12 @@ void HubSession::Dispatch(StoreResult& result) {
         retry_ack_ = true;
         ArmRetry();
       }
+    } else if (st->log_advanced) {
+      // The acknowledgement let central's log GC drop tombstones; the evictions it logged
+      // for their units go out like any new entry, to this unit and the others.
+      log_dirty_ = true;
+      BuildNext();
+      core_.Emit(LogAdvanced{});
     }
     return;
   }

@@ -265,6 +265,9 @@ enum class ApplyOutcome : uint8_t {
 struct StoreDone {
   bool ok = true;
   std::string error;  // when !ok: for the log, no values
+  // Central: the work appended to central's log (AckChanges whose log GC logged
+  // evictions of collected tombstones): fan out.
+  bool log_advanced = false;
 };
 struct PushesReady {
   struct Entry {
