@@ -124,7 +124,7 @@ struct ApplyOptions {
   // resume position: sync_state.h SeedState).
   std::vector<std::pair<std::string, std::string>> set_meta;
   // A forced re-seed's bookkeeping, in the same transaction (seed_tracking.h): kStart
-  // (its first chunk) records every live row held before the apply; kStart and kContinue
+  // (its first chunk) records every row and tombstone held before the apply; kStart and kContinue
   // strike the rows the chunk carries; kFinish (the evictions FinishSeed builds) forgets
   // the unit's unsent pushes, which may carry writes to rows now evicted (they are
   // rebuilt from the change log: sync_state.h RewindOutbox).

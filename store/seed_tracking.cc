@@ -74,7 +74,7 @@ Status StartSeedTracking(Replica& replica) {
   if (auto st = replica.db().Exec(kCreate); !st) return st;
   return replica.db().Exec(
       "DELETE FROM _us_seed_pending; INSERT INTO _us_seed_pending (tbl, pk) "
-      "SELECT tbl, pk FROM _us_clock WHERE deleted = 0");
+      "SELECT tbl, pk FROM _us_clock WHERE deleted <> 2");
 }
 
 Status StrikeDelivered(Replica& replica, const Changeset& changeset) {

@@ -2,7 +2,7 @@
 // the snapshot is the only way the unit learns which rows were deleted or moved away
 // while it was gone, so the rows it held that the snapshot does not deliver must go.
 //
-//   first chunk ─► StartSeedTracking: every live row held now → _us_seed_pending
+//   first chunk ─► StartSeedTracking: every row and tombstone held now → _us_seed_pending
 //   each chunk  ─► StrikeDelivered: the chunk's rows leave _us_seed_pending
 //   SNAPSHOT_END ─► UndeliveredEvictions: what is left, minus the rows central cannot
 //                   know yet, becomes evictions applied like central's (merge.h), with
@@ -18,8 +18,9 @@
 
 namespace unitsync::store::internal {
 
-// Replaces _us_seed_pending with every live (not deleted, not purged) row this replica
-// holds. Creates the table on first use.
+// Replaces _us_seed_pending with every row and tombstone this replica holds (purge markers
+// stay whatever comes: nothing revives them). A tombstone central no longer has was
+// collected by its log GC, and goes here too. Creates the table on first use.
 Status StartSeedTracking(Replica& replica);
 
 // Removes the changeset's rows from _us_seed_pending (a no-op when it is empty).
