@@ -31,10 +31,6 @@ Result<int64_t> ParseNumber(std::string_view text, const std::string& what) {
   return v;
 }
 
-Result<int64_t> MetaInt(Replica& replica, const std::string& key) {
-  return GetMetaNumber(replica, key);
-}
-
 // What a unit's last HELLO said: "pull built seen_ms".
 struct HelloRecord {
   int64_t pull = 0;
@@ -69,7 +65,7 @@ Result<HelloRecord> GetHello(Replica& replica, const std::string& unit) {
 // safe_u: the pull cursor of the newest HELLO whose pushes have all arrived.
 Result<int64_t> SafeSeq(Replica& replica, const std::string& unit, const HelloRecord& hello,
                         int64_t received) {
-  auto safe = MetaInt(replica, SafeKey(unit));
+  auto safe = GetMetaNumber(replica, SafeKey(unit));
   if (!safe) return tl::unexpected(safe.error());
   return received >= hello.built ? std::max(*safe, hello.pull) : *safe;
 }
@@ -262,7 +258,7 @@ Result<LogGcState> GetLogGcState(Replica& replica) {
                                                      {kTombsTrimmed, &s.tombs_trimmed_upto},
                                                      {kLastRun, &s.last_run_ms}};
   for (const auto& [key, out] : fields) {
-    auto v = MetaInt(replica, key);
+    auto v = GetMetaNumber(replica, key);
     if (!v) return tl::unexpected(v.error());
     *out = *v;
   }
@@ -289,7 +285,7 @@ Result<LogGcReport> CollectLogGarbage(Replica& replica, const LogGcPolicy& polic
   auto w = ComputeWatermarks(replica, policy, now);
   if (!w) return tl::unexpected(w.error());
   // Never past what is stamped: an unstamped entry's versions are not written yet.
-  auto stamped = MetaInt(replica, "stamped_seq");
+  auto stamped = GetMetaNumber(replica, "stamped_seq");
   if (!stamped) return tl::unexpected(stamped.error());
   LogGcReport report;
   report.silent_units = std::move(w->silent);

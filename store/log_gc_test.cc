@@ -7,6 +7,7 @@
 #include "store/change_log.h"
 #include "store/changeset_builder.h"
 #include "store/merge.h"
+#include "store/snapshot_apply.h"
 #include "store/star_fixture.h"
 
 namespace unitsync::store {
@@ -49,23 +50,24 @@ class LogGcTest : public testing::StarTest {
     return std::stoll(Query(central_, "SELECT count(*) FROM _us_clock WHERE deleted = 1"));
   }
 
-  // A forced re-seed of `unit` from central's snapshot, `per_chunk` rows at a time, with
-  // the seed bookkeeping the unit's executor does.
+  // A forced re-seed of `unit` from central's snapshot, `per_chunk` rows at a time,
+  // applied as the unit's executor applies chunks (store::ApplySnapshotChunk).
   void ForcedReseed(Replica& unit, size_t per_chunk) {
     US_ASSERT_OK(RequestSeed(unit, /*forced=*/true));
     const int64_t head = ValueOrDie(GetChangeLogStats(central_, INT64_MAX)).head_seq;
+    SeedState seed = ValueOrDie(GetSeedState(unit));
+    seed.snapshot = "snap-test";
+    seed.head = head;
     SnapshotKey after;
-    for (int index = 0;; ++index) {
+    for (;;) {
       SnapshotChunkRequest req;
       req.unit = unit.node_id();
       req.after = after;
       req.max_rows = per_chunk;
       auto chunk = ValueOrDie(BuildSnapshotChunk(central_, req));
       if (chunk.rows > 0) {
-        ApplyOptions o;
-        o.seed_tracking =
-            index == 0 ? ApplyOptions::SeedTracking::kStart : ApplyOptions::SeedTracking::kContinue;
-        ValueOrDie(ApplyChangeset(unit, chunk.bytes, o));
+        ++seed.next_chunk;
+        ValueOrDie(ApplySnapshotChunk(unit, ValueOrDie(DecodeChangeset(chunk.bytes)), seed));
       }
       after = chunk.last;
       if (chunk.done) break;

@@ -137,17 +137,10 @@ Result<MergeReport> ApplyChangeset(Replica& replica, const Changeset& cs,
     replica.clock().Restore(clock_before);
     return tl::unexpected(e);
   };
-  using Seed = ApplyOptions::SeedTracking;
-  if (options.seed_tracking == Seed::kStart) {
-    if (auto st = internal::StartSeedTracking(replica); !st) return fail(st.error());
-  }
   if (auto st = internal::MergeRows(replica, cs, *plans, options, report, nullptr); !st) {
     return fail(st.error());
   }
-  if (options.seed_tracking == Seed::kStart || options.seed_tracking == Seed::kContinue) {
-    if (auto st = internal::StrikeDelivered(replica, cs); !st) return fail(st.error());
-  }
-  if (options.seed_tracking == Seed::kFinish) {
+  if (options.end_forced_seed) {
     if (auto st = internal::EndSeedTracking(replica); !st) return fail(st.error());
   }
   for (const auto& [key, value] : options.set_meta) {

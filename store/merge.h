@@ -123,13 +123,11 @@ struct ApplyOptions {
   // _us_meta entries written in the same transaction as the apply (a snapshot chunk's
   // resume position: sync_state.h SeedState).
   std::vector<std::pair<std::string, std::string>> set_meta;
-  // A forced re-seed's bookkeeping, in the same transaction (seed_tracking.h): kStart
-  // (its first chunk) records every row and tombstone held before the apply; kStart and kContinue
-  // strike the rows the chunk carries; kFinish (the evictions FinishSeed builds) forgets
-  // the unit's unsent pushes, which may carry writes to rows now evicted (they are
-  // rebuilt from the change log: sync_state.h RewindOutbox).
-  enum class SeedTracking { kNone, kStart, kContinue, kFinish };
-  SeedTracking seed_tracking = SeedTracking::kNone;
+  // The end of a forced re-seed (FinishSeed applies the evictions it builds with this):
+  // in the same transaction, empties the pending set and forgets the unit's unsent pushes,
+  // which may carry writes to rows now evicted (seed_tracking.h EndSeedTracking). The
+  // chunks' own bookkeeping is store::ApplySnapshotChunk's.
+  bool end_forced_seed = false;
 };
 
 struct MergeReport {

@@ -273,7 +273,7 @@ Status FinishSeed(Replica& replica, const std::string& central, int64_t head) {
     auto evictions = internal::UndeliveredEvictions(replica);
     if (!evictions) return tl::unexpected(evictions.error());
     ApplyOptions options;
-    options.seed_tracking = ApplyOptions::SeedTracking::kFinish;
+    options.end_forced_seed = true;
     options.set_meta = SeedStateMeta(SeedState{});
     options.advance_received = ApplyOptions::Cursor{central, head};
     auto applied = ApplyChangeset(replica, *evictions, options);
