@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -70,13 +71,30 @@ class Daemon {
     if (pid_ > 0) ::kill(pid_, sig);
   }
   // SIGTERM and wait; the exit status.
+  // A daemon that has not exited 60 s after SIGTERM (a shutdown that hangs) gets its
+  // threads' stacks written to stderr (when gdb is installed) and SIGKILL: the test then
+  // fails with 137 and says where the daemon stood, instead of hanging until ctest's
+  // timeout.
   int Stop() {
     if (pid_ <= 0) return status_;
     ::kill(pid_, SIGTERM);
-    int st = 0;
-    ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!Exited()) {
+      if (std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+      std::fprintf(stderr, "unitsyncd pid %d did not exit within 60 s of SIGTERM\n",
+                   static_cast<int>(pid_));
+      const std::string gdb = "command -v gdb >/dev/null && gdb -p " + std::to_string(pid_) +
+                              " -batch -ex 'thread apply all bt' 1>&2";
+      (void)!std::system(gdb.c_str());
+      ::kill(pid_, SIGKILL);
+      int st = 0;
+      ::waitpid(pid_, &st, 0);
+      pid_ = -1;
+      status_ = 128 + SIGKILL;
+    }
     return status_;
   }
 
