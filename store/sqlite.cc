@@ -1,8 +1,104 @@
 #include "store/sqlite.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <list>
+#include <unordered_map>
 
 namespace unitsync::store {
+
+namespace internal {
+
+// A connection's idle prepared statements, the Db::kStatementCacheSize texts used last
+// (store/DESIGN.md "Statement cache"). Belongs to the connection's thread like the Db.
+class StatementCache {
+ public:
+  StatementCache() = default;
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+  ~StatementCache() { Close(); }
+
+  // The idle statement compiled from `sql`, taken out of the cache; null if none.
+  sqlite3_stmt* Take(std::string_view sql) {
+    const auto it = index_.find(sql);
+    if (it == index_.end()) return nullptr;
+    sqlite3_stmt* s = it->second->stmt;
+    lru_.erase(it->second);
+    index_.erase(it);
+    return s;
+  }
+
+  // A statement its user is done with: reset and kept, or finalized when the connection
+  // is closed, when an idle one of the same text is kept already, or for a PRAGMA (some
+  // compile their answer into the statement). The least recently used goes when full.
+  void Return(sqlite3_stmt* s) {
+    const char* text = sqlite3_sql(s);
+    if (closed_ || text == nullptr || IsPragma(text)) {
+      sqlite3_finalize(s);
+      return;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (index_.count(std::string_view(text)) > 0) {
+      sqlite3_finalize(s);
+      return;
+    }
+    lru_.push_front(Entry{text, s});
+    index_.emplace(lru_.front().sql, lru_.begin());
+    if (lru_.size() > Db::kStatementCacheSize) {
+      index_.erase(lru_.back().sql);
+      sqlite3_finalize(lru_.back().stmt);
+      lru_.pop_back();
+    }
+  }
+
+  // Finalizes every idle statement; statements returned later are finalized.
+  void Close() {
+    for (const Entry& e : lru_) sqlite3_finalize(e.stmt);
+    lru_.clear();
+    index_.clear();
+    closed_ = true;
+  }
+
+ private:
+  struct Entry {
+    std::string sql;
+    sqlite3_stmt* stmt;
+  };
+  static bool IsPragma(std::string_view text) {
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+      text.remove_prefix(1);
+    }
+    constexpr std::string_view kPragma = "PRAGMA";
+    if (text.size() < kPragma.size()) return false;
+    for (size_t i = 0; i < kPragma.size(); ++i) {
+      if (std::toupper(static_cast<unsigned char>(text[i])) != kPragma[i]) return false;
+    }
+    return true;
+  }
+
+  std::list<Entry> lru_;                                                    // front: returned last
+  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;  // views of lru_
+  bool closed_ = false;
+};
+
+}  // namespace internal
+
+void Statement::Finalizer::operator()(sqlite3_stmt* s) const {
+  if (cache) {
+    cache->Return(s);
+  } else {
+    sqlite3_finalize(s);
+  }
+}
+
+Db::Db(sqlite3* db) : db_(db, Closer{std::make_shared<internal::StatementCache>()}) {}
+
+void Db::Closer::operator()(sqlite3* db) const {
+  if (cache) cache->Close();
+  sqlite3_close_v2(db);
+}
 
 Error SqliteError(int rc, sqlite3* db, std::string_view context) {
   const int primary = rc & 0xff;
@@ -208,11 +304,47 @@ Status Db::Exec(std::string_view sql) {
       return tl::unexpected(SqliteError(injected, nullptr, "exec " + head()));
     }
   }
+  // One statement (nearly every call: BEGIN, COMMIT, one UPDATE) runs through the cache;
+  // several go to sqlite3_exec. Either way the seam counted one call, kExec.
+  sqlite3_stmt* raw = nullptr;
+  std::string_view rest;
+  int rc = Compile(sql, &raw, &rest);
+  const bool single = std::all_of(rest.begin(), rest.end(), [](char c) {
+    return c == ';' || std::isspace(static_cast<unsigned char>(c));
+  });
+  if (rc != SQLITE_OK) return tl::unexpected(SqliteError(rc, db_.get(), "exec " + head()));
+  if (single) {
+    if (raw == nullptr) return {};  // blank text
+    const Statement one(raw, db_.get(), db_.get_deleter().cache);
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+    }
+    if (rc == SQLITE_DONE) return {};
+    return tl::unexpected(SqliteError(rc, db_.get(), "exec " + head()));
+  }
+  sqlite3_finalize(raw);  // the first of several: sqlite3_exec runs them all
   char* err = nullptr;
-  const int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &err);
+  rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &err);
   sqlite3_free(err);  // SqliteError re-reads the message from the handle.
   if (rc != SQLITE_OK) return tl::unexpected(SqliteError(rc, db_.get(), "exec " + head()));
   return {};
+}
+
+int Db::Compile(std::string_view sql, sqlite3_stmt** out, std::string_view* rest) {
+  *out = nullptr;
+  *rest = {};
+  if (internal::StatementCache* c = cache(); c != nullptr) {
+    if ((*out = c->Take(sql)) != nullptr) return SQLITE_OK;
+  }
+  const char* tail = nullptr;
+  const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, out, &tail);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(*out);
+    *out = nullptr;
+  } else if (tail != nullptr) {
+    *rest = sql.substr(static_cast<size_t>(tail - sql.data()));
+  }
+  return rc;
 }
 
 Result<Statement> Db::Prepare(std::string_view sql) {
@@ -221,13 +353,12 @@ Result<Statement> Db::Prepare(std::string_view sql) {
         SqliteError(injected, nullptr, "prepare " + std::string(sql.substr(0, 60))));
   }
   sqlite3_stmt* stmt = nullptr;
-  const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
-                                    SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  std::string_view rest;
+  const int rc = Compile(sql, &stmt, &rest);
   if (rc != SQLITE_OK) {
-    sqlite3_finalize(stmt);
     return tl::unexpected(SqliteError(rc, db_.get(), "prepare " + std::string(sql.substr(0, 60))));
   }
-  return Statement(stmt, db_.get());
+  return Statement(stmt, db_.get(), db_.get_deleter().cache);
 }
 
 Result<Transaction> Transaction::Begin(Db& db, Kind kind) {

@@ -60,6 +60,13 @@ class ScopedSqliteFaults {
 // sqlite3_backup_step: SQLITE_OK, or the code to fail this call with.
 int InjectedSqliteFault(SqliteCall call);
 
+namespace internal {
+class StatementCache;
+}
+
+// A prepared statement. One from Db::Prepare goes back to its connection's cache when it
+// is destroyed (reset, bindings cleared), and the next Prepare of the same text takes it
+// from there instead of compiling the SQL again (store/DESIGN.md "Statement cache").
 class Statement {
  public:
   Statement() = default;
@@ -99,10 +106,14 @@ class Statement {
 
  private:
   friend class Db;
+  // Hands the statement back to its connection's cache, or finalizes it when there is
+  // none (the connection is closed, or the statement did not come from Db::Prepare).
   struct Finalizer {
-    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+    std::shared_ptr<internal::StatementCache> cache;
+    void operator()(sqlite3_stmt* s) const;
   };
-  Statement(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
+  Statement(sqlite3_stmt* stmt, sqlite3* db, std::shared_ptr<internal::StatementCache> cache)
+      : stmt_(stmt, Finalizer{std::move(cache)}), db_(db) {}
   void Bound(int rc) {
     if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
   }
@@ -125,9 +136,14 @@ class Db {
   // loading, extended result codes. On failure nothing stays open.
   static Result<Db> Open(const std::string& path, bool create, bool read_only = false);
 
-  // Runs one or more statements with no parameters and no result rows.
+  // Runs one or more statements with no parameters and no result rows. A single
+  // statement runs through the statement cache like Prepare.
   Status Exec(std::string_view sql);
+  // A statement for `sql`: compiled once per connection and then reused (the cache keeps
+  // the kStatementCacheSize texts used last; a text in use twice at once gets a second
+  // statement).
   Result<Statement> Prepare(std::string_view sql);
+  static constexpr size_t kStatementCacheSize = 64;
 
   // Rows changed by the most recent INSERT/UPDATE/DELETE.
   int64_t Changes() const { return sqlite3_changes64(db_.get()); }
@@ -135,10 +151,17 @@ class Db {
   sqlite3* raw() const { return db_.get(); }
 
  private:
+  // Finalizes the cached statements, then closes the connection. (A Statement still
+  // alive finalizes itself later; sqlite3_close_v2 keeps the connection until then.)
   struct Closer {
-    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+    std::shared_ptr<internal::StatementCache> cache;
+    void operator()(sqlite3* db) const;
   };
-  explicit Db(sqlite3* db) : db_(db) {}
+  explicit Db(sqlite3* db);
+  internal::StatementCache* cache() const { return db_.get_deleter().cache.get(); }
+  // The first statement of `sql`, from the cache or compiled (`rest`: what follows it;
+  // `*out` null for blank text); a SQLite code. Not counted by the fault seam.
+  int Compile(std::string_view sql, sqlite3_stmt** out, std::string_view* rest);
   std::unique_ptr<sqlite3, Closer> db_;
 };
 

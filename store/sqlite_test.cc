@@ -1,0 +1,137 @@
+// The SQLite wrapper's statement cache (store/DESIGN.md "Statement cache"): a statement
+// comes back reset with its bindings cleared, a text in use twice at once gets two
+// statements, schema changes reach cached statements, PRAGMAs are never cached, the cache
+// is bounded, and a statement may outlive its connection.
+#include "store/sqlite.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace unitsync::store {
+namespace {
+
+// The statements the connection holds (cached or in use).
+int StatementsOf(const Db& db) {
+  int n = 0;
+  for (sqlite3_stmt* s = sqlite3_next_stmt(db.raw(), nullptr); s != nullptr;
+       s = sqlite3_next_stmt(db.raw(), s)) {
+    ++n;
+  }
+  return n;
+}
+
+Db Memory() {
+  auto db = Db::Open(":memory:", true);
+  EXPECT_TRUE(db) << db.error().ToString();
+  EXPECT_TRUE(db->Exec("CREATE TABLE t(a INTEGER, b TEXT)"));
+  return std::move(*db);
+}
+
+int64_t CountRows(Db& db) {
+  auto s = db.Prepare("SELECT count(*) FROM t");
+  EXPECT_TRUE(s && s->Step().value_or(false));
+  return s->ColumnInt(0);
+}
+
+TEST(StatementCache, AStatementIsCompiledOnceAndComesBackResetAndUnbound) {
+  Db db = Memory();
+  const int before = StatementsOf(db);
+  for (int i = 0; i < 5; ++i) {
+    auto ins = db.Prepare("INSERT INTO t(a, b) VALUES (?, ?)");
+    ASSERT_TRUE(ins) << ins.error().ToString();
+    if (i == 0) {  // only the first use binds: later uses must not see these values
+      ins->BindInt(1, 7);
+      ins->BindText(2, "x");
+    }
+    ASSERT_TRUE(ins->Run());
+  }
+  EXPECT_EQ(StatementsOf(db), before + 1) << "one compiled INSERT for five uses";
+  auto q = db.Prepare("SELECT count(*) FROM t WHERE a IS NULL AND b IS NULL");
+  ASSERT_TRUE(q && q->Step().value_or(false));
+  EXPECT_EQ(q->ColumnInt(0), 4) << "a reused statement kept an old binding";
+}
+
+TEST(StatementCache, AStatementLeftMidResultHoldsNoReadTransactionOnceReturned) {
+  Db db = Memory();
+  ASSERT_TRUE(db.Exec("INSERT INTO t(a) VALUES (1), (2), (3)"));
+  {
+    auto s = db.Prepare("SELECT a FROM t ORDER BY a");
+    ASSERT_TRUE(s && s->Step().value_or(false));  // one row read, two pending
+  }
+  for (sqlite3_stmt* s = sqlite3_next_stmt(db.raw(), nullptr); s != nullptr;
+       s = sqlite3_next_stmt(db.raw(), s)) {
+    EXPECT_FALSE(sqlite3_stmt_busy(s)) << sqlite3_sql(s);
+  }
+  auto again = db.Prepare("SELECT a FROM t ORDER BY a");
+  ASSERT_TRUE(again && again->Step().value_or(false));
+  EXPECT_EQ(again->ColumnInt(0), 1) << "a reused statement must start from its first row";
+}
+
+TEST(StatementCache, TheSameTextInUseTwiceAtOnceGetsTwoStatements) {
+  Db db = Memory();
+  ASSERT_TRUE(db.Exec("INSERT INTO t(a) VALUES (1), (2)"));
+  auto outer = db.Prepare("SELECT a FROM t ORDER BY a");
+  auto inner = db.Prepare("SELECT a FROM t ORDER BY a");
+  ASSERT_TRUE(outer && inner);
+  ASSERT_TRUE(outer->Step().value_or(false));
+  ASSERT_TRUE(inner->Step().value_or(false));
+  ASSERT_TRUE(inner->Step().value_or(false));
+  EXPECT_EQ(outer->ColumnInt(0), 1);
+  EXPECT_EQ(inner->ColumnInt(0), 2);
+}
+
+TEST(StatementCache, SchemaChangesReachCachedStatementsAndPragmasAreNeverCached) {
+  Db db = Memory();
+  {
+    auto s = db.Prepare("SELECT * FROM t");
+    ASSERT_TRUE(s && s->Run());
+  }
+  auto info = [&] {
+    int n = 0;
+    auto s = db.Prepare("PRAGMA table_info(t)");
+    EXPECT_TRUE(s);
+    while (s && s->Step().value_or(false)) ++n;
+    return n;
+  };
+  EXPECT_EQ(info(), 2);
+  ASSERT_TRUE(db.Exec("ALTER TABLE t ADD COLUMN c TEXT"));
+  ASSERT_TRUE(db.Exec("INSERT INTO t(a, b, c) VALUES (1, 'x', 'y')"));
+  EXPECT_EQ(info(), 3) << "a PRAGMA's answer came from a stale statement";
+  auto s = db.Prepare("SELECT * FROM t");
+  ASSERT_TRUE(s && s->Step().value_or(false));
+  EXPECT_EQ(s->ColumnText(2), "y") << "the cached SELECT * did not see the new column";
+}
+
+TEST(StatementCache, TheCacheIsBoundedAndExecOfSeveralStatementsRunsThemAll) {
+  Db db = Memory();
+  const int before = StatementsOf(db);
+  for (size_t i = 0; i < 3 * Db::kStatementCacheSize; ++i) {
+    auto s = db.Prepare("SELECT " + std::to_string(i));
+    ASSERT_TRUE(s && s->Run());
+  }
+  EXPECT_LE(StatementsOf(db), before + static_cast<int>(Db::kStatementCacheSize));
+  ASSERT_TRUE(db.Exec("INSERT INTO t(a) VALUES (1); INSERT INTO t(a) VALUES (2);\n"));
+  EXPECT_EQ(CountRows(db), 2);
+  ASSERT_TRUE(db.Exec("  "));
+  auto bad = db.Exec("INSERT INTO nowhere VALUES (1)");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("exec INSERT INTO nowhere VALUES"), std::string::npos)
+      << bad.error().message;
+}
+
+TEST(StatementCache, AStatementMayOutliveItsConnection) {
+  auto db = Db::Open(":memory:", true);
+  ASSERT_TRUE(db);
+  auto s = db->Prepare("SELECT 1");
+  ASSERT_TRUE(s);
+  {
+    Db moved = std::move(*db);  // the cache moves with the connection
+    auto t = moved.Prepare("SELECT 2");
+    ASSERT_TRUE(t && t->Run());
+  }  // closed here, with `s` still alive
+  EXPECT_TRUE(s->valid());
+}  // `s` finalizes itself; ASan checks nothing leaks or is used after free
+
+}  // namespace
+}  // namespace unitsync::store
