@@ -309,10 +309,10 @@ Status Db::Exec(std::string_view sql) {
   sqlite3_stmt* raw = nullptr;
   std::string_view rest;
   int rc = Compile(sql, &raw, &rest);
+  if (rc != SQLITE_OK) return tl::unexpected(SqliteError(rc, db_.get(), "exec " + head()));
   const bool single = std::all_of(rest.begin(), rest.end(), [](char c) {
     return c == ';' || std::isspace(static_cast<unsigned char>(c));
   });
-  if (rc != SQLITE_OK) return tl::unexpected(SqliteError(rc, db_.get(), "exec " + head()));
   if (single) {
     if (raw == nullptr) return {};  // blank text
     const Statement one(raw, db_.get(), db_.get_deleter().cache);

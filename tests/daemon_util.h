@@ -70,11 +70,10 @@ class Daemon {
   void Signal(int sig) {
     if (pid_ > 0) ::kill(pid_, sig);
   }
-  // SIGTERM and wait; the exit status.
-  // A daemon that has not exited 60 s after SIGTERM (a shutdown that hangs) gets its
-  // threads' stacks written to stderr (when gdb is installed) and SIGKILL: the test then
-  // fails with 137 and says where the daemon stood, instead of hanging until ctest's
-  // timeout.
+  // SIGTERM and wait; the exit status. A daemon that has not exited 60 s after SIGTERM
+  // (a shutdown that hangs) gets its threads' stacks written to stderr (when gdb is
+  // installed) and SIGKILL: the test then fails with 137 and says where the daemon stood,
+  // instead of hanging until ctest's timeout.
   int Stop() {
     if (pid_ <= 0) return status_;
     ::kill(pid_, SIGTERM);
