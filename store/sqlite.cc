@@ -66,16 +66,9 @@ class StatementCache {
     std::string sql;
     sqlite3_stmt* stmt;
   };
-  static bool IsPragma(std::string_view text) {
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-      text.remove_prefix(1);
-    }
-    constexpr std::string_view kPragma = "PRAGMA";
-    if (text.size() < kPragma.size()) return false;
-    for (size_t i = 0; i < kPragma.size(); ++i) {
-      if (std::toupper(static_cast<unsigned char>(text[i])) != kPragma[i]) return false;
-    }
-    return true;
+  static bool IsPragma(const char* text) {
+    while (std::isspace(static_cast<unsigned char>(*text))) ++text;
+    return sqlite3_strnicmp(text, "PRAGMA", 6) == 0;
   }
 
   std::list<Entry> lru_;                                                    // front: returned last

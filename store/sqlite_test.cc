@@ -7,18 +7,19 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace unitsync::store {
 namespace {
 
 // The statements the connection holds (cached or in use).
-int StatementsOf(const Db& db) {
-  int n = 0;
+std::vector<sqlite3_stmt*> StatementsOf(const Db& db) {
+  std::vector<sqlite3_stmt*> out;
   for (sqlite3_stmt* s = sqlite3_next_stmt(db.raw(), nullptr); s != nullptr;
        s = sqlite3_next_stmt(db.raw(), s)) {
-    ++n;
+    out.push_back(s);
   }
-  return n;
+  return out;
 }
 
 Db Memory() {
@@ -36,7 +37,7 @@ int64_t CountRows(Db& db) {
 
 TEST(StatementCache, AStatementIsCompiledOnceAndComesBackResetAndUnbound) {
   Db db = Memory();
-  const int before = StatementsOf(db);
+  const size_t before = StatementsOf(db).size();
   for (int i = 0; i < 5; ++i) {
     auto ins = db.Prepare("INSERT INTO t(a, b) VALUES (?, ?)");
     ASSERT_TRUE(ins) << ins.error().ToString();
@@ -46,7 +47,7 @@ TEST(StatementCache, AStatementIsCompiledOnceAndComesBackResetAndUnbound) {
     }
     ASSERT_TRUE(ins->Run());
   }
-  EXPECT_EQ(StatementsOf(db), before + 1) << "one compiled INSERT for five uses";
+  EXPECT_EQ(StatementsOf(db).size(), before + 1) << "one compiled INSERT for five uses";
   auto q = db.Prepare("SELECT count(*) FROM t WHERE a IS NULL AND b IS NULL");
   ASSERT_TRUE(q && q->Step().value_or(false));
   EXPECT_EQ(q->ColumnInt(0), 4) << "a reused statement kept an old binding";
@@ -59,10 +60,7 @@ TEST(StatementCache, AStatementLeftMidResultHoldsNoReadTransactionOnceReturned) 
     auto s = db.Prepare("SELECT a FROM t ORDER BY a");
     ASSERT_TRUE(s && s->Step().value_or(false));  // one row read, two pending
   }
-  for (sqlite3_stmt* s = sqlite3_next_stmt(db.raw(), nullptr); s != nullptr;
-       s = sqlite3_next_stmt(db.raw(), s)) {
-    EXPECT_FALSE(sqlite3_stmt_busy(s)) << sqlite3_sql(s);
-  }
+  for (sqlite3_stmt* s : StatementsOf(db)) EXPECT_FALSE(sqlite3_stmt_busy(s)) << sqlite3_sql(s);
   auto again = db.Prepare("SELECT a FROM t ORDER BY a");
   ASSERT_TRUE(again && again->Step().value_or(false));
   EXPECT_EQ(again->ColumnInt(0), 1) << "a reused statement must start from its first row";
@@ -105,12 +103,12 @@ TEST(StatementCache, SchemaChangesReachCachedStatementsAndPragmasAreNeverCached)
 
 TEST(StatementCache, TheCacheIsBoundedAndExecOfSeveralStatementsRunsThemAll) {
   Db db = Memory();
-  const int before = StatementsOf(db);
+  const size_t before = StatementsOf(db).size();
   for (size_t i = 0; i < 3 * Db::kStatementCacheSize; ++i) {
     auto s = db.Prepare("SELECT " + std::to_string(i));
     ASSERT_TRUE(s && s->Run());
   }
-  EXPECT_LE(StatementsOf(db), before + static_cast<int>(Db::kStatementCacheSize));
+  EXPECT_LE(StatementsOf(db).size(), before + Db::kStatementCacheSize);
   ASSERT_TRUE(db.Exec("INSERT INTO t(a) VALUES (1); INSERT INTO t(a) VALUES (2);\n"));
   EXPECT_EQ(CountRows(db), 2);
   ASSERT_TRUE(db.Exec("  "));
@@ -126,11 +124,13 @@ TEST(StatementCache, AStatementMayOutliveItsConnection) {
   auto s = db->Prepare("SELECT 1");
   ASSERT_TRUE(s);
   {
-    Db moved = std::move(*db);  // the cache moves with the connection
+    ASSERT_TRUE(db->Prepare("SELECT 2"));  // compiled and kept
+    Db moved = std::move(*db);             // the cache moves with the connection
+    const size_t held = StatementsOf(moved).size();
     auto t = moved.Prepare("SELECT 2");
     ASSERT_TRUE(t && t->Run());
+    EXPECT_EQ(StatementsOf(moved).size(), held) << "the moved connection lost its cache";
   }  // closed here, with `s` still alive
-  EXPECT_TRUE(s->valid());
 }  // `s` finalizes itself; ASan checks nothing leaks or is used after free
 
 }  // namespace
