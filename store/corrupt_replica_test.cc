@@ -4,6 +4,7 @@
 #include "store/change_log.h"
 #include "store/cursors.h"
 #include "store/inspect.h"
+#include "store/log_gc.h"
 #include "store/merge.h"
 #include "store/star_fixture.h"
 #include "store/sync_state.h"
@@ -116,6 +117,45 @@ TEST_F(CorruptReplicaTest, AnUndecodableClockRecordFailsEveryReaderWithKCorrupt)
   EXPECT_NE(stamp.error().message.find("_us_clock support_case"), std::string::npos)
       << stamp.error().message;
   EXPECT_EQ(DumpDiff(before, DumpDb(u1_.db())), "");
+}
+
+TEST_F(CorruptReplicaTest, DamagedLogGcMetadataFailsAGcPassAndAHelloAndChangesNothing) {
+  ASSERT_FALSE(ValueOrDie(RecordHello(central_, "unit-0001", 2, 1)));
+  ValueOrDie(CollectLogGarbage(central_, LogGcPolicy{}));
+  clock_.Advance(1000);
+  auto value_of = [&](const std::string& key) { return *ValueOrDie(central_.GetMeta(key)); };
+  // Each damaged value, then the next with the good one back: both readers fail whole.
+  auto expect_corrupt = [&](const std::string& key, const std::string& bad, bool hello_reads) {
+    SCOPED_TRACE(key + "='" + bad + "'");
+    const std::string good = value_of(key);
+    Damage(central_, key, bad);
+    const testing::DbDump before = DumpDb(central_.db());
+    ExpectCorrupt(CollectLogGarbage(central_, LogGcPolicy{}), key);
+    if (hello_reads) ExpectCorrupt(RecordHello(central_, "unit-0001", 2, 1), key);
+    EXPECT_EQ(DumpDiff(before, DumpDb(central_.db())), "");
+    Damage(central_, key, good);
+  };
+  // peer_hello/<unit> is "pull built seen_ms".
+  for (const char* malformed : {"", "1", "1 2", "1,2,3"}) {
+    expect_corrupt("peer_hello/unit-0001", malformed, true);
+  }
+  for (const char* bad : kBadNumbers) {
+    expect_corrupt("peer_hello/unit-0001", std::string(bad) + " 1 1", true);
+    expect_corrupt("peer_hello/unit-0001", std::string("1 1 ") + bad, true);
+    expect_corrupt("peer_safe/unit-0001", bad, true);
+    expect_corrupt("log_trimmed_upto", bad, true);
+  }
+  // log_gc_marks is "ms:head,ms:head,..."; only a GC pass reads it.
+  for (const char* malformed : {"1", "1:2,3", "1;2"}) {
+    expect_corrupt("log_gc_marks", malformed, false);
+  }
+  for (const char* bad : kBadNumbers) {
+    expect_corrupt("log_gc_marks", std::string(bad) + ":1", false);
+    expect_corrupt("log_gc_marks", std::string("1:") + bad, false);
+  }
+  // With every value good again, both work.
+  EXPECT_TRUE(CollectLogGarbage(central_, LogGcPolicy{}));
+  EXPECT_TRUE(RecordHello(central_, "unit-0001", 2, 1));
 }
 
 }  // namespace

@@ -157,6 +157,30 @@ TEST_F(LogGcTest, ASilentUnitStopsHoldingTheLogBackAndMustReseed) {
   ExpectConverged();
 }
 
+TEST_F(LogGcTest, WithEveryUnitSilentCentralTrimsOnlyWhatEveryUnitHas) {
+  for (int i = 0; i < 3; ++i) {
+    AddStudent(central_, "a" + std::to_string(i), "unit-0001");
+    AddStudent(central_, "b" + std::to_string(i), "unit-0002");
+  }
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  for (int i = 3; i < 6; ++i) AddStudent(central_, "a" + std::to_string(i), "unit-0001");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  EXPECT_EQ(Collect().state.log_trimmed_upto, 6) << "unit-0002 acknowledged 6 of 9";
+  // Central's clock jumps (or central itself was down): no unit is within the retention,
+  // and the whole log is older than it. That is no reason to leave unit-0002 behind.
+  clock_.Advance(2 * kRetention);
+  const LogGcReport r = Collect();
+  EXPECT_TRUE(r.silent_units.empty());
+  EXPECT_EQ(r.state.log_trimmed_upto, 6);
+  EXPECT_EQ(LogEntries(), 3);
+  ASSERT_FALSE(Session(u2_)) << "unit-0002 pulls on from its cursor";
+  ASSERT_FALSE(Session(u1_));
+  ExpectConverged();
+}
+
 TEST_F(LogGcTest, AForcedReseedEvictsWhatTheSnapshotLeftOutAndKeepsWorkCentralCannotHave) {
   for (const char* id : {"deleted", "moved", "same", "edited", "edited-moved"}) {
     AddStudent(central_, id, "unit-0001");
