@@ -158,5 +158,44 @@ TEST_F(CorruptReplicaTest, DamagedLogGcMetadataFailsAGcPassAndAHelloAndChangesNo
   EXPECT_TRUE(RecordHello(central_, "unit-0001", 2, 1));
 }
 
+TEST_F(CorruptReplicaTest, ALostGenerationOrOutboxEntryOrADamagedPeerBuiltIsCorrupt) {
+  // Central's generation: empty, then gone; a new one repairs it.
+  Damage(central_, kMetaGeneration, "");
+  ExpectCorrupt(GetGeneration(central_), kMetaGeneration);
+  Exec(central_, "DELETE FROM _us_meta WHERE key = 'generation'");
+  ExpectCorrupt(GetGeneration(central_), kMetaGeneration);
+  US_ASSERT_OK(NewGeneration(central_));
+  EXPECT_TRUE(GetGeneration(central_));
+
+  // What a unit said it built, as central remembers it.
+  US_ASSERT_OK(SetPeerBuilt(central_, "unit-0001", 4));
+  for (const char* bad : kBadNumbers) {
+    SCOPED_TRACE(std::string("peer_built='") + bad + "'");
+    Damage(central_, "peer_built/unit-0001", bad);
+    ExpectCorrupt(GetPeerBuilt(central_, "unit-0001"), "peer_built/unit-0001");
+  }
+  US_ASSERT_OK(SetPeerBuilt(central_, "unit-0001", 5));
+  EXPECT_EQ(ValueOrDie(GetPeerBuilt(central_, "unit-0001")), 5);
+
+  // A built push whose outbox row is gone: its acknowledgement cannot say how far the
+  // change log may be trimmed, and changes nothing.
+  Exec(u1_, "UPDATE support_case SET opened_on = '2026-02-02' WHERE id = 'c'");
+  US_ASSERT_OK(StampPendingChangesNow(u1_));
+  const OutboxState out = ValueOrDie(GetOutboxState(u1_));
+  BuildRequest req;
+  req.after_seq = out.built_log_seq;
+  const BuiltChangeset built = ValueOrDie(BuildChangeset(u1_, req));
+  US_ASSERT_OK(AppendOutbox(
+      u1_, {out.built_seq + 1, built.last_seq, static_cast<int64_t>(built.rows), built.bytes}));
+  Exec(u1_, "DELETE FROM _us_outbox");
+  const testing::DbDump before = DumpDb(u1_.db());
+  auto acked = AckOutbox(u1_, out.built_seq + 1);
+  ASSERT_FALSE(acked);
+  EXPECT_EQ(acked.error().code, Errc::kCorrupt) << acked.error().ToString();
+  EXPECT_NE(acked.error().message.find("outbox lacks built push"), std::string::npos);
+  EXPECT_FALSE(acked.error().hint.empty());
+  EXPECT_EQ(DumpDiff(before, DumpDb(u1_.db())), "");
+}
+
 }  // namespace
 }  // namespace unitsync::store
