@@ -197,5 +197,43 @@ TEST_F(CorruptReplicaTest, ALostGenerationOrOutboxEntryOrADamagedPeerBuiltIsCorr
   EXPECT_EQ(DumpDiff(before, DumpDb(u1_.db())), "");
 }
 
+TEST_F(CorruptReplicaTest, ARowGoneBehindTheEnginesBackFailsADigestWithKCorrupt) {
+  // Deleted with the capture triggers silenced, as only the engine's own apply does: the
+  // clock still holds the row as live, and no delete was logged.
+  Exec(u1_,
+       "INSERT INTO _us_applying(flag) VALUES (1);"
+       "DELETE FROM support_case WHERE id = 'c';"
+       "DELETE FROM _us_applying");
+  auto digest = ComputeDigests(u1_);
+  ASSERT_FALSE(digest);
+  EXPECT_EQ(digest.error().code, Errc::kCorrupt) << digest.error().ToString();
+  EXPECT_NE(digest.error().message.find("table support_case lacks row c that _us_clock has"),
+            std::string::npos)
+      << digest.error().message;
+  EXPECT_FALSE(digest.error().hint.empty());
+}
+
+TEST_F(CorruptReplicaTest, AReplicaLackingAnEngineKeyDoesNotOpen) {
+  ReplicaOptions o;
+  o.clock = &clock_;
+  for (const char* key : {"role", "node_id", "engine_version", "schema_version", "hlc"}) {
+    SCOPED_TRACE(key);
+    const std::string value = *ValueOrDie(u2_.GetMeta(key));
+    Exec(u2_, std::string("DELETE FROM _us_meta WHERE key = '") + key + "'");
+    auto opened = Replica::Open(u2_.path(), o);
+    ASSERT_FALSE(opened);
+    EXPECT_EQ(opened.error().code, Errc::kCorrupt) << opened.error().ToString();
+    EXPECT_NE(opened.error().message.find(std::string("lacks '") + key + "'"), std::string::npos)
+        << opened.error().message;
+    US_ASSERT_OK(u2_.SetMeta(key, value));
+    EXPECT_TRUE(Replica::Open(u2_.path(), o)) << "whole again";
+  }
+  Damage(u2_, "role", "archive");
+  auto opened = Replica::Open(u2_.path(), o);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, Errc::kCorrupt) << opened.error().ToString();
+  EXPECT_NE(opened.error().message.find("unknown role"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace unitsync::store

@@ -226,6 +226,29 @@ TEST_F(MergeTest, RestoringALoserMakesItWinEverywhere) {
   ExpectConverged();
 }
 
+// A conflict kept for a column the manifest no longer replicates (it was made local-only,
+// or the table left) cannot be restored: the write would not sync. It stays open.
+TEST_F(MergeTest, AConflictOnAColumnNoLongerReplicatedIsNotRestored) {
+  unit_clock_.Advance(1000);
+  Exec(unit_, "UPDATE support_action SET description = 'keep me' WHERE id = 'a'");
+  central_clock_.Advance(2000);
+  Exec(central_, "UPDATE support_action SET description = 'overwrite' WHERE id = 'a'");
+  Sync();
+  auto conflicts = ValueOrDie(ListConflicts(central_));
+  ASSERT_EQ(conflicts.size(), 1u);
+  for (const char* sql : {"UPDATE _us_conflicts SET col = 'gone_column'",
+                          "UPDATE _us_conflicts SET col = 'description', tbl = 'gone_table'"}) {
+    SCOPED_TRACE(sql);
+    Exec(central_, sql);
+    auto restored = RestoreConflict(central_, conflicts[0].id);
+    ASSERT_FALSE(restored);
+    EXPECT_EQ(restored.error().code, Errc::kRejected) << restored.error().ToString();
+    EXPECT_NE(restored.error().message.find("no longer replicated"), std::string::npos);
+    EXPECT_EQ(ValueOrDie(ListConflicts(central_)).size(), 1u);
+    EXPECT_EQ(Description(central_), "overwrite");
+  }
+}
+
 // The status column's index in a support_action block.
 int StatusColumn(const TableChanges& t) {
   return static_cast<int>(std::find(t.columns.begin(), t.columns.end(), "status") -
