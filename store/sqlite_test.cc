@@ -180,5 +180,36 @@ TEST(StatementValues, EveryTypeRoundTripsAndAFailedBindOfAnyTypeFailsTheStepUnru
   EXPECT_EQ(count->ColumnInt(0), static_cast<int64_t>(values.size()));
 }
 
+// SQLite's result codes are translated here and nowhere else; the Errc decides what the
+// caller does (retry a busy or I/O failure, stop on a constraint, re-seed a corrupt file).
+TEST(SqliteError, EachResultCodeMapsToItsErrcAndExtendedCodesToTheirPrimary) {
+  const std::pair<int, Errc> cases[] = {
+      {SQLITE_FULL, Errc::kDiskFull},
+      {SQLITE_IOERR, Errc::kIo},
+      {SQLITE_IOERR_WRITE, Errc::kIo},
+      {SQLITE_IOERR_FSYNC, Errc::kIo},
+      {SQLITE_CORRUPT, Errc::kCorrupt},
+      {SQLITE_NOTADB, Errc::kNotAReplica},
+      {SQLITE_BUSY, Errc::kBusy},
+      {SQLITE_LOCKED, Errc::kBusy},
+      {SQLITE_BUSY_SNAPSHOT, Errc::kBusy},
+      {SQLITE_CONSTRAINT, Errc::kConstraint},
+      {SQLITE_CONSTRAINT_CHECK, Errc::kConstraint},
+      {SQLITE_CANTOPEN, Errc::kNotFound},
+      {SQLITE_READONLY, Errc::kIo},
+      {SQLITE_PERM, Errc::kIo},
+      {SQLITE_AUTH, Errc::kIo},
+      {SQLITE_MISUSE, Errc::kInternal},
+  };
+  for (const auto& [rc, errc] : cases) {
+    const Error e = SqliteError(rc, nullptr, "step: SELECT 1");
+    EXPECT_EQ(e.code, errc) << rc << ": " << e.ToString();
+    EXPECT_EQ(e.message, std::string("step: SELECT 1: ") + sqlite3_errstr(rc)) << rc;
+  }
+  EXPECT_NE(SqliteError(SQLITE_READONLY, nullptr, "x").hint.find("permissions"), std::string::npos);
+  EXPECT_NE(SqliteError(SQLITE_FULL, nullptr, "x").hint.find("nothing was written"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace unitsync::store
