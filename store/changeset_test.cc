@@ -271,6 +271,12 @@ TEST(ChangesetFormat, EachBrokenStructureIsMalformedWithItsReason) {
       {"90", "not a map"},
       {"8101a174", "a key is not a string"},
       {"83a17601a66f726967696ea763656e7472616ca67461626c6573c0", "tables must be an array"},
+      {"82a17601a67461626c657390", "missing one of v, origin, tables"},
+      {"83a176a131a66f726967696ea763656e7472616ca67461626c657390", "unsupported format version"},
+      {"83a17601a66f726967696ea763656e7472616ca67461626c657392"
+       "93a1749090"
+       "93a1749090",
+       "table 't' appears twice"},
       {head + "92a17490", "a table block is not a 3-element array"},
       {head + "93019090", "a table name is not a string"},
       {head + "93a09090", "a table name is not a string"},
