@@ -157,6 +157,25 @@ TEST_F(LogGcTest, ASilentUnitStopsHoldingTheLogBackAndMustReseed) {
   ExpectConverged();
 }
 
+TEST_F(LogGcTest, BeforeAnyUnitHasSyncedNothingIsTrimmed) {
+  AddStudent(central_, "a0", "unit-0001");
+  AddStudent(central_, "gone", "unit-0001");
+  Exec(central_, "DELETE FROM student WHERE id = 'gone'");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  Collect();
+  clock_.Advance(2 * kRetention);
+  const LogGcReport r = Collect();
+  EXPECT_EQ(r.state.log_trimmed_upto, 0) << "no unit is known to have applied anything";
+  EXPECT_EQ(r.state.tombs_trimmed_upto, 0);
+  EXPECT_EQ(r.entries_deleted, 0);
+  EXPECT_EQ(r.tombstones_deleted, 0);
+  EXPECT_EQ(LogEntries(), 3);
+  EXPECT_EQ(Tombstones(), 1);
+  ASSERT_FALSE(Session(u1_)) << "the first unit pulls the whole log";
+  EXPECT_EQ(Query(u1_, "SELECT group_concat(id) FROM student"), "a0");
+  EXPECT_EQ(Query(u1_, "SELECT deleted FROM _us_clock WHERE pk = 'gone'"), "1");
+}
+
 TEST_F(LogGcTest, WithEveryUnitSilentCentralTrimsOnlyWhatEveryUnitHas) {
   for (int i = 0; i < 3; ++i) {
     AddStudent(central_, "a" + std::to_string(i), "unit-0001");
