@@ -211,5 +211,44 @@ TEST(SqliteError, EachResultCodeMapsToItsErrcAndExtendedCodesToTheirPrimary) {
             std::string::npos);
 }
 
+// A failed Exec names the statement by its head (up to the first '(' or line end), so a
+// value in the SQL never reaches an error message or a log.
+TEST(SqliteExec, AFailureIsTranslatedAndNamesTheStatementHeadWithoutValues) {
+  auto db = Db::Open(":memory:", true);
+  ASSERT_TRUE(db) << db.error().ToString();
+  ASSERT_TRUE(db->Exec("CREATE TABLE c(x INTEGER CHECK (x > 0), note TEXT)"));
+  struct Case {
+    const char* sql;
+    Errc code;
+    const char* head;
+  } cases[] = {
+      {"SELEC 1", Errc::kInternal, "exec SELEC 1: "},  // does not compile
+      {"INSERT INTO c(x, note) VALUES (-1, 'Alva')", Errc::kConstraint, "exec INSERT INTO c: "},
+      {"INSERT INTO c(x, note) VALUES (1, 'Alva'); INSERT INTO c(x, note) VALUES (-2, 'Bo')",
+       Errc::kConstraint, "exec INSERT INTO c: "},  // several statements
+  };
+  for (const Case& c : cases) {
+    auto st = db->Exec(c.sql);
+    ASSERT_FALSE(st) << c.sql;
+    EXPECT_EQ(st.error().code, c.code) << st.error().ToString();
+    EXPECT_EQ(st.error().message.rfind(c.head, 0), 0u) << st.error().message;
+    EXPECT_EQ(st.error().message.find("Alva"), std::string::npos) << st.error().message;
+    EXPECT_EQ(st.error().message.find("Bo"), std::string::npos) << st.error().message;
+  }
+  // Several statements run one by one, as sqlite3_exec does: the first stays.
+  auto count = db->Prepare("SELECT count(*) FROM c");
+  ASSERT_TRUE(count && count->Step().value_or(false));
+  EXPECT_EQ(count->ColumnInt(0), 1);
+}
+
+TEST(SqliteOpen, AFileThatCannotBeOpenedIsNotFoundNamingThePath) {
+  const std::string path = "/nonexistent-unitsync-dir/replica.db";
+  auto db = Db::Open(path, /*create=*/true);
+  ASSERT_FALSE(db);
+  EXPECT_EQ(db.error().code, Errc::kNotFound) << db.error().ToString();
+  EXPECT_EQ(db.error().message.rfind("open " + path + ": ", 0), 0u) << db.error().message;
+  EXPECT_FALSE(db.error().hint.empty());
+}
+
 }  // namespace
 }  // namespace unitsync::store
