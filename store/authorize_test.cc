@@ -220,6 +220,26 @@ TEST_F(AuthorizeTest, OnlyCentralAuthorizes) {
   EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
 }
 
+TEST_F(AuthorizeTest, ANamelessUnitOrPeerIsRefusedBeforeAnythingIsRead) {
+  Exec(u1_, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s1', 'unit-0001', 'p1')");
+  const Blob push = Changes(u1_);
+  const int64_t head = LogHead();
+  auto nameless = ApplyChangeset(central_, push, AsUnit(""));
+  ASSERT_FALSE(nameless);
+  EXPECT_EQ(nameless.error().code, Errc::kInvalidArgument);
+  EXPECT_NE(nameless.error().message.find("names no unit"), std::string::npos);
+  ApplyOptions o = AsUnit("unit-0001");
+  o.advance_received = ApplyOptions::Cursor{"", 1};
+  auto no_peer = ApplyChangeset(central_, push, o);
+  ASSERT_FALSE(no_peer);
+  EXPECT_EQ(no_peer.error().code, Errc::kInvalidArgument);
+  EXPECT_NE(no_peer.error().message.find("names no peer"), std::string::npos);
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM student WHERE id = 's1'"), "0");
+  EXPECT_EQ(LogHead(), head);
+  o.advance_received->peer = "unit-0001";
+  EXPECT_EQ(ValueOrDie(ApplyChangeset(central_, push, o)).rows_inserted, 1u);
+}
+
 TEST_F(AuthorizeTest, ReceivedCursorMovesWithTheApplyAndOnlyWithIt) {
   Exec(u1_, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s1', 'unit-0001', 'p1')");
   ApplyOptions o = AsUnit("unit-0001");
@@ -312,6 +332,27 @@ TEST_F(AuthorizeTest, AVersionTooFarInTheFutureIsRefusedAndTheRestApplies) {
   Exec(central_, "UPDATE student SET grade = '7' WHERE id = 'month'");
   ValueOrDie(ApplyChangeset(u1_, Changes(central_, 0, "unit-0001")));
   EXPECT_EQ(Query(u1_, "SELECT grade FROM student WHERE id = 'month'"), "7");
+}
+
+// The same for a tombstone: a delete central could never write over is refused, and the
+// row stays.
+TEST_F(AuthorizeTest, ATombstoneTooFarInTheFutureIsRefusedAndTheRowStays) {
+  Exec(u2_, "DELETE FROM support_case WHERE id = 'c2'");
+  Changeset cs = ValueOrDie(DecodeChangeset(Changes(u2_)));
+  bool forged = false;
+  for (TableChanges& t : cs.tables) {
+    for (ChangeRow& row : t.rows) {
+      if (!row.tombstone) continue;
+      row.tombstone_version.hlc = UINT64_MAX;
+      forged = true;
+    }
+  }
+  ASSERT_TRUE(forged);
+  const MergeReport r = ValueOrDie(ApplyChangeset(central_, cs, AsUnit("unit-0002")));
+  EXPECT_EQ(r.rejected,
+            (std::vector<RowRejection>{{"support_case", "c2", RowRejectReason::kFutureVersion}}));
+  EXPECT_EQ(r.rows_deleted, 0u);
+  EXPECT_EQ(Query(central_, "SELECT count(*) FROM support_case WHERE id = 'c2'"), "1");
 }
 
 }  // namespace

@@ -82,6 +82,18 @@ TEST(CopyDatabase, MissingSourceLeavesNoCopyBehind) {
   EXPECT_NE(::stat(copy.c_str(), &sb), 0);
 }
 
+TEST(CopyDatabase, ADestinationThatCannotBeCreatedIsKIoNamingThePath) {
+  TempDir dir;
+  Replica r = testing::MakeReplica(dir, "unit-1", Role::kUnit);
+  const std::string copy = dir.File("no-such-dir/copy.db");
+  auto st = CopyDatabase(r.path(), copy);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kIo) << st.error().ToString();
+  EXPECT_NE(st.error().message.find("create " + copy), std::string::npos) << st.error().message;
+  struct stat sb {};
+  EXPECT_NE(::stat(copy.c_str(), &sb), 0);
+}
+
 // Rows are written one transaction each, in order, by another connection while the
 // copy runs one page per step: a consistent copy holds exactly a prefix of them.
 TEST(CopyDatabase, IsOneInstantWhileAnotherConnectionWrites) {

@@ -255,5 +255,75 @@ TEST(ChangesetFormat, StrictDecodingRejectsEverythingOffSpec) {
   expect_malformed(EncodeChangeset(short_values), "values shorter than columns");
 }
 
+// Each structural rule of FORMAT.md "Changeset", broken on its own: kMalformed, and the
+// message says which rule (ids and table names only, never a value).
+TEST(ChangesetFormat, EachBrokenStructureIsMalformedWithItsReason) {
+  // {"v": 1, "origin": "central", "tables": [<block>]}
+  const std::string head = "83a17601a66f726967696ea763656e7472616ca67461626c657391";
+  // ["t", ["a"], [<row>]]
+  const std::string table = "93a17491a16191";
+  // [1, "c", 0, "", nil]: one version group for column 0
+  const std::string versions = "919501a16300a0c0";
+  const struct {
+    std::string hex;
+    const char* says;
+  } cases[] = {
+      {"90", "not a map"},
+      {"8101a174", "a key is not a string"},
+      {"83a17601a66f726967696ea763656e7472616ca67461626c6573c0", "tables must be an array"},
+      {"82a17601a67461626c657390", "missing one of v, origin, tables"},
+      {"83a176a131a66f726967696ea763656e7472616ca67461626c657390", "unsupported format version"},
+      {"83a17601a66f726967696ea763656e7472616ca67461626c657392"
+       "93a1749090"
+       "93a1749090",
+       "table 't' appears twice"},
+      {head + "92a17490", "a table block is not a 3-element array"},
+      {head + "93019090", "a table name is not a string"},
+      {head + "93a09090", "a table name is not a string"},
+      {head + "93a174c090", "columns must be an array"},
+      {head + "93a17492a161a16190", "a column name is invalid or repeated"},
+      {head + "93a174910190", "a column name is invalid or repeated"},
+      {head + "93a17491a161c0", "rows not an array"},
+      {head + table + "93a172c0c0", "a row is not a 4-element array"},
+      {head + table + "9401c090c0", "row id must be a string of 1-128 bytes"},
+      {head + table + "94a172c3" + versions + "c0", "values must be an array with one value"},
+      {head + table + "94a1729180" + versions + "c0", "column 0 has a bad type"},
+      {head + table + "94a17291cfffffffffffffffff" + versions + "c0", "column 0 has a bad type"},
+      {head + table + "94a172c090c3", "tombstone must be [hlc, origin, unit|nil]"},
+      {head + table + "94a172c09093ce00030000a16301", "tombstone must be [hlc, origin, unit|nil]"},
+      {head + table + "94a172c090930101c0", "tombstone must be [hlc, origin, unit|nil]"},
+      {head + table + "94a17291c0c3c0", "versions: not an array"},
+      {head + table + "94a17291c0919401a16300a0c0", "a group is not a 5-element array"},
+      {head + table + "94a17291c0919500a16300a0c0c0", "hlc must be a positive integer"},
+      {head + table + "94a17291c0919501a000a0c0c0", "bad origin"},
+      {head + table + "94a17291c0919501a163a0a0c0c0", "prev hlc must be an unsigned integer"},
+      {head + table + "94a17291c0919501a1630001c0c0", "bad prev origin"},
+      {head + table + "94a17291c0919501a16305a0c0c0", "prev hlc and origin disagree"},
+      {head + table + "94a17291c0929501a16300a0c09501a16300a0c0c0", "more than one catch-all"},
+      {head + table + "94a17291c0919501a16300a0c3c0", "group columns must be nil or an array"},
+      {head + table + "94a17291c0919501a16300a09105c0", "unknown column"},
+      {head + table + "94a17291c0929501a16300a091009502a16300a09100c0",
+       "a column is in two groups"},
+  };
+  for (const auto& c : cases) {
+    auto r = DecodeChangeset(Unhex(c.hex));
+    ASSERT_FALSE(r) << c.hex;
+    EXPECT_EQ(r.error().code, Errc::kMalformed) << c.hex;
+    EXPECT_NE(r.error().message.find(c.says), std::string::npos)
+        << c.hex << ": " << r.error().message;
+  }
+  // The same row with a good value of each other type decodes.
+  const std::pair<std::string, Value> values[] = {{"c0", Value{}},
+                                                  {"d0ff", Value{int64_t{-1}}},
+                                                  {"ca3f800000", Value{1.0}},
+                                                  {"c40101", Value{Blob{1}}}};
+  for (const auto& [hex, value] : values) {
+    auto r = DecodeChangeset(Unhex(head + table + "94a17291" + hex + versions + "c0"));
+    ASSERT_TRUE(r) << hex << ": " << r.error().ToString();
+    ASSERT_EQ(r->tables.at(0).rows.size(), 1u);
+    EXPECT_EQ(r->tables[0].rows[0].values, std::vector<Value>{value}) << hex;
+  }
+}
+
 }  // namespace
 }  // namespace unitsync::store

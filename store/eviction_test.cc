@@ -1,5 +1,7 @@
 // A row that central moves to another unit: the old unit receives an
 // eviction and forgets the row, the new unit receives the whole row.
+#include <algorithm>
+
 #include "store/change_log.h"
 #include "store/conflicts.h"
 #include "store/cursors.h"
@@ -113,6 +115,31 @@ TEST_F(EvictionTest, TheEvictionFollowsTheRowsOtherEntriesEvenAcrossABatchBounda
   EXPECT_EQ(Query(u1_, "SELECT group_concat(id) FROM student"), "n");
   Pull(u2_, FanOut(u2_));
   ExpectConverged();
+}
+
+// A row the unit holds without a clock record (written with capture off, before unitsync
+// tracked it) is evicted as well: the unit keeps nothing of a row that is not its own.
+TEST_F(EvictionTest, ARowHeldWithoutAClockRecordIsEvictedToo) {
+  Pull(u1_, FanOut(u1_));
+  Exec(u1_,
+       "INSERT INTO _us_applying(flag) VALUES (1);"
+       "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('old', 'unit-0001', 'po');"
+       "DELETE FROM _us_applying");
+  Exec(central_,
+       "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('old', 'unit-0001', 'po');"
+       "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('kept', 'unit-0001', 'pk');");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  Exec(central_, "UPDATE student SET unit_id = 'unit-0002' WHERE id = 'old'");
+  const Changeset cs = FanOut(u1_);
+  std::vector<std::string> rows = Rows(cs);
+  std::sort(rows.begin(), rows.end());
+  ASSERT_EQ(rows, (std::vector<std::string>{"student/kept:row", "student/old:evict"}));
+  ASSERT_EQ(Query(u1_, "SELECT count(*) FROM _us_clock WHERE pk = 'old'"), "0");
+  const MergeReport r = Pull(u1_, cs);
+  EXPECT_EQ(r.rows_evicted, 1u);
+  EXPECT_EQ(r.rows_inserted, 1u);
+  EXPECT_EQ(Query(u1_, "SELECT count(*) FROM student WHERE id = 'old'"), "0");
+  EXPECT_EQ(Query(u1_, "SELECT count(*) FROM _us_conflicts"), "0");
 }
 
 TEST_F(EvictionTest, ARowMovedAwayAndDeletedIsEvictedNotTombstoned) {

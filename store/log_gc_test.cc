@@ -5,76 +5,16 @@
 #include <gtest/gtest.h>
 
 #include "store/change_log.h"
-#include "store/changeset_builder.h"
-#include "store/merge.h"
-#include "store/snapshot_apply.h"
-#include "store/star_fixture.h"
+#include "store/log_gc_fixture.h"
 
 namespace unitsync::store {
 namespace {
 
 using testing::Exec;
+using testing::kRetention;
+using testing::LogGcTest;
 using testing::Query;
 using testing::ValueOrDie;
-
-constexpr int64_t kRetention = 3'600'000;  // an hour
-
-class LogGcTest : public testing::StarTest {
- protected:
-  void AddStudent(Replica& r, const std::string& id, const std::string& unit, int priv = 0) {
-    Exec(r, "INSERT INTO student(id, unit_id, pseudo_id, grade, protected_identity) VALUES ('" +
-                id + "', '" + unit + "', 'p-" + id + "', '7', " + std::to_string(priv) + ")");
-  }
-
-  // One session of `unit` as the daemon runs it: HELLO (recorded at central), push, pull,
-  // and the acknowledgement of the pull. Returns what RecordHello said.
-  bool Session(Replica& unit) {
-    const OutboxState out = ValueOrDie(GetOutboxState(unit));
-    const int64_t pull = ValueOrDie(GetCursor(unit, "central")).received_seq;
-    const bool reseed = ValueOrDie(RecordHello(central_, unit.node_id(), pull, out.built_seq));
-    if (reseed) return true;
-    BuildRequest req;
-    req.after_seq = out.built_log_seq;
-    req.max_rows = SIZE_MAX;
-    // As the daemon: a push only when there is something to push.
-    if (ValueOrDie(BuildChangeset(unit, req)).rows > 0) PushReport(unit);
-    Pull(unit, FanOut(unit));
-    EXPECT_TRUE(AdvanceAcked(central_, unit.node_id(), last_seq_));
-    return false;
-  }
-
-  LogGcReport Collect() { return ValueOrDie(CollectLogGarbage(central_, LogGcPolicy{kRetention})); }
-
-  int64_t LogEntries() { return std::stoll(Query(central_, "SELECT count(*) FROM _us_changes")); }
-  int64_t Tombstones() {
-    return std::stoll(Query(central_, "SELECT count(*) FROM _us_clock WHERE deleted = 1"));
-  }
-
-  // A forced re-seed of `unit` from central's snapshot, `per_chunk` rows at a time,
-  // applied as the unit's executor applies chunks (store::ApplySnapshotChunk).
-  void ForcedReseed(Replica& unit, size_t per_chunk) {
-    US_ASSERT_OK(RequestSeed(unit, /*forced=*/true));
-    const int64_t head = ValueOrDie(GetChangeLogStats(central_, INT64_MAX)).head_seq;
-    SeedState seed = ValueOrDie(GetSeedState(unit));
-    seed.snapshot = "snap-test";
-    seed.head = head;
-    SnapshotKey after;
-    for (;;) {
-      SnapshotChunkRequest req;
-      req.unit = unit.node_id();
-      req.after = after;
-      req.max_rows = per_chunk;
-      auto chunk = ValueOrDie(BuildSnapshotChunk(central_, req));
-      if (chunk.rows > 0) {
-        ++seed.next_chunk;
-        ValueOrDie(ApplySnapshotChunk(unit, ValueOrDie(DecodeChangeset(chunk.bytes)), seed));
-      }
-      after = chunk.last;
-      if (chunk.done) break;
-    }
-    US_ASSERT_OK(FinishSeed(unit, "central", head));
-  }
-};
 
 TEST_F(LogGcTest, TheLogShrinksAsEveryUnitAcknowledges) {
   for (int i = 0; i < 10; ++i) {
@@ -214,6 +154,49 @@ TEST_F(LogGcTest, ASilentUnitStopsHoldingTheLogBackAndMustReseed) {
   EXPECT_FALSE(Session(u2_)) << "after the snapshot it syncs from the head";
   EXPECT_EQ(Query(u2_, "SELECT group_concat(id) FROM (SELECT id FROM student ORDER BY id)"),
             "a0,b1");
+  ExpectConverged();
+}
+
+TEST_F(LogGcTest, BeforeAnyUnitHasSyncedNothingIsTrimmed) {
+  AddStudent(central_, "a0", "unit-0001");
+  AddStudent(central_, "gone", "unit-0001");
+  Exec(central_, "DELETE FROM student WHERE id = 'gone'");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  Collect();
+  clock_.Advance(2 * kRetention);
+  const LogGcReport r = Collect();
+  EXPECT_EQ(r.state.log_trimmed_upto, 0) << "no unit is known to have applied anything";
+  EXPECT_EQ(r.state.tombs_trimmed_upto, 0);
+  EXPECT_EQ(r.entries_deleted, 0);
+  EXPECT_EQ(r.tombstones_deleted, 0);
+  EXPECT_EQ(LogEntries(), 3);
+  EXPECT_EQ(Tombstones(), 1);
+  ASSERT_FALSE(Session(u1_)) << "the first unit pulls the whole log";
+  EXPECT_EQ(Query(u1_, "SELECT group_concat(id) FROM student"), "a0");
+  EXPECT_EQ(Query(u1_, "SELECT deleted FROM _us_clock WHERE pk = 'gone'"), "1");
+}
+
+TEST_F(LogGcTest, WithEveryUnitSilentCentralTrimsOnlyWhatEveryUnitHas) {
+  for (int i = 0; i < 3; ++i) {
+    AddStudent(central_, "a" + std::to_string(i), "unit-0001");
+    AddStudent(central_, "b" + std::to_string(i), "unit-0002");
+  }
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  ASSERT_FALSE(Session(u2_));
+  for (int i = 3; i < 6; ++i) AddStudent(central_, "a" + std::to_string(i), "unit-0001");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  EXPECT_EQ(Collect().state.log_trimmed_upto, 6) << "unit-0002 acknowledged 6 of 9";
+  // Central's clock jumps (or central itself was down): no unit is within the retention,
+  // and the whole log is older than it. That is no reason to leave unit-0002 behind.
+  clock_.Advance(2 * kRetention);
+  const LogGcReport r = Collect();
+  EXPECT_TRUE(r.silent_units.empty());
+  EXPECT_EQ(r.state.log_trimmed_upto, 6);
+  EXPECT_EQ(LogEntries(), 3);
+  ASSERT_FALSE(Session(u2_)) << "unit-0002 pulls on from its cursor";
+  ASSERT_FALSE(Session(u1_));
   ExpectConverged();
 }
 

@@ -2,6 +2,7 @@
 
 #include "store/change_log.h"
 #include "store/conflicts.h"
+#include "store/inspect.h"
 #include "store/test_util.h"
 
 namespace unitsync::store {
@@ -224,6 +225,71 @@ TEST_F(MergeTest, RestoringALoserMakesItWinEverywhere) {
   Sync();
   EXPECT_EQ(Description(unit_), "keep me");
   ExpectConverged();
+}
+
+// A conflict kept for a column the manifest no longer replicates (it was made local-only,
+// or the table left) cannot be restored: the write would not sync. It stays open.
+TEST_F(MergeTest, AConflictOnAColumnNoLongerReplicatedIsNotRestored) {
+  unit_clock_.Advance(1000);
+  Exec(unit_, "UPDATE support_action SET description = 'keep me' WHERE id = 'a'");
+  central_clock_.Advance(2000);
+  Exec(central_, "UPDATE support_action SET description = 'overwrite' WHERE id = 'a'");
+  Sync();
+  auto conflicts = ValueOrDie(ListConflicts(central_));
+  ASSERT_EQ(conflicts.size(), 1u);
+  for (const char* sql : {"UPDATE _us_conflicts SET col = 'gone_column'",
+                          "UPDATE _us_conflicts SET col = 'description', tbl = 'gone_table'"}) {
+    SCOPED_TRACE(sql);
+    Exec(central_, sql);
+    auto restored = RestoreConflict(central_, conflicts[0].id);
+    ASSERT_FALSE(restored);
+    EXPECT_EQ(restored.error().code, Errc::kRejected) << restored.error().ToString();
+    EXPECT_NE(restored.error().message.find("no longer replicated"), std::string::npos);
+    EXPECT_EQ(ValueOrDie(ListConflicts(central_)).size(), 1u);
+    EXPECT_EQ(Description(central_), "overwrite");
+  }
+}
+
+TEST_F(MergeTest, AConflictIsResolvedOnceAndAnUnknownOneIsNotFound) {
+  unit_clock_.Advance(1000);
+  Exec(unit_, "UPDATE support_action SET description = 'keep me' WHERE id = 'a'");
+  central_clock_.Advance(2000);
+  Exec(central_, "UPDATE support_action SET description = 'overwrite' WHERE id = 'a'");
+  Sync();
+  const auto conflicts = ValueOrDie(ListConflicts(central_));
+  ASSERT_EQ(conflicts.size(), 1u);
+  const int64_t id = conflicts[0].id;
+  for (auto* resolve : {&RestoreConflict, &DismissConflict}) {
+    auto st = (*resolve)(central_, id + 1000);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::kNotFound) << st.error().ToString();
+  }
+  auto missing = GetConflict(central_, id + 1000);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+
+  US_ASSERT_OK(DismissConflict(central_, id));
+  for (auto* resolve : {&RestoreConflict, &DismissConflict}) {
+    auto st = (*resolve)(central_, id);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::kRejected) << st.error().ToString();
+    EXPECT_NE(st.error().message.find("already resolved"), std::string::npos);
+  }
+  EXPECT_EQ(Description(central_), "overwrite") << "a dismissed conflict changes no data";
+}
+
+TEST_F(MergeTest, TheHistoryOfAnUnknownTableOrRowIsNotFound) {
+  auto table = GetRowHistory(central_, "no_such_table", "a");
+  ASSERT_FALSE(table);
+  EXPECT_EQ(table.error().code, Errc::kNotFound);
+  EXPECT_NE(table.error().message.find("is not replicated"), std::string::npos);
+  auto row = GetRowHistory(central_, "support_action", "no-such-row");
+  ASSERT_FALSE(row);
+  EXPECT_EQ(row.error().code, Errc::kNotFound);
+  EXPECT_NE(row.error().message.find("no row no-such-row in support_action"), std::string::npos);
+  const RowHistory a = ValueOrDie(GetRowHistory(central_, "support_action", "a"));
+  EXPECT_FALSE(a.deleted);
+  EXPECT_EQ(a.versions.size(), a.columns.size());
 }
 
 // The status column's index in a support_action block.

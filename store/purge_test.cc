@@ -74,6 +74,21 @@ TEST_F(PurgeTest, CentralPurgeErasesTheRowAndItsHistoryAtTheUnit) {
                     "VALUES ('c', 'unit-0001', 's', '2026-04-01')"));
 }
 
+TEST_F(PurgeTest, APurgeThatDoesNotFitGoesFirstInTheNextChangeset) {
+  Exec(central_, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('n', 'unit-0001', 'pn')");
+  clock_.Advance(1000);
+  ValueOrDie(PurgeRow(central_, "support_case", "c"));
+  const Changeset first = FanOut(u1_, 1);
+  EXPECT_EQ(Rows(first), std::vector<std::string>{"student/n:row"});
+  Pull(u1_, first);
+  const Changeset second = FanOut(u1_, 1);
+  EXPECT_EQ(Rows(second), std::vector<std::string>{"support_case/c:purge"});
+  Pull(u1_, second);
+  EXPECT_EQ(Traces(u1_, "support_case", "c"), "0/2/0/0");
+  EXPECT_TRUE(Rows(FanOut(u1_)).empty());
+  ExpectConverged();
+}
+
 TEST_F(PurgeTest, UnitPurgeReachesCentralAndComesBackAsANoOp) {
   const PurgeOutcome out = ValueOrDie(PurgeRow(u1_, "support_case", "c"));
   EXPECT_EQ(out.version.origin, "unit-0001");

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "store/change_log.h"
@@ -37,6 +38,30 @@ TEST(Replica, CreateRefusesExistingFileAndBadNodeId) {
   auto bad = Replica::Create(dir.File("v.db"), Role::kUnit, "Unit 1; DROP");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, Errc::kInvalidArgument);
+}
+
+TEST(Replica, NodeIdsAndRolesFollowTheirRules) {
+  for (const char* ok : {"unit-0001", "central", "a", "0unit", "unit_1.b-2"}) {
+    EXPECT_TRUE(IsValidNodeId(ok)) << ok;
+  }
+  EXPECT_TRUE(IsValidNodeId(std::string(64, 'u')));
+  for (const char* bad : {"", "-unit", ".unit", "_unit", "Unit", "unit 1", "unit/1", "unit;1"}) {
+    EXPECT_FALSE(IsValidNodeId(bad)) << "'" << bad << "'";
+  }
+  EXPECT_FALSE(IsValidNodeId(std::string(65, 'u')));
+  TempDir dir;
+  auto too_long = Replica::Create(dir.File("long.db"), Role::kUnit, std::string(65, 'u'));
+  ASSERT_FALSE(too_long);
+  EXPECT_EQ(too_long.error().code, Errc::kInvalidArgument);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("long.db")));
+
+  EXPECT_EQ(*ParseRole("unit"), Role::kUnit);
+  EXPECT_EQ(*ParseRole("central"), Role::kCentral);
+  for (const char* bad : {"", "Central", "hub"}) {
+    auto r = ParseRole(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
+  }
 }
 
 TEST(Replica, RefusesFilesItDidNotMake) {

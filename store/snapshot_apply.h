@@ -27,7 +27,10 @@ namespace unitsync::store {
 
 // Applies `chunk` and records `next` (the seed state after it: SeedStateMeta) in one
 // transaction. Fails, with nothing applied and the seed state unchanged, as
-// ApplyChangeset does (kRejected, kCorrupt, storage errors). Unit replicas only
+// ApplyChangeset does (kRejected, kCorrupt, storage errors). One exception: when
+// `synchronous` cannot be set back to FULL after the commit, the chunk and `next` are
+// committed and that storage error is returned all the same (FULL is tried once more on
+// the way out); applying the chunk again is harmless. Unit replicas only
 // (kInvalidArgument at central). REQUIRES: the replica's thread.
 Result<MergeReport> ApplySnapshotChunk(Replica& replica, const Changeset& chunk,
                                        const SeedState& next);

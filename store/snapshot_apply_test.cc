@@ -246,5 +246,41 @@ TEST_F(SnapshotApplyTest, AFailedChunkLeavesNothingAndKeepsFullSync) {
       << "only a unit is re-seeded";
 }
 
+// Found by the fault sweep (fault_sweep_gc_test.cc): setting synchronous back to FULL
+// comes after the commit, so when it fails the chunk is applied, with its resume point,
+// and the error is still reported (the connection must not stay at NORMAL unnoticed).
+TEST_F(SnapshotApplyTest, AChunkWhoseFullSyncCannotBeRestoredIsAppliedAndSaysSo) {
+  const std::vector<Changeset> chunks = Chunks(1000);
+  SeedState next;
+  next.wanted = true;
+  next.snapshot = "snap-1";
+  next.next_chunk = 1;
+  SqliteFaultPlan count;  // fails nothing: how many calls a chunk makes
+  {
+    ScopedSqliteFaults faults(count);
+    ASSERT_TRUE(ApplySnapshotChunk(merged_, chunks[0], next));
+  }
+  // The last two calls: synchronous = FULL, then foreign keys on again.
+  SqliteFaultPlan plan;
+  plan.fail_at = count.calls - 1;
+  plan.rc = SQLITE_IOERR;
+  Result<MergeReport> r = MergeReport{};
+  {
+    ScopedSqliteFaults faults(plan);
+    r = ApplySnapshotChunk(fast_, chunks[0], next);
+  }
+  ASSERT_TRUE(plan.injected);
+  EXPECT_EQ(plan.injected_call, SqliteCall::kExec);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Errc::kIo) << r.error().ToString();
+  EXPECT_EQ(ValueOrDie(GetSeedState(fast_)).snapshot, "snap-1") << "committed with its rows";
+  ExpectSameReplica(fast_, merged_);
+  EXPECT_EQ(Query(fast_, "PRAGMA synchronous"), "2") << "FULL again on the way out";
+  // The uplink restarts the seed after a failed chunk: applying it again is harmless.
+  const MergeReport again = ValueOrDie(ApplySnapshotChunk(fast_, chunks[0], next));
+  EXPECT_EQ(again.rows_inserted, 0u);
+  ExpectSameReplica(fast_, merged_);
+}
+
 }  // namespace
 }  // namespace unitsync::store

@@ -133,5 +133,122 @@ TEST(StatementCache, AStatementMayOutliveItsConnection) {
   }  // closed here, with `s` still alive
 }  // `s` finalizes itself; ASan checks nothing leaks or is used after free
 
+// The merge binds and reads row values through Value; the shipped schema has no REAL or
+// BLOB column, so this is where those types are checked.
+TEST(StatementValues, EveryTypeRoundTripsAndAFailedBindOfAnyTypeFailsTheStepUnrun) {
+  auto db = Db::Open(":memory:", true);
+  ASSERT_TRUE(db) << db.error().ToString();
+  ASSERT_TRUE(db->Exec("CREATE TABLE v(x ANY) STRICT"));
+  const std::vector<Value> values = {Value{},
+                                     Value{int64_t{-7}},
+                                     Value{2.5},
+                                     Value{std::string("text")},
+                                     Value{Blob{0, 1, 255}},
+                                     Value{Blob{}}};
+  for (const Value& v : values) {
+    auto insert = db->Prepare("INSERT INTO v(x) VALUES (?1)");
+    ASSERT_TRUE(insert);
+    insert->BindValue(1, v);
+    ASSERT_TRUE(insert->Run());
+  }
+  std::vector<Value> back;
+  {
+    auto select = db->Prepare("SELECT x FROM v ORDER BY rowid");
+    ASSERT_TRUE(select);
+    while (select->Step().value_or(false)) back.push_back(select->ColumnValue(0));
+  }
+  EXPECT_EQ(back, values) << "an empty blob stays a blob";
+
+  for (const Value& v : values) {
+    auto insert = db->Prepare("INSERT INTO v(x) VALUES (?1)");
+    ASSERT_TRUE(insert);
+    SqliteFaultPlan plan;
+    plan.fail_at = 1;
+    plan.rc = SQLITE_IOERR;
+    {
+      ScopedSqliteFaults faults(plan);
+      insert->BindValue(1, v);
+    }
+    ASSERT_TRUE(plan.injected);
+    EXPECT_EQ(plan.injected_call, SqliteCall::kBind);
+    auto st = insert->Run();
+    ASSERT_FALSE(st) << "ran with the parameter unbound";
+    EXPECT_EQ(st.error().code, Errc::kIo) << st.error().ToString();
+  }
+  auto count = db->Prepare("SELECT count(*) FROM v");
+  ASSERT_TRUE(count && count->Step().value_or(false));
+  EXPECT_EQ(count->ColumnInt(0), static_cast<int64_t>(values.size()));
+}
+
+// SQLite's result codes are translated here and nowhere else; the Errc decides what the
+// caller does (retry a busy or I/O failure, stop on a constraint, re-seed a corrupt file).
+TEST(SqliteError, EachResultCodeMapsToItsErrcAndExtendedCodesToTheirPrimary) {
+  const std::pair<int, Errc> cases[] = {
+      {SQLITE_FULL, Errc::kDiskFull},
+      {SQLITE_IOERR, Errc::kIo},
+      {SQLITE_IOERR_WRITE, Errc::kIo},
+      {SQLITE_IOERR_FSYNC, Errc::kIo},
+      {SQLITE_CORRUPT, Errc::kCorrupt},
+      {SQLITE_NOTADB, Errc::kNotAReplica},
+      {SQLITE_BUSY, Errc::kBusy},
+      {SQLITE_LOCKED, Errc::kBusy},
+      {SQLITE_BUSY_SNAPSHOT, Errc::kBusy},
+      {SQLITE_CONSTRAINT, Errc::kConstraint},
+      {SQLITE_CONSTRAINT_CHECK, Errc::kConstraint},
+      {SQLITE_CANTOPEN, Errc::kNotFound},
+      {SQLITE_READONLY, Errc::kIo},
+      {SQLITE_PERM, Errc::kIo},
+      {SQLITE_AUTH, Errc::kIo},
+      {SQLITE_MISUSE, Errc::kInternal},
+  };
+  for (const auto& [rc, errc] : cases) {
+    const Error e = SqliteError(rc, nullptr, "step: SELECT 1");
+    EXPECT_EQ(e.code, errc) << rc << ": " << e.ToString();
+    EXPECT_EQ(e.message, std::string("step: SELECT 1: ") + sqlite3_errstr(rc)) << rc;
+  }
+  EXPECT_NE(SqliteError(SQLITE_READONLY, nullptr, "x").hint.find("permissions"), std::string::npos);
+  EXPECT_NE(SqliteError(SQLITE_FULL, nullptr, "x").hint.find("nothing was written"),
+            std::string::npos);
+}
+
+// A failed Exec names the statement by its head (up to the first '(' or line end), so a
+// value in the SQL never reaches an error message or a log.
+TEST(SqliteExec, AFailureIsTranslatedAndNamesTheStatementHeadWithoutValues) {
+  auto db = Db::Open(":memory:", true);
+  ASSERT_TRUE(db) << db.error().ToString();
+  ASSERT_TRUE(db->Exec("CREATE TABLE c(x INTEGER CHECK (x > 0), note TEXT)"));
+  struct Case {
+    const char* sql;
+    Errc code;
+    const char* head;
+  } cases[] = {
+      {"SELEC 1", Errc::kInternal, "exec SELEC 1: "},  // does not compile
+      {"INSERT INTO c(x, note) VALUES (-1, 'Alva')", Errc::kConstraint, "exec INSERT INTO c: "},
+      {"INSERT INTO c(x, note) VALUES (1, 'Alva'); INSERT INTO c(x, note) VALUES (-2, 'Bo')",
+       Errc::kConstraint, "exec INSERT INTO c: "},  // several statements
+  };
+  for (const Case& c : cases) {
+    auto st = db->Exec(c.sql);
+    ASSERT_FALSE(st) << c.sql;
+    EXPECT_EQ(st.error().code, c.code) << st.error().ToString();
+    EXPECT_EQ(st.error().message.rfind(c.head, 0), 0u) << st.error().message;
+    EXPECT_EQ(st.error().message.find("Alva"), std::string::npos) << st.error().message;
+    EXPECT_EQ(st.error().message.find("Bo"), std::string::npos) << st.error().message;
+  }
+  // Several statements run one by one, as sqlite3_exec does: the first stays.
+  auto count = db->Prepare("SELECT count(*) FROM c");
+  ASSERT_TRUE(count && count->Step().value_or(false));
+  EXPECT_EQ(count->ColumnInt(0), 1);
+}
+
+TEST(SqliteOpen, AFileThatCannotBeOpenedIsNotFoundNamingThePath) {
+  const std::string path = "/nonexistent-unitsync-dir/replica.db";
+  auto db = Db::Open(path, /*create=*/true);
+  ASSERT_FALSE(db);
+  EXPECT_EQ(db.error().code, Errc::kNotFound) << db.error().ToString();
+  EXPECT_EQ(db.error().message.rfind("open " + path + ": ", 0), 0u) << db.error().message;
+  EXPECT_FALSE(db.error().hint.empty());
+}
+
 }  // namespace
 }  // namespace unitsync::store

@@ -1,7 +1,5 @@
 #include "store/sync_state.h"
 
-#include <charconv>
-
 #include "store/change_log.h"
 #include "store/cursors.h"
 #include "store/merge.h"
@@ -309,15 +307,7 @@ Result<bool> IsPristine(Replica& replica) {
 }
 
 Result<int64_t> GetPeerBuilt(Replica& replica, const std::string& unit) {
-  auto v = replica.GetMeta(PeerBuiltKey(unit));
-  if (!v) return tl::unexpected(v.error());
-  if (!*v) return int64_t{0};
-  int64_t out = 0;
-  const auto [p, ec] = std::from_chars((*v)->data(), (*v)->data() + (*v)->size(), out);
-  if (ec != std::errc() || p != (*v)->data() + (*v)->size()) {
-    return Fail(Errc::kCorrupt, "replica metadata for " + unit + "'s built pushes is not a number");
-  }
-  return out;
+  return GetMetaNumber(replica, PeerBuiltKey(unit));
 }
 
 Status SetPeerBuilt(Replica& replica, const std::string& unit, int64_t built) {

@@ -139,7 +139,8 @@ Status FinishSeed(Replica& replica, const std::string& central, int64_t head);
 // entries, no cursors, no generation seen. Such a unit is seeded by snapshot.
 Result<bool> IsPristine(Replica& replica);
 
-// Central: the highest push seq a unit has claimed in HELLO (lost-at-unit reports).
+// Central: the highest push seq a unit has claimed in HELLO (lost-at-unit reports); 0 when
+// none was recorded, kCorrupt when the stored value is not a plain non-negative number.
 Result<int64_t> GetPeerBuilt(Replica& replica, const std::string& unit);
 Status SetPeerBuilt(Replica& replica, const std::string& unit, int64_t built);
 

@@ -93,6 +93,17 @@ TEST_F(OutboxTest, AppendListAckKeepTheirInvariantsAndSurviveReopen) {
   EXPECT_EQ(ValueOrDie(GetOutboxState(unit_)).acked_log_seq, 6);
 }
 
+TEST_F(OutboxTest, NegativeCountsAreRefusedAndChangeNothing) {
+  Exec(unit_, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s', 'unit-0001', 'p')");
+  US_ASSERT_OK(StampPendingChangesNow(unit_));
+  US_ASSERT_OK(AppendOutbox(unit_, {1, 1, 1, Sealed(1)}));
+  const testing::DbDump before = testing::DumpDb(unit_.db());
+  ExpectInvalid(AppendOutbox(unit_, {2, 1, -1, Sealed(2)}), "negative row count");
+  ExpectInvalid(ResetOutbox(unit_, -1), "negative applied push seq");
+  EXPECT_EQ(testing::DumpDiff(before, testing::DumpDb(unit_.db())), "");
+  EXPECT_EQ(ValueOrDie(GetOutboxState(unit_)).pending, 1);
+}
+
 TEST_F(OutboxTest, AckNeverTrimsWhatIsNotStamped) {
   Exec(unit_, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('s', 'unit-0001', 'p')");
   Exec(unit_, "UPDATE student SET grade = '1' WHERE id = 's'");

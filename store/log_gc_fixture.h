@@ -1,0 +1,76 @@
+// Test fixture for central's log GC and the forced re-seed (log_gc_test.cc and
+// fault_sweep_gc_test.cc): the star of store/star_fixture.h with the daemon's session
+// (HELLO, push, pull, acknowledgement) and a forced re-seed from central's snapshot.
+#pragma once
+
+#include <string>
+
+#include "store/change_log.h"
+#include "store/changeset_builder.h"
+#include "store/log_gc.h"
+#include "store/merge.h"
+#include "store/snapshot_apply.h"
+#include "store/star_fixture.h"
+
+namespace unitsync::store::testing {
+
+constexpr int64_t kRetention = 3'600'000;  // an hour
+
+class LogGcTest : public StarTest {
+ protected:
+  void AddStudent(Replica& r, const std::string& id, const std::string& unit, int priv = 0) {
+    Exec(r, "INSERT INTO student(id, unit_id, pseudo_id, grade, protected_identity) VALUES ('" +
+                id + "', '" + unit + "', 'p-" + id + "', '7', " + std::to_string(priv) + ")");
+  }
+
+  // One session of `unit` as the daemon runs it: HELLO (recorded at central), push, pull,
+  // and the acknowledgement of the pull. Returns what RecordHello said.
+  bool Session(Replica& unit) {
+    const OutboxState out = ValueOrDie(GetOutboxState(unit));
+    const int64_t pull = ValueOrDie(GetCursor(unit, "central")).received_seq;
+    const bool reseed = ValueOrDie(RecordHello(central_, unit.node_id(), pull, out.built_seq));
+    if (reseed) return true;
+    BuildRequest req;
+    req.after_seq = out.built_log_seq;
+    req.max_rows = SIZE_MAX;
+    // As the daemon: a push only when there is something to push.
+    if (ValueOrDie(BuildChangeset(unit, req)).rows > 0) PushReport(unit);
+    Pull(unit, FanOut(unit));
+    EXPECT_TRUE(AdvanceAcked(central_, unit.node_id(), last_seq_));
+    return false;
+  }
+
+  LogGcReport Collect() { return ValueOrDie(CollectLogGarbage(central_, LogGcPolicy{kRetention})); }
+
+  int64_t LogEntries() { return std::stoll(Query(central_, "SELECT count(*) FROM _us_changes")); }
+  int64_t Tombstones() {
+    return std::stoll(Query(central_, "SELECT count(*) FROM _us_clock WHERE deleted = 1"));
+  }
+
+  // A forced re-seed of `unit` from central's snapshot, `per_chunk` rows at a time,
+  // applied as the unit's executor applies chunks (store::ApplySnapshotChunk).
+  void ForcedReseed(Replica& unit, size_t per_chunk) {
+    US_ASSERT_OK(RequestSeed(unit, /*forced=*/true));
+    const int64_t head = ValueOrDie(GetChangeLogStats(central_, INT64_MAX)).head_seq;
+    SeedState seed = ValueOrDie(GetSeedState(unit));
+    seed.snapshot = "snap-test";
+    seed.head = head;
+    SnapshotKey after;
+    for (;;) {
+      SnapshotChunkRequest req;
+      req.unit = unit.node_id();
+      req.after = after;
+      req.max_rows = per_chunk;
+      auto chunk = ValueOrDie(BuildSnapshotChunk(central_, req));
+      if (chunk.rows > 0) {
+        ++seed.next_chunk;
+        ValueOrDie(ApplySnapshotChunk(unit, ValueOrDie(DecodeChangeset(chunk.bytes)), seed));
+      }
+      after = chunk.last;
+      if (chunk.done) break;
+    }
+    US_ASSERT_OK(FinishSeed(unit, "central", head));
+  }
+};
+
+}  // namespace unitsync::store::testing
