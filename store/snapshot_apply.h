@@ -10,8 +10,10 @@
 //    applied, a unit that wrote locally meanwhile, purge markers, an unsorted or
 //    duplicated block from a faulty sender — takes the ordinary per-row merge. The
 //    result is the ordinary merge's, row for row (snapshot_apply_test.cc compares them).
-//  - synchronous = NORMAL for the chunk's transaction only: the resume point commits
-//    with the rows, so a chunk lost to a power cut is fetched again.
+//  - The chunk's transaction runs with synchronous = NORMAL (the resume point commits
+//    with the rows, so a chunk lost to a power cut is fetched again), a larger page
+//    cache, fewer checkpoints and triggers off (every replica trigger is silent during
+//    the engine's apply anyway); the connection's settings are put back afterwards.
 //
 // A forced re-seed (`next.forced`) also keeps its pending set in the chunk's transaction
 // (seed_tracking.h).
