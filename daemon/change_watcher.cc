@@ -20,7 +20,8 @@ ChangeWatcher::ChangeWatcher(boost::asio::io_context& io, StoreWorker& store,
       db_name_(std::filesystem::path(replica.path()).filename().string()),
       inotify_(io),
       fallback_(io),
-      settle_(io) {}
+      settle_(io),
+      pause_(io) {}
 
 ChangeWatcher::~ChangeWatcher() { Stop(); }
 
@@ -45,6 +46,7 @@ void ChangeWatcher::Stop() {
   inotify_.close(ec);
   fallback_.cancel();
   settle_.cancel();
+  pause_.cancel();
 }
 
 void ChangeWatcher::Read() {
@@ -65,8 +67,17 @@ void ChangeWatcher::Read() {
           settle_ms_ = kSettleFirstMs;  // a new burst: the re-checks start over
           ArmSettle();
         }
-        Read();
+        PauseThenRead();
       });
+}
+
+void ChangeWatcher::PauseThenRead() {
+  pause_.expires_after(std::chrono::milliseconds(kReadPauseMs));
+  std::weak_ptr<bool> alive = alive_;
+  pause_.async_wait([this, alive](const boost::system::error_code& ec) {
+    if (ec || alive.expired() || !*alive.lock()) return;
+    Read();
+  });
 }
 
 void ChangeWatcher::ArmFallback() {

@@ -13,6 +13,17 @@
 // followed by re-checks after kSettleFirstMs, doubling up to kSettleLastMs: a commit that
 // becomes visible within that span is noticed within one re-check interval of it.
 //
+// Every write() to the watched directory queues an event — the daemon's own writes too,
+// which its store thread makes by the tens of thousands in a re-seed or a large merge
+// (one per WAL frame). Read at once, each would wake the I/O thread, which then competes
+// with the store thread for the CPU (measured: bench/RESULTS.md "Re-seed"). So after
+// each batch the next read waits
+// kReadPauseMs: the events of the pause queue up, the kernel folds identical consecutive
+// ones into one, and a busy writer wakes this thread at most once per pause. The first
+// event after a quiet spell is still read at once, so an app's commit is noticed as soon
+// as before; one inside a burst at most kReadPauseMs later (the re-checks above run
+// meanwhile).
+//
 // Runs on the I/O thread; `changed` is called there.
 #pragma once
 
@@ -34,6 +45,8 @@ class ChangeWatcher {
   // Re-checks after each burst of events: after 1, 2, 4, ... 1024 ms (~2 s in all).
   static constexpr int64_t kSettleFirstMs = 1;
   static constexpr int64_t kSettleLastMs = 1024;
+  // After each batch of events, the next read waits this long (above).
+  static constexpr int64_t kReadPauseMs = 10;
 
   // `replica` is used on the store thread only.
   ChangeWatcher(boost::asio::io_context& io, StoreWorker& store, store::Replica& replica,
@@ -47,6 +60,7 @@ class ChangeWatcher {
 
  private:
   void Read();
+  void PauseThenRead();
   void Check();
   void ArmFallback();
   void ArmSettle();
@@ -61,6 +75,7 @@ class ChangeWatcher {
   boost::asio::posix::stream_descriptor inotify_;
   boost::asio::steady_timer fallback_;
   boost::asio::steady_timer settle_;
+  boost::asio::steady_timer pause_;
   int64_t settle_ms_ = 0;  // the next re-check's delay; past kSettleLastMs: none due
   std::array<char, 4096> buf_{};
   bool checking_ = false;

@@ -111,9 +111,10 @@ TEST_F(LogGcSweepTest, EachChunkAndTheEndOfAForcedReseedFailWholeAndThenSucceed)
   SeedState seed = ValueOrDie(GetSeedState(u1_));
   seed.snapshot = "snap-sweep";
   seed.head = head;
-  // A chunk commits with synchronous = NORMAL and sets it back to FULL afterwards; a
-  // failure there is reported although the chunk is applied (snapshot_apply.h), as is the
-  // foreign keys' restore. Both come after the commit that wrote the chunk's resume point.
+  // A chunk commits with its own settings (synchronous = NORMAL, ...) and puts them back
+  // afterwards; a failure there is reported although the chunk is applied
+  // (snapshot_apply.h), as is the foreign keys' restore. Both come after the commit that
+  // wrote the chunk's resume point.
   auto committed = [&](const SqliteFaultPlan& p) {
     return p.injected_call == SqliteCall::kExec &&
            ValueOrDie(GetSeedState(u1_)).next_chunk == seed.next_chunk;

@@ -6,43 +6,95 @@
 namespace unitsync::store {
 namespace {
 
-// synchronous = NORMAL for one snapshot chunk's transaction, FULL again afterwards.
+// The connection settings of one snapshot chunk's transaction, each put back as it was
+// afterwards (also when the chunk fails):
 //
-// Why NORMAL is crash-safe here, and only here: in WAL mode a NORMAL commit is atomic
-// and leaves the database consistent; what a power cut (not a process crash: the OS
-// still writes the WAL out) can cost is the last few commits. A chunk's commit holds
-// its rows *and* the seed state that says where to resume (seed_next, seed_after), so a
-// lost tail of chunks takes its resume point with it, and the next HELLO asks central
-// for exactly those chunks again; merge makes any overlap harmless. Nothing outside the
-// replica depends on a chunk being durable: central keeps its snapshot state in memory
-// (protocol/hub.cc), and chunk ACKs are flow control only. What must survive — the pull
-// cursor and the cleared seed state (FinishSeed), every push and every other apply —
-// commits with FULL, and a FULL commit syncs the whole WAL, all earlier NORMAL commits
-// included (the WAL is a log: durable up to a point, never with holes).
-class ChunkDurability {
+//  - synchronous = NORMAL. Why that is crash-safe here, and only here: in WAL mode a
+//    NORMAL commit is atomic and leaves the database consistent; what a power cut (not a
+//    process crash: the OS still writes the WAL out) can cost is the last few commits. A
+//    chunk's commit holds its rows *and* the seed state that says where to resume
+//    (seed_next, seed_after), so a lost tail of chunks takes its resume point with it, and
+//    the next HELLO asks central for exactly those chunks again; merge makes any overlap
+//    harmless. Nothing outside the replica depends on a chunk being durable: central keeps
+//    its snapshot state in memory (protocol/hub.cc), and chunk ACKs are flow control
+//    only. What must survive — the pull cursor and the cleared seed state (FinishSeed),
+//    every push and every other apply — commits with FULL, and a FULL commit syncs the
+//    whole WAL, all earlier NORMAL commits included (the WAL is a log: durable up to a
+//    point, never with holes).
+//  - cache_size = kChunkCacheKiB. A chunk (up to half a frame of values, ~2 MiB) dirties
+//    table, index and clock pages well beyond SQLite's default 2 MiB cache, which then
+//    spills them into the WAL before the commit and reads them back
+//    (bench/RESULTS.md "Re-seed": a third of the unit's system time).
+//  - wal_autocheckpoint = kChunkCheckpointPages instead of SQLite's 1,000: a chunk's
+//    commit is larger than 1,000 pages, so each one would copy the WAL into the database
+//    (and sync it) again; this checkpoints about every fourth chunk, and bounds the WAL
+//    at ~32 MiB plus one chunk. FinishSeed's commit, back at 1,000, checkpoints the rest.
+//  - Triggers off (Db::EnableTriggers). Every trigger of a replica is silent during the
+//    engine's own apply (its WHEN tests _us_applying, store/DESIGN.md); off, SQLite does
+//    not even evaluate those WHEN clauses — two per inserted row (the capture and the
+//    id-reuse guard), about a third of a plain insert's time.
+class ChunkSettings {
  public:
-  explicit ChunkDurability(Db& db) : db_(db) {}
-  ~ChunkDurability() {
-    if (relaxed_) (void)Full();
-  }
-  ChunkDurability(const ChunkDurability&) = delete;
-  ChunkDurability& operator=(const ChunkDurability&) = delete;
+  static constexpr int64_t kChunkCacheKiB = 32 * 1024;
+  static constexpr int64_t kChunkCheckpointPages = 8192;
 
-  Status Relax() {
-    if (auto st = db_.Exec("PRAGMA synchronous = NORMAL"); !st) return st;
-    relaxed_ = true;
-    return {};
+  explicit ChunkSettings(Db& db) : db_(db) {}
+  ~ChunkSettings() {
+    if (applied_) (void)Restore();
   }
-  // Back to FULL (replica.cc ApplyPragmas); a failure here must not go unnoticed.
-  Status Full() {
-    if (auto st = db_.Exec("PRAGMA synchronous = FULL"); !st) return st;
-    relaxed_ = false;
-    return {};
+  ChunkSettings(const ChunkSettings&) = delete;
+  ChunkSettings& operator=(const ChunkSettings&) = delete;
+
+  Status Apply() {
+    for (Saved* s : {&synchronous_, &cache_size_, &checkpoint_}) {
+      auto value = QueryPragma(s->name);
+      if (!value) return tl::unexpected(value.error());
+      s->value = *value;
+    }
+    applied_ = true;  // from here on, Restore puts back whatever was changed
+    if (auto st = db_.Exec("PRAGMA synchronous = NORMAL"); !st) return st;
+    if (auto st = db_.Exec("PRAGMA cache_size = " + std::to_string(-kChunkCacheKiB)); !st) {
+      return st;
+    }
+    if (auto st = db_.Exec("PRAGMA wal_autocheckpoint = " + std::to_string(kChunkCheckpointPages));
+        !st) {
+      return st;
+    }
+    return db_.EnableTriggers(false);
+  }
+
+  // The settings from before Apply, synchronous last; a failure here must not go
+  // unnoticed: it is returned, and the destructor tries once more.
+  Status Restore() {
+    Status first = db_.EnableTriggers(true);
+    for (const Saved* s : {&cache_size_, &checkpoint_, &synchronous_}) {
+      auto st = db_.Exec("PRAGMA " + std::string(s->name) + " = " + std::to_string(s->value));
+      if (!st && first) first = st;
+    }
+    if (first) applied_ = false;
+    return first;
   }
 
  private:
+  struct Saved {
+    const char* name;
+    int64_t value;
+  };
+
+  Result<int64_t> QueryPragma(const char* name) {
+    auto stmt = db_.Prepare("PRAGMA " + std::string(name));
+    if (!stmt) return tl::unexpected(stmt.error());
+    auto row = stmt->Step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) return Fail(Errc::kInternal, std::string("PRAGMA ") + name + " returned no row");
+    return stmt->ColumnInt(0);
+  }
+
   Db& db_;
-  bool relaxed_ = false;
+  bool applied_ = false;
+  Saved synchronous_{"synchronous", 0};
+  Saved cache_size_{"cache_size", 0};
+  Saved checkpoint_{"wal_autocheckpoint", 0};
 };
 
 // A block may skip the per-row clock lookup (TableMerger::ApplyFresh) when no row of it
@@ -101,8 +153,8 @@ Result<MergeReport> ApplySnapshotChunk(Replica& replica, const Changeset& chunk,
   }
   MergeReport report;
   const uint64_t clock_before = replica.clock().last();
-  ChunkDurability durability(replica.db());
-  if (auto st = durability.Relax(); !st) return tl::unexpected(st.error());
+  ChunkSettings settings(replica.db());
+  if (auto st = settings.Apply(); !st) return tl::unexpected(st.error());
   internal::ForeignKeysOff fk_off(replica.db());
   if (!fk_off.status()) return tl::unexpected(fk_off.status().error());
   auto tx = Transaction::Begin(replica.db());
@@ -125,7 +177,7 @@ Result<MergeReport> ApplySnapshotChunk(Replica& replica, const Changeset& chunk,
   }
   if (auto st = replica.SaveClock(); !st) return fail(st.error());
   if (auto st = tx->Commit(); !st) return fail(st.error());
-  if (auto st = durability.Full(); !st) return tl::unexpected(st.error());
+  if (auto st = settings.Restore(); !st) return tl::unexpected(st.error());
   return report;
 }
 

@@ -10,8 +10,10 @@
 //    applied, a unit that wrote locally meanwhile, purge markers, an unsorted or
 //    duplicated block from a faulty sender — takes the ordinary per-row merge. The
 //    result is the ordinary merge's, row for row (snapshot_apply_test.cc compares them).
-//  - synchronous = NORMAL for the chunk's transaction only: the resume point commits
-//    with the rows, so a chunk lost to a power cut is fetched again.
+//  - The chunk's transaction runs with synchronous = NORMAL (the resume point commits
+//    with the rows, so a chunk lost to a power cut is fetched again), a larger page
+//    cache, fewer checkpoints and triggers off (every replica trigger is silent during
+//    the engine's apply anyway); the connection's settings are put back afterwards.
 //
 // A forced re-seed (`next.forced`) also keeps its pending set in the chunk's transaction
 // (seed_tracking.h).
@@ -27,10 +29,11 @@ namespace unitsync::store {
 
 // Applies `chunk` and records `next` (the seed state after it: SeedStateMeta) in one
 // transaction. Fails, with nothing applied and the seed state unchanged, as
-// ApplyChangeset does (kRejected, kCorrupt, storage errors). One exception: when
-// `synchronous` cannot be set back to FULL after the commit, the chunk and `next` are
-// committed and that storage error is returned all the same (FULL is tried once more on
-// the way out); applying the chunk again is harmless. Unit replicas only
+// ApplyChangeset does (kRejected, kCorrupt, storage errors). One exception: when the
+// connection's settings (synchronous = FULL, ...) cannot be put back after the commit,
+// the chunk and `next` are committed and that storage error is returned all the same
+// (they are tried once more on the way out); applying the chunk again is harmless.
+// Unit replicas only
 // (kInvalidArgument at central). REQUIRES: the replica's thread.
 Result<MergeReport> ApplySnapshotChunk(Replica& replica, const Changeset& chunk,
                                        const SeedState& next);

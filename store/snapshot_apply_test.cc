@@ -68,6 +68,22 @@ void ExpectSameReplica(Replica& fast, Replica& merged) {
   EXPECT_EQ(differ, 0u) << "engine rows that differ (clock, conflicts, change log, seed state)";
 }
 
+// The connection settings a chunk changes for its transaction (snapshot_apply.cc
+// ChunkSettings), as text.
+std::string ChunkSettingsOf(Replica& r) {
+  return "synchronous=" + Query(r, "PRAGMA synchronous") +
+         " cache_size=" + Query(r, "PRAGMA cache_size") +
+         " wal_autocheckpoint=" + Query(r, "PRAGMA wal_autocheckpoint");
+}
+
+// Whether the replica's own connection fires triggers: a local write there is captured.
+bool CapturesLocalWrites(Replica& r) {
+  const std::string before = Query(r, "SELECT count(*) FROM _us_changes");
+  Exec(r, "INSERT INTO staff(id, display_name, role) VALUES ('probe-" + before +
+              "', 'Probe', 'mentor')");
+  return Query(r, "SELECT count(*) FROM _us_changes") != before;
+}
+
 class SnapshotApplyTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -156,6 +172,31 @@ TEST_F(SnapshotApplyTest, AFreshReplicaTakesTheFastPathForEveryRowWithTheSameRes
   EXPECT_EQ(Query(fast_, "PRAGMA synchronous"), "2") << "FULL again after the chunk";
 }
 
+// A chunk's transaction runs with its own settings (NORMAL sync, a larger cache, fewer
+// checkpoints, triggers off) and puts the connection back as it was afterwards.
+TEST_F(SnapshotApplyTest, AChunkRunsWithTriggersOffAndRestoresTheConnection) {
+  // A trigger that does not test _us_applying would fire during an ordinary merge; in a
+  // chunk no trigger runs at all.
+  Exec(fast_,
+       "CREATE TABLE fired(id TEXT); CREATE TRIGGER unguarded AFTER INSERT ON student "
+       "BEGIN INSERT INTO fired VALUES (NEW.id); END");
+  Exec(fast_, "PRAGMA cache_size = -3000");  // not SQLite's default: restored, not reset
+  const std::string settings = ChunkSettingsOf(fast_);
+  const std::vector<Changeset> chunks = Chunks(7);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    SeedState next;
+    next.snapshot = "snap-1";
+    next.next_chunk = static_cast<int64_t>(i) + 1;
+    ValueOrDie(ApplySnapshotChunk(fast_, chunks[i], next), "snapshot apply");
+    EXPECT_EQ(ChunkSettingsOf(fast_), settings) << "after chunk " << i;
+  }
+  EXPECT_EQ(Query(fast_, "SELECT count(*) FROM fired"), "0") << "a trigger ran in a chunk";
+  EXPECT_NE(Query(fast_, "SELECT count(*) FROM student"), "0");
+  EXPECT_TRUE(CapturesLocalWrites(fast_)) << "triggers stayed off after the chunks";
+  Exec(fast_, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('local', 'unit-1', 'p')");
+  EXPECT_EQ(Query(fast_, "SELECT count(*) FROM fired"), "1");
+}
+
 // An interrupted re-seed resumes with chunks that overlap what was applied (a lost tail
 // after a power cut, or central resuming from an older key): those blocks merge row by row.
 TEST_F(SnapshotApplyTest, ARepeatedOrOverlappingChunkMergesRowByRow) {
@@ -227,7 +268,8 @@ TEST_F(SnapshotApplyTest, AChunkOutOfOrderMergesRowByRow) {
   EXPECT_EQ(testing::Digests(fast_, "unit-1"), testing::Digests(central_, "unit-1"));
 }
 
-// A chunk that cannot be applied leaves nothing: no rows, no seed state, FULL kept.
+// A chunk that cannot be applied leaves nothing: no rows, no seed state, the connection's
+// settings as they were.
 TEST_F(SnapshotApplyTest, AFailedChunkLeavesNothingAndKeepsFullSync) {
   std::vector<Changeset> chunks = Chunks(1000);
   Changeset bad = chunks[0];
@@ -235,12 +277,14 @@ TEST_F(SnapshotApplyTest, AFailedChunkLeavesNothingAndKeepsFullSync) {
   SeedState next;
   next.snapshot = "snap-1";
   next.next_chunk = 1;
+  const std::string settings = ChunkSettingsOf(fast_);
   auto r = ApplySnapshotChunk(fast_, bad, next);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Errc::kRejected);
   EXPECT_EQ(Query(fast_, "SELECT count(*) FROM _us_clock"), "0");
   EXPECT_TRUE(ValueOrDie(GetSeedState(fast_)).snapshot.empty());
-  EXPECT_EQ(Query(fast_, "PRAGMA synchronous"), "2");
+  EXPECT_EQ(ChunkSettingsOf(fast_), settings) << "the chunk's settings stuck";
+  EXPECT_TRUE(CapturesLocalWrites(fast_)) << "triggers stayed off after a failed chunk";
   Replica central_again = testing::MakeReplica(other_dir_, "central", Role::kCentral);
   EXPECT_FALSE(ApplySnapshotChunk(central_again, chunks[0], next).has_value())
       << "only a unit is re-seeded";
@@ -260,7 +304,8 @@ TEST_F(SnapshotApplyTest, AChunkWhoseFullSyncCannotBeRestoredIsAppliedAndSaysSo)
     ScopedSqliteFaults faults(count);
     ASSERT_TRUE(ApplySnapshotChunk(merged_, chunks[0], next));
   }
-  // The last two calls: synchronous = FULL, then foreign keys on again.
+  // The last two calls: synchronous = FULL (the last setting put back), then foreign keys
+  // on again.
   SqliteFaultPlan plan;
   plan.fail_at = count.calls - 1;
   plan.rc = SQLITE_IOERR;

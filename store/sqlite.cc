@@ -286,6 +286,12 @@ Result<Db> Db::Open(const std::string& path, bool create, bool read_only) {
   return db;
 }
 
+Status Db::EnableTriggers(bool on) {
+  const int rc = sqlite3_db_config(db_.get(), SQLITE_DBCONFIG_ENABLE_TRIGGER, on ? 1 : 0, nullptr);
+  if (rc != SQLITE_OK) return tl::unexpected(SqliteError(rc, db_.get(), "enable triggers"));
+  return {};
+}
+
 Status Db::Exec(std::string_view sql) {
   const std::string text(sql);
   auto head = [&text] { return text.substr(0, text.find_first_of("\n(")).substr(0, 60); };

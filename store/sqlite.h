@@ -145,6 +145,10 @@ class Db {
   Result<Statement> Prepare(std::string_view sql);
   static constexpr size_t kStatementCacheSize = 64;
 
+  // Turns every trigger of this connection off or on (SQLITE_DBCONFIG_ENABLE_TRIGGER; on
+  // by default). A change makes SQLite recompile each statement at its next step.
+  Status EnableTriggers(bool on);
+
   // Rows changed by the most recent INSERT/UPDATE/DELETE.
   int64_t Changes() const { return sqlite3_changes64(db_.get()); }
   bool InTransaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }

@@ -1,7 +1,8 @@
 // The SQLite wrapper's statement cache (store/DESIGN.md "Statement cache"): a statement
 // comes back reset with its bindings cleared, a text in use twice at once gets two
 // statements, schema changes reach cached statements, PRAGMAs are never cached, the cache
-// is bounded, and a statement may outlive its connection.
+// is bounded, and a statement may outlive its connection. And EnableTriggers reaches
+// cached statements.
 #include "store/sqlite.h"
 
 #include <gtest/gtest.h>
@@ -248,6 +249,36 @@ TEST(SqliteOpen, AFileThatCannotBeOpenedIsNotFoundNamingThePath) {
   EXPECT_EQ(db.error().code, Errc::kNotFound) << db.error().ToString();
   EXPECT_EQ(db.error().message.rfind("open " + path + ": ", 0), 0u) << db.error().message;
   EXPECT_FALSE(db.error().hint.empty());
+}
+
+// Db::EnableTriggers: a cached statement compiled with triggers on must not fire them once
+// they are off, and must fire them again once they are back on (SQLite recompiles).
+TEST(EnableTriggers, CachedStatementsFollowTheSetting) {
+  Db db = Memory();
+  ASSERT_TRUE(
+      db.Exec("CREATE TABLE fired(n INTEGER);"
+              "CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN INSERT INTO fired VALUES (1); "
+              "END"));
+  auto fired = [&db] {
+    auto s = db.Prepare("SELECT count(*) FROM fired");
+    EXPECT_TRUE(s && s->Step().value_or(false));
+    return s->ColumnInt(0);
+  };
+  auto insert = [&db] {
+    auto s = db.Prepare("INSERT INTO t(a) VALUES (1)");
+    ASSERT_TRUE(s);
+    auto st = s->Run();
+    ASSERT_TRUE(st) << st.error().ToString();
+  };
+  insert();  // compiled with the trigger and kept in the cache
+  EXPECT_EQ(fired(), 1);
+  ASSERT_TRUE(db.EnableTriggers(false));
+  insert();
+  EXPECT_EQ(fired(), 1) << "the cached INSERT still fired its trigger";
+  ASSERT_TRUE(db.EnableTriggers(true));
+  insert();
+  EXPECT_EQ(fired(), 2);
+  EXPECT_EQ(CountRows(db), 3);
 }
 
 }  // namespace
