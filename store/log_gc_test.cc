@@ -259,6 +259,53 @@ TEST_F(LogGcTest, AForcedReseedEvictsWhatTheSnapshotLeftOutAndKeepsWorkCentralCa
   ExpectConverged();
 }
 
+// A re-seed under way that was not forced (an admin's, a restored replica's) did not
+// record what the unit held before its first chunk. When central then says the log no
+// longer reaches the unit, the seed starts over, forced, from its first chunk: resumed at
+// chunk N it could not tell which rows to evict.
+TEST_F(LogGcTest, ASeedUnderWayThatBecomesForcedStartsOverAndEvictsWhatCentralMoved) {
+  for (const char* id : {"a", "b", "moved", "c"}) AddStudent(central_, id, "unit-0001");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_FALSE(Session(u1_));
+  Exec(central_, "UPDATE student SET unit_id = 'unit-0002' WHERE id = 'moved'");
+  US_ASSERT_OK(StampPendingChangesNow(central_));
+
+  US_ASSERT_OK(RequestSeed(u1_));  // `unitsyncctl reseed`: one chunk arrives, then it stops
+  SeedState seed = ValueOrDie(GetSeedState(u1_));
+  seed.snapshot = "snap-admin";
+  seed.next_chunk = 1;
+  SnapshotChunkRequest req;
+  req.unit = "unit-0001";
+  req.max_rows = 1;
+  const BuiltSnapshotChunk first = ValueOrDie(BuildSnapshotChunk(central_, req));
+  ASSERT_EQ(first.rows, 1u);
+  ValueOrDie(ApplySnapshotChunk(u1_, ValueOrDie(DecodeChangeset(first.bytes)), seed));
+  ASSERT_EQ(ValueOrDie(GetSeedState(u1_)).next_chunk, 1);
+
+  US_ASSERT_OK(RequestSeed(u1_, /*forced=*/true));
+  const SeedState restarted = ValueOrDie(GetSeedState(u1_));
+  EXPECT_TRUE(restarted.wanted);
+  EXPECT_TRUE(restarted.forced);
+  EXPECT_EQ(restarted.snapshot, "") << "the unforced snapshot's progress was kept";
+  EXPECT_EQ(restarted.next_chunk, 0);
+  EXPECT_EQ(restarted.rows_done, 0);
+
+  ForcedReseed(u1_, 2);
+  EXPECT_EQ(Query(u1_, "SELECT group_concat(id) FROM (SELECT id FROM student ORDER BY id)"),
+            "a,b,c")
+      << "a row central moved to another unit stayed";
+  EXPECT_EQ(Query(u1_, "SELECT count(*) FROM _us_clock WHERE pk = 'moved'"), "0");
+  // A forced seed under way keeps its progress when asked again.
+  US_ASSERT_OK(RequestSeed(u1_, /*forced=*/true));
+  seed = ValueOrDie(GetSeedState(u1_));
+  seed.snapshot = "snap-forced";
+  seed.next_chunk = 1;
+  ValueOrDie(ApplySnapshotChunk(u1_, ValueOrDie(DecodeChangeset(first.bytes)), seed));
+  US_ASSERT_OK(RequestSeed(u1_, /*forced=*/true));
+  EXPECT_EQ(ValueOrDie(GetSeedState(u1_)).snapshot, "snap-forced");
+  EXPECT_EQ(ValueOrDie(GetSeedState(u1_)).next_chunk, 1);
+}
+
 TEST_F(LogGcTest, AUnitWithPushesCentralNeverGotMustReseedOnceTombstonesWentWithoutIt) {
   AddStudent(central_, "x", "unit-0001");
   US_ASSERT_OK(StampPendingChangesNow(central_));

@@ -255,10 +255,17 @@ Status RequestSeed(Replica& replica, bool forced) {
   }
   auto tx = Transaction::Begin(replica.db());
   if (!tx) return tl::unexpected(tx.error());
-  // A snapshot under way keeps its progress.
-  if (auto st = replica.SetMeta(kSeedWanted, "1"); !st) return st;
-  if (forced) {
-    if (auto st = replica.SetMeta(kSeedForced, "1"); !st) return st;
+  auto seed = GetSeedState(replica);
+  if (!seed) return tl::unexpected(seed.error());
+  // A snapshot under way keeps its progress, unless it becomes forced now: it did not
+  // record what the unit held before its first chunk (seed_tracking.h), so resumed it
+  // could not tell which rows to evict. It starts over from the first chunk.
+  SeedState next = *seed;
+  if (forced && !seed->forced && !seed->snapshot.empty()) next = SeedState{};
+  next.wanted = true;
+  next.forced = next.forced || forced;
+  for (const auto& [key, value] : SeedStateMeta(next)) {
+    if (auto st = replica.SetMeta(key, value); !st) return st;
   }
   return tx->Commit();
 }

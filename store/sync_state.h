@@ -127,7 +127,8 @@ Result<SeedState> GetSeedState(Replica& replica);
 std::vector<std::pair<std::string, std::string>> SeedStateMeta(const SeedState& state);
 // Asks for a re-seed at the next connection (`unitsyncctl reseed`, a restored unit, or
 // `forced`: central's WELCOME said its log no longer reaches our pull cursor); one under
-// way keeps its progress (and becomes forced if asked so). kInvalidArgument at central.
+// way keeps its progress — and becomes forced if asked so, then starting over from its
+// first chunk when it was not forced before. kInvalidArgument at central.
 Status RequestSeed(Replica& replica, bool forced = false);
 // The snapshot is complete, in one transaction: the seed state is cleared and the pull
 // cursor at `central` becomes `head` (or stays, when it was lower and not 0:
