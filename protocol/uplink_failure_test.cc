@@ -233,6 +233,45 @@ TEST_F(UplinkFailure, FailedResyncStartsOverOnANewSession) {
   EXPECT_TRUE(failed.work.empty()) << "the fetch behind the resync is dropped";
   EXPECT_TRUE(Armed(failed, TimerId::kReconnect).has_value());
   EXPECT_EQ(u->phase(), Uplink::Phase::kBackoff);
+
+  // The next session asks for the resync again before anything is pushed, although the
+  // cursors the uplink holds now match central's.
+  Reconnect(*u);
+  Out again = Feed(*u, Welcome{1, "central", "g-new", 0, 10});
+  ASSERT_EQ(again.work.size(), 1u);
+  const auto* r = std::get_if<Resync>(&again.work[0]);
+  ASSERT_NE(r, nullptr) << "the store still holds the old generation's outbox and cursor";
+  EXPECT_EQ(r->central_applied, 0u);
+  EXPECT_EQ(r->pull, 10u);
+  EXPECT_EQ(r->generation, "g-new");
+  Out done = Result(*u, StoreDone{});
+  ASSERT_EQ(done.work.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<FetchPushes>(done.work[0])) << "pushes follow the resync";
+
+  // Durable now: a third session does not resync.
+  u->OnDisconnected("reset by peer");
+  Take(u->TakeActions());
+  Result(*u, PushesReady{});
+  Reconnect(*u);
+  Out third = Feed(*u, Welcome{1, "central", "g-new", 0, 10});
+  ASSERT_EQ(third.work.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<FetchPushes>(third.work[0]));
+}
+
+TEST_F(UplinkFailure, ResyncFailingAfterTheConnectionWentIsOwedToTheNextSession) {
+  auto u = Make({5, 5, 10, "g-old", std::nullopt});
+  Connect(*u);
+  Feed(*u, Welcome{1, "central", "g-new", 0, 10});
+  u->OnDisconnected("reset by peer");
+  Take(u->TakeActions());
+  Out failed = Result(*u, StoreDone{false, "database is locked"});
+  EXPECT_TRUE(LoggedEvent(failed, "store_failed"));
+  EXPECT_FALSE(failed.closed) << "nothing to close";
+  EXPECT_FALSE(Armed(failed, TimerId::kReconnect).has_value()) << "already planned";
+  Reconnect(*u);
+  Out again = Feed(*u, Welcome{1, "central", "g-new", 0, 10});
+  ASSERT_EQ(again.work.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<Resync>(again.work[0]));
 }
 
 TEST_F(UplinkFailure, FailedRejectionRecordIsLoggedNotRetried) {
