@@ -190,7 +190,9 @@ void Uplink::OnBytes(ByteView bytes) {
   const uint64_t connection = connection_;
   auto st = core_.Decode(bytes, messages);
   for (Message& m : messages) {
-    if (connection_ != connection || !core_.connected()) return;
+    // Closed by a message, or by Decode itself when a later frame in `bytes` was malformed
+    // (then nothing of this read is handled, and the reconnect is planned below).
+    if (connection_ != connection || !core_.connected()) break;
     HandleMessage(m);
   }
   if (!st && connection_ == connection && phase_ != Phase::kBackoff) {
