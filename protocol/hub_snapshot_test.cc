@@ -202,5 +202,37 @@ TEST_F(HubSnapshot, AcksOtherThanTheChunksAndTheFinalCursorAreUnexpected) {
   }
 }
 
+TEST_F(HubSnapshot, OneChunkIsBuiltAtATimeAndAcksFreeTheWindowInOrder) {
+  auto hub = Started();
+  Out first = Result(*hub, Built(3, "k-3", false));
+  ASSERT_EQ(first.work.size(), 1u);  // chunk 1 being built
+  EXPECT_EQ(std::get<BuildSnapshotChunk>(first.work[0]).index, 1u);
+  Out acked = Feed(*hub, Ack{AckOf::kSnapshot, 0});
+  EXPECT_TRUE(acked.work.empty()) << "chunk 1 is still being built: no second build";
+  EXPECT_TRUE(acked.sent.empty());
+  Out second = Result(*hub, Built(3, "k-6", false));
+  ASSERT_EQ(second.sent.size(), 1u);
+  ASSERT_EQ(second.work.size(), 1u);
+  Result(*hub, Built(4, "k-10", true));  // chunk 2: all built; 1 and 2 in flight
+  Out partial = Feed(*hub, Ack{AckOf::kSnapshot, 1});
+  EXPECT_TRUE(partial.sent.empty()) << "chunk 2 is not acknowledged yet";
+  Out end = Feed(*hub, Ack{AckOf::kSnapshot, 2});
+  const auto* e = Only<SnapshotEnd>(end.sent);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->chunk_count, 3u);
+  EXPECT_EQ(e->rows, 10u);
+  Out repeat = Feed(*hub, Ack{AckOf::kSnapshot, 2});
+  EXPECT_TRUE(repeat.sent.empty()) << "END is sent once";
+  EXPECT_FALSE(repeat.closed);
+}
+
+TEST_F(HubSnapshot, NoChangesAreBuiltWhileTheSnapshotIsUnderWay) {
+  auto hub = Started();
+  Result(*hub, Built(10, "k-10", true));
+  hub->OnLogAdvanced();
+  Out out = Take(hub->TakeActions());
+  EXPECT_TRUE(out.work.empty()) << "the fan-out starts after the unit's ACK of its cursor";
+}
+
 }  // namespace
 }  // namespace unitsync::protocol

@@ -320,5 +320,44 @@ TEST_F(UplinkSeed, ReseedRequiredDuringASeedKeepsItsProgressAndMakesItForced) {
   EXPECT_EQ(h.seed->next_chunk, 1u);
 }
 
+TEST_F(UplinkSeed, SnapshotWorkHeldForALostConnectionIsDropped) {
+  auto u = Begun();
+  ASSERT_EQ(Feed(*u, Chunk(0)).work.size(), 1u);
+  EXPECT_TRUE(Feed(*u, Chunk(1)).work.empty());
+  EXPECT_TRUE(Feed(*u, SnapshotEnd{snapshot_, 2, 7}).work.empty());
+  u->OnDisconnected("reset by peer");
+  Take(u->TakeActions());
+  Out out = Result(*u, Applied(0, 4));
+  EXPECT_TRUE(out.sent.empty());
+  EXPECT_TRUE(out.work.empty()) << "chunk 1 and the finish went with the connection";
+  ASSERT_TRUE(u->state().seed.has_value());
+  EXPECT_EQ(u->state().seed->next_chunk, 1u);
+}
+
+TEST_F(UplinkSeed, AResumedSnapshotKeepsTheHeadOfItsFirstBegin) {
+  SeedProgress p;
+  p.snapshot = "snap-1";
+  p.next_chunk = 2;
+  p.after_table = "student";
+  p.after_pk = "k-1";
+  p.head = 90;
+  p.rows_done = 4;
+  auto u = Seeding(p);
+  ASSERT_EQ(snapshot_, "snap-1");
+  Out begin = Feed(*u, SnapshotBegin{"snap-1", /*head=*/120, /*rows=*/9});
+  EXPECT_TRUE(begin.sent.empty());
+  EXPECT_EQ(u->state().seed->head, 90u) << "the log from the first head covers the later rows";
+  EXPECT_EQ(u->state().seed->rows_total, 9u) << "the latest count";
+  ExpectUnexpected(*u, Feed(*u, Chunk(0)));  // the resumed part starts at chunk 2
+  u = Seeding(p);
+  Feed(*u, SnapshotBegin{"snap-1", 120, 9});
+  Out chunk = Feed(*u, Chunk(2));
+  ASSERT_EQ(chunk.work.size(), 1u);
+  const auto& apply = std::get<ApplySnapshotChunk>(chunk.work[0]);
+  EXPECT_EQ(apply.index, 2u);
+  EXPECT_EQ(apply.head, 90u);
+  EXPECT_EQ(apply.rows_total, 9u);
+}
+
 }  // namespace
 }  // namespace unitsync::protocol
