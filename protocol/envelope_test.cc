@@ -177,6 +177,150 @@ TEST(Envelope, RefusesBadHeaders) {
   EXPECT_EQ(SealChangeset(key, h, ToBytes("x")).error().code, Errc::kInvalidArgument);
 }
 
+// Every rule of FORMAT.md section 3's header, each broken alone: refused when sealing and
+// when opening (the opener's expected header is checked before any decryption).
+TEST(Envelope, EveryHeaderRuleIsChecked) {
+  const ChangesetKey key = TestKey();
+  const Bytes sealed = *SealChangeset(key, PushHeader(), ToBytes("rows"));
+  struct Case {
+    const char* rule;
+    EnvelopeHeader header;
+  };
+  std::vector<Case> cases;
+  const auto broken = [&](const char* rule, auto change) {
+    EnvelopeHeader h = PushHeader();
+    change(h);
+    cases.push_back({rule, h});
+  };
+  broken("protocol version 0", [](EnvelopeHeader& h) { h.protocol_version = 0; });
+  broken("kind 0", [](EnvelopeHeader& h) { h.kind = static_cast<EnvelopeKind>(0); });
+  broken("kind 6", [](EnvelopeHeader& h) { h.kind = static_cast<EnvelopeKind>(6); });
+  broken("origin too long",
+         [](EnvelopeHeader& h) { h.origin = std::string(kMaxIdBytes + 1, 'u'); });
+  broken("origin not an id", [](EnvelopeHeader& h) { h.origin = "unit 0042"; });
+  broken("destination empty", [](EnvelopeHeader& h) { h.destination = ""; });
+  broken("destination not an id", [](EnvelopeHeader& h) { h.destination = "central/1"; });
+  broken("stream not an id", [](EnvelopeHeader& h) { h.stream = "g 1"; });
+  broken("stream too long",
+         [](EnvelopeHeader& h) { h.stream = std::string(kMaxIdBytes + 1, 'g'); });
+  broken("seq_to past 2^63-1", [](EnvelopeHeader& h) { h.seq_to = kMaxSeq + 1; });
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.rule);
+    auto aad = EncodeAad(c.header, 1);
+    ASSERT_FALSE(aad);
+    EXPECT_EQ(aad.error().code, Errc::kInvalidArgument);
+    auto seal = SealChangeset(key, c.header, ToBytes("rows"));
+    ASSERT_FALSE(seal);
+    EXPECT_EQ(seal.error().code, Errc::kInvalidArgument);
+    auto open = OpenChangeset(key, c.header, sealed);
+    ASSERT_FALSE(open);
+    EXPECT_EQ(open.error().code, Errc::kInvalidArgument);
+  }
+  // The limits themselves are allowed.
+  EnvelopeHeader edge = PushHeader();
+  edge.origin = std::string(kMaxIdBytes, 'u');
+  edge.stream = "gen_1.a:b-c";
+  edge.seq_from = 0;
+  edge.seq_to = kMaxSeq;
+  EXPECT_TRUE(EncodeAad(edge, 1));
+  auto seal = SealChangeset(key, edge, ToBytes("rows"));
+  ASSERT_TRUE(seal);
+  EXPECT_EQ(*OpenChangeset(key, edge, *seal), ToBytes("rows"));
+}
+
+TEST(Envelope, KeyIdIsReadOnlyFromAnEnvelopeOfKnownFormat) {
+  const ChangesetKey key = TestKey(0x01020304);
+  Bytes sealed = *SealChangeset(key, PushHeader(), ToBytes("rows"));
+  EXPECT_EQ(*EnvelopeKeyId(sealed), 0x01020304u);
+  EXPECT_EQ(EnvelopeKeyId(ByteView(sealed).first(kEnvelopeOverhead - 1)).error().code,
+            Errc::kCorrupt);
+  sealed[0] = kEnvelopeFormat + 1;
+  auto unknown = EnvelopeKeyId(sealed);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Errc::kCorrupt);
+  EXPECT_NE(unknown.error().message.find("format 2"), std::string::npos);
+  EXPECT_EQ(OpenChangeset(key, PushHeader(), sealed).error().code, Errc::kCorrupt);
+}
+
+TEST(Envelope, WrongKeyIdIsNamedInTheError) {
+  const Bytes sealed = *SealChangeset(TestKey(7), PushHeader(), ToBytes("rows"));
+  auto opened = OpenChangeset(TestKey(8), PushHeader(), sealed);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, Errc::kCorrupt);
+  EXPECT_NE(opened.error().message.find("key id 7, expected key id 8"), std::string::npos)
+      << opened.error().message;
+}
+
+TEST(Envelope, EachHeaderFieldOfEachKindBindsTheEnvelope) {
+  const ChangesetKey key = TestKey();
+  for (EnvelopeKind kind : {EnvelopeKind::kPush, EnvelopeKind::kChanges, EnvelopeKind::kSnapshot,
+                            EnvelopeKind::kBackup, EnvelopeKind::kBundle}) {
+    SCOPED_TRACE(static_cast<int>(kind));
+    const EnvelopeHeader h{1, kind, "central", "unit-0042", 3, 9, "stream-1"};
+    const Bytes sealed = *SealChangeset(key, h, ToBytes("rows"));
+    EXPECT_EQ(*OpenChangeset(key, h, sealed), ToBytes("rows"));
+    for (EnvelopeKind other : {EnvelopeKind::kPush, EnvelopeKind::kChanges, EnvelopeKind::kSnapshot,
+                               EnvelopeKind::kBackup, EnvelopeKind::kBundle}) {
+      if (other == kind) continue;
+      EnvelopeHeader wrong = h;
+      wrong.kind = other;
+      EXPECT_EQ(OpenChangeset(key, wrong, sealed).error().code, Errc::kCorrupt);
+    }
+    EnvelopeHeader no_stream = h;
+    no_stream.stream = "";
+    EXPECT_EQ(OpenChangeset(key, no_stream, sealed).error().code, Errc::kCorrupt);
+    EnvelopeHeader from = h;
+    from.seq_from = 4;
+    EXPECT_EQ(OpenChangeset(key, from, sealed).error().code, Errc::kCorrupt);
+  }
+}
+
+class FailingNonces final : public NonceSource {
+ public:
+  Status Fill(std::span<uint8_t, kNonceSize>) override {
+    ++calls;
+    return Fail(Errc::kInternal, "no entropy");
+  }
+  int calls = 0;
+};
+
+TEST(Envelope, NonceSourceFailureSealsNothing) {
+  FailingNonces nonces;
+  auto sealed = SealChangeset(TestKey(), PushHeader(), ToBytes("rows"), nonces);
+  ASSERT_FALSE(sealed);
+  EXPECT_EQ(sealed.error().code, Errc::kInternal);
+  EXPECT_EQ(nonces.calls, 1);
+  // A bad header is refused before a nonce is drawn.
+  EnvelopeHeader bad = PushHeader();
+  bad.destination = "";
+  EXPECT_EQ(SealChangeset(TestKey(), bad, ToBytes("rows"), nonces).error().code,
+            Errc::kInvalidArgument);
+  EXPECT_EQ(nonces.calls, 1);
+}
+
+TEST(ChangesetKey, FromBytesNeedsExactlyAKeysLength) {
+  EXPECT_EQ(ChangesetKey::FromBytes(1, Bytes(kChangesetKeySize - 1, 1)).error().code,
+            Errc::kInvalidArgument);
+  EXPECT_EQ(ChangesetKey::FromBytes(1, Bytes(kChangesetKeySize + 1, 1)).error().code,
+            Errc::kInvalidArgument);
+  auto key = ChangesetKey::FromBytes(9, Bytes(kChangesetKeySize, 1));
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key->key_id(), 9u);
+}
+
+TEST(ChangesetKey, MoveAssignmentWipesTheSourceAndSelfAssignmentKeepsTheKey) {
+  ChangesetKey a = TestKey(1);
+  ChangesetKey b = TestKey(2);
+  const Bytes a_bytes(a.bytes().begin(), a.bytes().end());
+  b = std::move(a);
+  EXPECT_EQ(b.key_id(), 1u);
+  EXPECT_EQ(Bytes(b.bytes().begin(), b.bytes().end()), a_bytes);
+  EXPECT_EQ(Bytes(a.bytes().begin(), a.bytes().end()), Bytes(kChangesetKeySize, 0));  // NOLINT
+  ChangesetKey& same = b;
+  b = std::move(same);
+  EXPECT_EQ(Bytes(b.bytes().begin(), b.bytes().end()), a_bytes) << "not wiped by itself";
+}
+
 TEST(Envelope, ErrorsNeverContainKeyBytes) {
   const ChangesetKey key = TestKey();
   const Bytes sealed = *SealChangeset(key, PushHeader(), ToBytes("abc"));

@@ -190,7 +190,9 @@ void Uplink::OnBytes(ByteView bytes) {
   const uint64_t connection = connection_;
   auto st = core_.Decode(bytes, messages);
   for (Message& m : messages) {
-    if (connection_ != connection || !core_.connected()) return;
+    // Closed by a message, or by Decode itself when a later frame in `bytes` was malformed
+    // (then nothing of this read is handled, and the reconnect is planned below).
+    if (connection_ != connection || !core_.connected()) break;
     HandleMessage(m);
   }
   if (!st && connection_ == connection && phase_ != Phase::kBackoff) {
@@ -242,7 +244,7 @@ void Uplink::OnWelcome(const Welcome& w) {
   const bool new_generation = !state_.generation.empty() && w.generation != state_.generation;
   const bool central_ahead = w.applied_seq > state_.built_seq;
   const bool central_behind = w.applied_seq < state_.acked_seq;
-  if (new_generation || central_ahead || central_behind) {
+  if (new_generation || central_ahead || central_behind || resync_owed_) {
     // Our cursors no longer describe what central holds: renumber after what it has and
     // resend our whole state; merge makes the repeats harmless.
     const uint64_t pull = (new_generation || central_behind) ? std::min(state_.pull_seq, w.log_head)
@@ -608,6 +610,7 @@ void Uplink::Dispatch(StoreResult& result) {
     }
     if (st->ok) {
       if (std::holds_alternative<AckPushes>(work)) store_failures_ = 0;
+      if (std::holds_alternative<Resync>(work)) resync_owed_ = false;
       return;
     }
     core_.Log(LogLevel::kError, "store_failed", "error=\"" + st->error + "\"");
@@ -618,10 +621,13 @@ void Uplink::Dispatch(StoreResult& result) {
     if (ack) retry_ack_ = true;
     if (generation) retry_generation_ = true;
     if (ack || generation) RetryLater();
-    if (std::holds_alternative<Resync>(work) && core_.connected()) {
-      // The resync must be durable before we push again: start over.
-      core_.Close("resync failed");
-      ScheduleReconnect();
+    if (std::holds_alternative<Resync>(work)) {
+      // The resync must be durable before we push again: start over, resyncing again.
+      resync_owed_ = true;
+      if (core_.connected()) {
+        core_.Close("resync failed");
+        ScheduleReconnect();
+      }
     }
     return;
   }

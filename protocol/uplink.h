@@ -133,7 +133,10 @@ class Uplink {
   uint32_t store_failures_ = 0;    // store work failed in a row (kRetry backoff doubles)
   bool retry_ack_ = false;         // an AckPushes failed: again on kRetry
   bool retry_generation_ = false;  // a SaveGeneration failed: again on kRetry
-  uint32_t busy_streak_ = 0;       // pushes NACKed busy without an ACK in between
+  // A Resync failed: the store still holds the old cursors although state_ has the new
+  // ones, so the next WELCOME asks for it again whatever the cursors say.
+  bool resync_owed_ = false;
+  uint32_t busy_streak_ = 0;  // pushes NACKed busy without an ACK in between
 };
 
 }  // namespace unitsync::protocol

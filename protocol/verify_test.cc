@@ -99,6 +99,10 @@ TEST(Verify, HexRoundTrips) {
   EXPECT_EQ(BytesOfHex("007FABFF"), b);
   EXPECT_FALSE(BytesOfHex("007"));
   EXPECT_FALSE(BytesOfHex("0g"));
+  EXPECT_FALSE(BytesOfHex("g0")) << "a bad high nibble";
+  EXPECT_FALSE(BytesOfHex("0G")) << "past F";
+  EXPECT_FALSE(BytesOfHex("/0")) << "before 0";
+  EXPECT_FALSE(BytesOfHex("0:")) << "between 9 and A";
   EXPECT_EQ(BytesOfHex(""), Bytes{});
 }
 
