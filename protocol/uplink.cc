@@ -513,7 +513,8 @@ void Uplink::OnChunkApplied(uint64_t connection, const ApplySnapshotChunk& work,
                             SnapshotChunkApplied& result) {
   const bool current = connection == connection_ && phase_ == Phase::kSyncing;
   if (result.outcome == ApplyOutcome::kApplied) {
-    if (state_.seed) state_.seed = result.progress;
+    // A chunk of a snapshot given up meanwhile (ForceReseed) is no progress of this one.
+    if (state_.seed && state_.seed->snapshot == work.snapshot) state_.seed = result.progress;
     if (current) core_.Send(Ack{AckOf::kSnapshot, work.index});
     return;
   }
@@ -552,9 +553,12 @@ void Uplink::OnSnapshotFinished(uint64_t connection, const FinishSnapshot& work,
 }
 
 void Uplink::ForceReseed() {
-  // Central's log no longer reaches our pull cursor: the next HELLO asks for a snapshot
-  // (a re-seed under way continues), and the store remembers it is forced.
-  if (!state_.seed) state_.seed = SeedProgress{};
+  // Central's log no longer reaches our pull cursor: the next HELLO asks for a snapshot,
+  // and the store remembers it is forced. A forced seed under way continues; one that was
+  // not forced starts over from its first chunk under a new id, as the store's seed state
+  // does (store::RequestSeed): it did not record what the unit held before it began, so
+  // resumed it could not tell which rows to evict.
+  if (!state_.seed || !state_.seed->forced) state_.seed = SeedProgress{};
   state_.seed->forced = true;
   core_.Request(ForceSeed{}, connection_);
   core_.Log(

@@ -302,17 +302,49 @@ TEST_F(UplinkSeed, ResumeKeyTooLongForTheWireRestartsItsTable) {
   EXPECT_EQ(h.seed->after_pk, "");
 }
 
-TEST_F(UplinkSeed, ReseedRequiredDuringASeedKeepsItsProgressAndMakesItForced) {
+// An unforced seed under way (an admin's, a restored replica's) did not record what the
+// unit held before its first chunk: forced now, it starts over under a new id, and a
+// result of the old snapshot that comes back afterwards is not taken as progress.
+TEST_F(UplinkSeed, ReseedRequiredDuringAnUnforcedSeedStartsItOverForced) {
   auto u = Begun();
   Feed(*u, Chunk(0));
   Result(*u, Applied(0, 4));
+  Feed(*u, Chunk(1));  // still in the store when central's ERROR comes
+  Out out = Feed(*u, ErrorMessage{ErrorCode::kReseedRequired, "log trimmed"});
+  EXPECT_TRUE(out.closed);
+  EXPECT_TRUE(out.work.empty()) << "the store is busy with chunk 1";
+  ASSERT_TRUE(u->state().seed.has_value());
+  EXPECT_TRUE(u->state().seed->forced);
+  EXPECT_EQ(u->state().seed->next_chunk, 0u) << "the unforced seed's progress was kept";
+  out = Result(*u, Applied(1, 7));  // chunk 1 of the old snapshot
+  EXPECT_EQ(u->state().seed->next_chunk, 0u) << "a chunk of the old snapshot counted";
+  EXPECT_TRUE(u->state().seed->forced);
+  ASSERT_EQ(out.work.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<ForceSeed>(out.work[0])) << "after the chunk, in order";
+  Result(*u, StoreDone{});
+  Hello h = Connect(*u);
+  ASSERT_TRUE(h.seed.has_value());
+  EXPECT_NE(h.seed->snapshot_id, snapshot_);
+  EXPECT_EQ(h.seed->next_chunk, 0u);
+  EXPECT_EQ(h.seed->after_table, "");
+}
+
+TEST_F(UplinkSeed, ReseedRequiredDuringAForcedSeedKeepsItsProgress) {
+  SeedProgress forced;
+  forced.forced = true;
+  auto u = Seeding(forced);
+  Feed(*u, SnapshotBegin{snapshot_, 90, 7});
+  Feed(*u, Chunk(0));
+  SnapshotChunkApplied applied = Applied(0, 4);
+  applied.progress.forced = true;
+  Result(*u, applied);
   Out out = Feed(*u, ErrorMessage{ErrorCode::kReseedRequired, "log trimmed"});
   EXPECT_TRUE(out.closed);
   ASSERT_EQ(out.work.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<ForceSeed>(out.work[0]));
   ASSERT_TRUE(u->state().seed.has_value());
   EXPECT_TRUE(u->state().seed->forced);
-  EXPECT_EQ(u->state().seed->next_chunk, 1u) << "the seed under way continues";
+  EXPECT_EQ(u->state().seed->next_chunk, 1u) << "the forced seed under way continues";
   Result(*u, StoreDone{});
   Hello h = Connect(*u);
   ASSERT_TRUE(h.seed.has_value());
