@@ -47,6 +47,21 @@ class LogGcTest : public StarTest {
     return std::stoll(Query(central_, "SELECT count(*) FROM _us_clock WHERE deleted = 1"));
   }
 
+  // A tombstone every unit has: rows "gone" and "kept" synced to both units, then "gone"
+  // deleted at central and each unit's next session pulls the delete. Callers wrap it in
+  // ASSERT_NO_FATAL_FAILURE.
+  void SetUpSyncedTombstone() {
+    AddStudent(central_, "gone", "unit-0001");
+    AddStudent(central_, "kept", "unit-0001");
+    US_ASSERT_OK(StampPendingChangesNow(central_));
+    ASSERT_FALSE(Session(u1_));
+    ASSERT_FALSE(Session(u2_));
+    Exec(central_, "DELETE FROM student WHERE id = 'gone'");
+    US_ASSERT_OK(StampPendingChangesNow(central_));
+    ASSERT_FALSE(Session(u1_));
+    ASSERT_FALSE(Session(u2_));
+  }
+
   // What a forced re-seed of unit-0001 must sort out: rows "deleted", "moved", "same",
   // "edited" and "edited-moved" synced everywhere; then, at the unit offline, a private row
   // "private", a new row "new" and edits of "edited", "edited-moved" and "same", built into

@@ -47,15 +47,7 @@ TEST_F(LogGcTest, TheLogShrinksAsEveryUnitAcknowledges) {
 }
 
 TEST_F(LogGcTest, TombstonesGoOnceEveryUnitHasThemAndTheRetentionHasPassed) {
-  AddStudent(central_, "gone", "unit-0001");
-  AddStudent(central_, "kept", "unit-0001");
-  US_ASSERT_OK(StampPendingChangesNow(central_));
-  ASSERT_FALSE(Session(u1_));
-  ASSERT_FALSE(Session(u2_));
-  Exec(central_, "DELETE FROM student WHERE id = 'gone'");
-  US_ASSERT_OK(StampPendingChangesNow(central_));
-  ASSERT_FALSE(Session(u1_));
-  ASSERT_FALSE(Session(u2_));
+  ASSERT_NO_FATAL_FAILURE(SetUpSyncedTombstone());
   ASSERT_EQ(Tombstones(), 1);
 
   // Every unit acknowledged the delete, but the units' HELLOs came before it: a push they
