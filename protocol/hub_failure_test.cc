@@ -4,47 +4,28 @@
 // event by event like protocol/hub_test.cc.
 #include <algorithm>
 
-#include "protocol/hub.h"
-#include "protocol/sync_test_util.h"
+#include "protocol/hub_fixture.h"
 
 namespace unitsync::protocol {
 namespace {
 
 using namespace testing;  // NOLINT: the fixture helpers
 
-class HubFailure : public ::testing::Test {
+class HubFailure : public HubFixture {
  protected:
   HubFailure() { options_.backoff_base_ms = 100; }
 
-  std::unique_ptr<HubSession> Make() {
-    return std::make_unique<HubSession>("central", "unit-0001", options_, env_);
-  }
-  Out Feed(HubSession& hub, const Message& m) {
-    hub.OnBytes(FrameOf(m));
-    return Take(hub.TakeActions());
-  }
-  Out Result(HubSession& hub, StoreResult r) {
-    hub.OnStoreResult(std::move(r));
-    return Take(hub.TakeActions());
-  }
-  Out Timer(HubSession& hub, TimerId id) {
-    hub.OnTimer(id);
-    return Take(hub.TakeActions());
-  }
   // Connected, HELLO in: LoadUnit outstanding.
   std::unique_ptr<HubSession> Loading(uint64_t unit_built = 0) {
-    auto hub = Make();
-    hub->OnConnected();
-    Take(hub->TakeActions());
-    Out out = Feed(*hub, Hello{1, 1, "unit-0001", unit_built, 0, "g-1", {}});
+    Out out;
+    auto hub = Greeted(Hello{1, 1, "unit-0001", unit_built, 0, "g-1", {}}, &out);
     EXPECT_EQ(out.work.size(), 1u);
     return hub;
   }
   // Syncing; the first BuildChanges (after 0) is outstanding.
   std::unique_ptr<HubSession> Building(uint64_t head = 50) {
     auto hub = Loading();
-    Out out = Result(*hub, UnitLoaded{true, "", 0, head, "g-1", 0});
-    EXPECT_NE(Only<Welcome>(out.sent), nullptr);
+    Out out = Loaded(*hub, head);
     EXPECT_EQ(out.work.size(), 1u);
     EXPECT_EQ(hub->phase(), HubSession::Phase::kSyncing);
     return hub;
@@ -63,19 +44,6 @@ class HubFailure : public ::testing::Test {
     EXPECT_EQ(hub->changes_in_flight(), 2u);
     return hub;
   }
-  static std::optional<ErrorCode> ErrorSent(const Out& out) {
-    for (const auto& m : out.sent) {
-      if (const auto* e = std::get_if<ErrorMessage>(&m)) return e->code;
-    }
-    return std::nullopt;
-  }
-  static bool HasBuild(const Out& out) {
-    return std::any_of(out.work.begin(), out.work.end(),
-                       [](const StoreWork& w) { return std::holds_alternative<BuildChanges>(w); });
-  }
-
-  FakeEnv env_;
-  SyncOptions options_;
 };
 
 // ---- the handshake, timers and bytes around a session's life ----
@@ -289,12 +257,12 @@ TEST_F(HubFailure, NackMalformedFromTheUnitStopsTheFanOut) {
   auto hub = TwoInFlight();
   Out out = Feed(*hub, Nack{AckOf::kChanges, 10, NackCode::kMalformed, "unknown field", {}});
   EXPECT_TRUE(LoggedEvent(out, "changes_nacked"));
-  EXPECT_FALSE(HasBuild(out));
+  EXPECT_FALSE(Has<BuildChanges>(out));
   EXPECT_FALSE(Armed(out, TimerId::kRetry).has_value());
   EXPECT_FALSE(out.closed) << "pushes from the unit still flow";
   EXPECT_EQ(hub->fan_sent_to(), 0u) << "rewound to what the unit acknowledged";
   hub->OnLogAdvanced();
-  EXPECT_FALSE(HasBuild(Take(hub->TakeActions()))) << "blocked";
+  EXPECT_FALSE(Has<BuildChanges>(Take(hub->TakeActions()))) << "blocked";
   EXPECT_EQ(Feed(*hub, Push{1, FakeEnvelope()}).work.size(), 1u);
 }
 
@@ -334,10 +302,10 @@ TEST_F(HubFailure, FailedBuildIsRetriedLaterNotAtOnce) {
   failed.error = "disk I/O error";
   Out out = Result(*hub, failed);
   EXPECT_TRUE(LoggedEvent(out, "build_changes_failed"));
-  EXPECT_FALSE(HasBuild(out));
+  EXPECT_FALSE(Has<BuildChanges>(out));
   EXPECT_EQ(Armed(out, TimerId::kRetry), 100);
   hub->OnLogAdvanced();
-  EXPECT_FALSE(HasBuild(Take(hub->TakeActions()))) << "waits the delay";
+  EXPECT_FALSE(Has<BuildChanges>(Take(hub->TakeActions()))) << "waits the delay";
   Out retry = Timer(*hub, TimerId::kRetry);
   ASSERT_EQ(retry.work.size(), 1u);
   EXPECT_EQ(std::get<BuildChanges>(retry.work[0]).after_seq, 0u);

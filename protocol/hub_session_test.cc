@@ -4,35 +4,22 @@
 // event by event like protocol/hub_test.cc.
 #include <algorithm>
 
-#include "protocol/hub.h"
-#include "protocol/sync_test_util.h"
+#include "protocol/hub_fixture.h"
 
 namespace unitsync::protocol {
 namespace {
 
 using namespace testing;  // NOLINT: the fixture helpers
 
-class HubSessionTest : public ::testing::Test {
+class HubSessionTest : public HubFixture {
  protected:
   HubSessionTest() { options_.backoff_base_ms = 100; }
 
-  Out Feed(HubSession& hub, const Message& m) {
-    hub.OnBytes(FrameOf(m));
-    return Take(hub.TakeActions());
-  }
-  Out Result(HubSession& hub, StoreResult r) {
-    hub.OnStoreResult(std::move(r));
-    return Take(hub.TakeActions());
-  }
   // Syncing (the unit's pull cursor `pull`, central's head `head`); the first
   // BuildChanges is outstanding.
   std::unique_ptr<HubSession> Building(uint64_t pull = 0, uint64_t head = 50) {
-    auto hub = std::make_unique<HubSession>("central", "unit-0001", options_, env_);
-    hub->OnConnected();
-    Take(hub->TakeActions());
-    Feed(*hub, Hello{1, 1, "unit-0001", 0, pull, "g-1", {}});
-    Out out = Result(*hub, UnitLoaded{true, "", 0, head, "g-1", 0});
-    EXPECT_NE(Only<Welcome>(out.sent), nullptr);
+    auto hub = Greeted(Hello{1, 1, "unit-0001", 0, pull, "g-1", {}});
+    Loaded(*hub, head);
     if (pull > 0) Result(*hub, StoreDone{});  // AckChanges(pull) first
     return hub;
   }
@@ -42,20 +29,6 @@ class HubSessionTest : public ::testing::Test {
     EXPECT_EQ(Result(*hub, ChangesBuilt{true, "", 10, 2, FakeEnvelope(), false}).sent.size(), 1u);
     return hub;
   }
-  static std::optional<ErrorCode> ErrorSent(const Out& out) {
-    for (const auto& m : out.sent) {
-      if (const auto* e = std::get_if<ErrorMessage>(&m)) return e->code;
-    }
-    return std::nullopt;
-  }
-  template <typename W>
-  static bool Has(const Out& out) {
-    return std::any_of(out.work.begin(), out.work.end(),
-                       [](const StoreWork& w) { return std::holds_alternative<W>(w); });
-  }
-
-  FakeEnv env_;
-  SyncOptions options_;
 };
 
 TEST_F(HubSessionTest, TheUnitsPingIsAnsweredWithItsNonce) {

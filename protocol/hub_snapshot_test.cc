@@ -4,32 +4,19 @@
 // it was never sent. Driven event by event like protocol/hub_test.cc.
 #include <algorithm>
 
-#include "protocol/hub.h"
-#include "protocol/sync_test_util.h"
+#include "protocol/hub_fixture.h"
 
 namespace unitsync::protocol {
 namespace {
 
 using namespace testing;  // NOLINT: the fixture helpers
 
-class HubSnapshot : public ::testing::Test {
+class HubSnapshot : public HubFixture {
  protected:
-  Out Feed(HubSession& hub, const Message& m) {
-    hub.OnBytes(FrameOf(m));
-    return Take(hub.TakeActions());
-  }
-  Out Result(HubSession& hub, StoreResult r) {
-    hub.OnStoreResult(std::move(r));
-    return Take(hub.TakeActions());
-  }
   // HELLO asking for `seed` answered with WELCOME; StartSnapshot is outstanding.
   std::unique_ptr<HubSession> Asked(SeedRequest seed = {"snap-1", 0, "", ""}) {
-    auto hub = std::make_unique<HubSession>("central", "unit-0001", options_, env_);
-    hub->OnConnected();
-    Take(hub->TakeActions());
-    Feed(*hub, Hello{1, 1, "unit-0001", 0, 0, "g-1", seed});
-    Out out = Result(*hub, UnitLoaded{true, "", 0, /*head=*/50, "g-1", 0});
-    EXPECT_NE(Only<Welcome>(out.sent), nullptr);
+    auto hub = Greeted(Hello{1, 1, "unit-0001", 0, 0, "g-1", seed});
+    Out out = Loaded(*hub, /*head=*/50);
     EXPECT_EQ(out.work.size(), 1u);
     EXPECT_TRUE(!out.work.empty() && std::holds_alternative<StartSnapshot>(out.work[0]));
     return hub;
@@ -52,15 +39,6 @@ class HubSnapshot : public ::testing::Test {
     b.done = done;
     return b;
   }
-  static std::optional<ErrorCode> ErrorSent(const Out& out) {
-    for (const auto& m : out.sent) {
-      if (const auto* e = std::get_if<ErrorMessage>(&m)) return e->code;
-    }
-    return std::nullopt;
-  }
-
-  FakeEnv env_;
-  SyncOptions options_;
 };
 
 TEST_F(HubSnapshot, ChunksFlowThroughTheWindowThenEndThenTheFanOutTakesOver) {

@@ -13,32 +13,8 @@
 namespace unitsync::protocol {
 namespace {
 
+using testing::Body;
 using testing::FromHex;
-
-// Builds msgpack bodies by hand so tests can produce what the encoder never would.
-class Body {
- public:
-  Body& Map(uint32_t n) {
-    return Raw(n < 16 ? Bytes{uint8_t(0x80 | n)} : Bytes{0xde, 0, uint8_t(n)});
-  }
-  Body& Str(std::string_view s) {  // fixstr only: s.size() < 32
-    out_.push_back(static_cast<uint8_t>(0xa0 | s.size()));
-    out_.insert(out_.end(), s.begin(), s.end());
-    return *this;
-  }
-  Body& Uint(uint8_t v) {  // positive fixint
-    out_.push_back(v & 0x7f);
-    return *this;
-  }
-  Body& Raw(const Bytes& b) {
-    out_.insert(out_.end(), b.begin(), b.end());
-    return *this;
-  }
-  const Bytes& bytes() const { return out_; }
-
- private:
-  Bytes out_;
-};
 
 // {"t":10,"v":1,"nonce":7} with PING's keys; variations are built on it.
 Body PingHead(uint32_t entries) { return Body().Map(entries).Str("t").Uint(10).Str("v").Uint(1); }

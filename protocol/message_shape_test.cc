@@ -7,36 +7,12 @@
 
 #include "protocol/limits.h"
 #include "protocol/message_codec.h"
+#include "protocol/test_util.h"
 
 namespace unitsync::protocol {
 namespace {
 
-// Builds msgpack by hand so tests can produce what the encoder never would.
-class Body {
- public:
-  Body& Map(uint8_t n) { return Raw({static_cast<uint8_t>(0x80 | n)}); }    // fixmap
-  Body& Array(uint8_t n) { return Raw({static_cast<uint8_t>(0x90 | n)}); }  // fixarray
-  Body& Str(std::string_view s) {                                           // fixstr
-    out_.push_back(static_cast<uint8_t>(0xa0 | s.size()));
-    out_.insert(out_.end(), s.begin(), s.end());
-    return *this;
-  }
-  Body& Uint(uint8_t v) { return Raw({static_cast<uint8_t>(v & 0x7f)}); }  // fixint
-  Body& Bin(size_t n, uint8_t fill) {
-    out_.push_back(0xc4);
-    out_.push_back(static_cast<uint8_t>(n));
-    out_.insert(out_.end(), n, fill);
-    return *this;
-  }
-  Body& Raw(const Bytes& b) {
-    out_.insert(out_.end(), b.begin(), b.end());
-    return *this;
-  }
-  const Bytes& bytes() const { return out_; }
-
- private:
-  Bytes out_;
-};
+using testing::Body;
 
 // The message's error when `body` does not decode ("" if it decodes).
 std::string Refusal(const Body& body) {

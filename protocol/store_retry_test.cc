@@ -6,14 +6,14 @@
 
 #include "protocol/hub.h"
 #include "protocol/sync_test_util.h"
-#include "protocol/uplink.h"
+#include "protocol/uplink_fixture.h"
 
 namespace unitsync::protocol {
 namespace {
 
 using namespace testing;  // NOLINT: the fixture helpers
 
-class UplinkRetry : public ::testing::Test {
+class UplinkRetry : public UplinkFixture {
  protected:
   UplinkRetry() {
     options_.backoff_base_ms = 100;
@@ -21,27 +21,14 @@ class UplinkRetry : public ::testing::Test {
   }
   // Started, connected and WELCOMEd; the first FetchPushes is outstanding.
   std::unique_ptr<Uplink> Syncing() {
-    auto u = std::make_unique<Uplink>("unit-0001", UplinkState{0, 0, 0, "g-1", std::nullopt},
-                                      options_, env_);
+    auto u = Make({0, 0, 0, "g-1", std::nullopt});
     u->Start();
     Take(u->TakeActions());
     u->OnConnected();
     Take(u->TakeActions());
     Out out = Feed(*u, Welcome{1, "central", "g-1", 0, 0});
-    EXPECT_TRUE(HasFetch(out));
+    EXPECT_TRUE(Has<FetchPushes>(out));
     return u;
-  }
-  Out Feed(Uplink& u, const Message& m) {
-    u.OnBytes(FrameOf(m));
-    return Take(u.TakeActions());
-  }
-  Out Result(Uplink& u, StoreResult r) {
-    u.OnStoreResult(std::move(r));
-    return Take(u.TakeActions());
-  }
-  static bool HasFetch(const Out& out) {
-    return std::any_of(out.work.begin(), out.work.end(),
-                       [](const StoreWork& w) { return std::holds_alternative<FetchPushes>(w); });
   }
   static PushesReady Failed() {
     PushesReady r;
@@ -49,9 +36,6 @@ class UplinkRetry : public ::testing::Test {
     r.error = "step: INSERT INTO _us_outbox: database or disk is full";
     return r;
   }
-
-  FakeEnv env_;
-  SyncOptions options_;
 };
 
 TEST_F(UplinkRetry, FailedFetchIsRetriedByItselfWithADoublingDelay) {
@@ -59,12 +43,12 @@ TEST_F(UplinkRetry, FailedFetchIsRetriedByItselfWithADoublingDelay) {
   std::vector<int64_t> delays;
   for (int i = 0; i < 5; ++i) {
     Out failed = Result(*u, Failed());
-    EXPECT_FALSE(HasFetch(failed)) << "no retry at once: that would spin on a full disk";
+    EXPECT_FALSE(Has<FetchPushes>(failed)) << "no retry at once: that would spin on a full disk";
     auto delay = Armed(failed, TimerId::kRetry);
     ASSERT_TRUE(delay.has_value()) << "no local write comes while the disk is full: retry anyway";
     delays.push_back(*delay);
     u->OnTimer(TimerId::kRetry);
-    ASSERT_TRUE(HasFetch(Take(u->TakeActions())));
+    ASSERT_TRUE(Has<FetchPushes>(Take(u->TakeActions())));
   }
   EXPECT_EQ(delays, (std::vector<int64_t>{100, 200, 400, 800, 800}));
 
@@ -78,7 +62,7 @@ TEST_F(UplinkRetry, FailedFetchIsRetriedByItselfWithADoublingDelay) {
   u->OnLocalChange();
   Out more = Take(u->TakeActions());
   Out acked = Result(*u, StoreDone{});  // AckPushes; the fetch may wait for it
-  ASSERT_TRUE(HasFetch(more) || HasFetch(acked));
+  ASSERT_TRUE(Has<FetchPushes>(more) || Has<FetchPushes>(acked));
   EXPECT_EQ(Armed(Result(*u, Failed()), TimerId::kRetry), 100);
 }
 

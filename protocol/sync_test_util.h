@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "protocol/frame.h"
@@ -82,6 +83,38 @@ inline std::optional<int64_t> Armed(const Out& out, TimerId id) {
     if (t.id == id) return t.after_ms;
   }
   return std::nullopt;
+}
+
+// Feeds one event to a session (Uplink or HubSession) and takes what it did.
+template <typename Session>
+Out Feed(Session& session, const Message& m) {
+  session.OnBytes(FrameOf(m));
+  return Take(session.TakeActions());
+}
+template <typename Session>
+Out Result(Session& session, StoreResult r) {
+  session.OnStoreResult(std::move(r));
+  return Take(session.TakeActions());
+}
+template <typename Session>
+Out Timer(Session& session, TimerId id) {
+  session.OnTimer(id);
+  return Take(session.TakeActions());
+}
+
+// The code of the ERROR among `out.sent`, if one was sent.
+inline std::optional<ErrorCode> ErrorSent(const Out& out) {
+  for (const auto& m : out.sent) {
+    if (const auto* e = std::get_if<ErrorMessage>(&m)) return e->code;
+  }
+  return std::nullopt;
+}
+
+// Whether `out` asks the store for work of kind W.
+template <typename W>
+bool Has(const Out& out) {
+  return std::any_of(out.work.begin(), out.work.end(),
+                     [](const StoreWork& w) { return std::holds_alternative<W>(w); });
 }
 
 inline Bytes FakeEnvelope() { return Bytes(40, 0xAB); }

@@ -50,6 +50,37 @@ inline std::string ToHex(ByteView bytes) {
 
 inline Bytes ToBytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
+// Builds msgpack bodies by hand so tests can produce what the encoder never would. Only
+// the short forms: Str takes fewer than 32 bytes, Uint values below 128 (the top bit is
+// dropped), Array fewer than 16 entries, Bin fewer than 256 bytes.
+class Body {
+ public:
+  Body& Map(uint32_t n) {  // fixmap, or map16 for 16 to 255 entries
+    return Raw(n < 16 ? Bytes{uint8_t(0x80 | n)} : Bytes{0xde, 0, uint8_t(n)});
+  }
+  Body& Array(uint8_t n) { return Raw({static_cast<uint8_t>(0x90 | n)}); }  // fixarray
+  Body& Str(std::string_view s) {                                           // fixstr
+    out_.push_back(static_cast<uint8_t>(0xa0 | s.size()));
+    out_.insert(out_.end(), s.begin(), s.end());
+    return *this;
+  }
+  Body& Uint(uint8_t v) { return Raw({static_cast<uint8_t>(v & 0x7f)}); }  // positive fixint
+  Body& Bin(size_t n, uint8_t fill) {                                      // bin8
+    out_.push_back(0xc4);
+    out_.push_back(static_cast<uint8_t>(n));
+    out_.insert(out_.end(), n, fill);
+    return *this;
+  }
+  Body& Raw(const Bytes& b) {
+    out_.insert(out_.end(), b.begin(), b.end());
+    return *this;
+  }
+  const Bytes& bytes() const { return out_; }
+
+ private:
+  Bytes out_;
+};
+
 // Seed for randomized tests: UNITSYNC_SEED when set (to replay a failure), else random.
 // Tests print it with SCOPED_TRACE so a failure names the seed that found it.
 inline uint64_t TestSeed() {

@@ -4,45 +4,18 @@
 // like protocol/uplink_test.cc.
 #include <algorithm>
 
-#include "protocol/sync_test_util.h"
-#include "protocol/uplink.h"
+#include "protocol/uplink_fixture.h"
 
 namespace unitsync::protocol {
 namespace {
 
 using namespace testing;  // NOLINT: the fixture helpers
 
-class UplinkFailure : public ::testing::Test {
+class UplinkFailure : public UplinkFixture {
  protected:
-  std::unique_ptr<Uplink> Make(UplinkState state) {
-    return std::make_unique<Uplink>("unit-0001", std::move(state), options_, env_);
-  }
-  Out Feed(Uplink& u, const Message& m) {
-    u.OnBytes(FrameOf(m));
-    return Take(u.TakeActions());
-  }
-  Out Result(Uplink& u, StoreResult r) {
-    u.OnStoreResult(std::move(r));
-    return Take(u.TakeActions());
-  }
-  Out Timer(Uplink& u, TimerId id) {
-    u.OnTimer(id);
-    return Take(u.TakeActions());
-  }
-  // Start + OnConnected: the HELLO is out.
-  void Connect(Uplink& u) {
-    if (u.phase() == Uplink::Phase::kIdle) u.Start();
-    EXPECT_TRUE(Take(u.TakeActions()).connect);
-    u.OnConnected();
-    EXPECT_NE(Only<Hello>(Take(u.TakeActions()).sent), nullptr);
-  }
   // Connected and WELCOMEd with cursors that match: the first FetchPushes is outstanding.
   std::unique_ptr<Uplink> Welcomed(UplinkState state = {0, 0, 0, "g-1", std::nullopt}) {
-    const uint64_t acked = state.acked_seq;
-    auto u = Make(std::move(state));
-    Connect(*u);
-    Out out = Feed(*u, Welcome{1, "central", "g-1", acked, 100});
-    EXPECT_EQ(out.work.size(), 1u);
+    auto u = UplinkFixture::Welcomed(std::move(state));
     EXPECT_EQ(u->phase(), Uplink::Phase::kSyncing);
     return u;
   }
@@ -55,17 +28,7 @@ class UplinkFailure : public ::testing::Test {
   // Reconnects after a backoff: kReconnect fires, the connection comes up, HELLO out.
   Hello Reconnect(Uplink& u) {
     EXPECT_EQ(u.phase(), Uplink::Phase::kBackoff);
-    EXPECT_TRUE(Timer(u, TimerId::kReconnect).connect);
-    u.OnConnected();
-    Out out = Take(u.TakeActions());
-    const auto* h = Only<Hello>(out.sent);
-    return h ? *h : Hello{};
-  }
-  static std::optional<ErrorCode> ErrorSent(const Out& out) {
-    for (const auto& m : out.sent) {
-      if (const auto* e = std::get_if<ErrorMessage>(&m)) return e->code;
-    }
-    return std::nullopt;
+    return Connect(u);
   }
   // A protocol error: ERROR `code` sent, the session closed, a reconnect planned.
   static void ExpectProtocolError(const Uplink& u, const Out& out, ErrorCode code) {
@@ -74,9 +37,6 @@ class UplinkFailure : public ::testing::Test {
     EXPECT_TRUE(Armed(out, TimerId::kReconnect).has_value());
     EXPECT_EQ(u.phase(), Uplink::Phase::kBackoff);
   }
-
-  FakeEnv env_;
-  SyncOptions options_;
 };
 
 // ---- connecting and the handshake ----

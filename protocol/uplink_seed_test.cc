@@ -4,39 +4,19 @@
 // new session resumes from. Driven event by event like protocol/uplink_test.cc.
 #include <algorithm>
 
-#include "protocol/sync_test_util.h"
-#include "protocol/uplink.h"
+#include "protocol/uplink_fixture.h"
 
 namespace unitsync::protocol {
 namespace {
 
 using namespace testing;  // NOLINT: the fixture helpers
 
-class UplinkSeed : public ::testing::Test {
+class UplinkSeed : public UplinkFixture {
  protected:
-  Out Feed(Uplink& u, const Message& m) {
-    u.OnBytes(FrameOf(m));
-    return Take(u.TakeActions());
-  }
-  Out Result(Uplink& u, StoreResult r) {
-    u.OnStoreResult(std::move(r));
-    return Take(u.TakeActions());
-  }
-  // Connects (after a backoff if need be); returns the HELLO.
-  Hello Connect(Uplink& u) {
-    if (u.phase() == Uplink::Phase::kIdle) u.Start();
-    if (u.phase() == Uplink::Phase::kBackoff) u.OnTimer(TimerId::kReconnect);
-    EXPECT_TRUE(Take(u.TakeActions()).connect);
-    u.OnConnected();
-    Out out = Take(u.TakeActions());
-    const auto* h = Only<Hello>(out.sent);
-    return h ? *h : Hello{};
-  }
   // A unit that wants a re-seed, connected and WELCOMEd; `snapshot_` is the id its HELLO
   // asked for. Nothing is pushed while the snapshot streams: the store is idle.
   std::unique_ptr<Uplink> Seeding(SeedProgress seed = {}, uint64_t pull = 0) {
-    auto u =
-        std::make_unique<Uplink>("unit-0001", UplinkState{0, 0, pull, "g-1", seed}, options_, env_);
+    auto u = Make({0, 0, pull, "g-1", seed});
     Hello h = Connect(*u);
     EXPECT_TRUE(h.seed.has_value());
     snapshot_ = h.seed ? h.seed->snapshot_id : "";
@@ -79,15 +59,12 @@ class UplinkSeed : public ::testing::Test {
     EXPECT_EQ(u.phase(), Uplink::Phase::kBackoff);
   }
 
-  FakeEnv env_;
-  SyncOptions options_;
   std::string snapshot_;
 };
 
 TEST_F(UplinkSeed, SnapshotBeginNotAskedForIsAProtocolError) {
   {
-    auto u = std::make_unique<Uplink>("unit-0001", UplinkState{0, 0, 0, "g-1", std::nullopt},
-                                      options_, env_);
+    auto u = Make({0, 0, 0, "g-1", std::nullopt});
     Connect(*u);
     Feed(*u, Welcome{1, "central", "g-1", 0, 90});
     ExpectUnexpected(*u, Feed(*u, SnapshotBegin{"snap-x", 90, 7}));
@@ -293,7 +270,7 @@ TEST_F(UplinkSeed, ResumeKeyTooLongForTheWireRestartsItsTable) {
   p.next_chunk = 3;
   p.after_table = "student";
   p.after_pk = std::string(kMaxTextBytes + 1, 'k');
-  auto u = std::make_unique<Uplink>("unit-0001", UplinkState{0, 0, 0, "g-1", p}, options_, env_);
+  auto u = Make({0, 0, 0, "g-1", p});
   Hello h = Connect(*u);
   ASSERT_TRUE(h.seed.has_value());
   EXPECT_EQ(h.seed->snapshot_id, "snap-1");

@@ -3,48 +3,15 @@
 // a phase where they mean nothing. Driven event by event like protocol/uplink_test.cc.
 #include <algorithm>
 
-#include "protocol/sync_test_util.h"
-#include "protocol/uplink.h"
+#include "protocol/uplink_fixture.h"
 
 namespace unitsync::protocol {
 namespace {
 
 using namespace testing;  // NOLINT: the fixture helpers
 
-class UplinkSession : public ::testing::Test {
+class UplinkSession : public UplinkFixture {
  protected:
-  std::unique_ptr<Uplink> Make(UplinkState state) {
-    return std::make_unique<Uplink>("unit-0001", std::move(state), options_, env_);
-  }
-  Out Feed(Uplink& u, const Message& m) {
-    u.OnBytes(FrameOf(m));
-    return Take(u.TakeActions());
-  }
-  Out Result(Uplink& u, StoreResult r) {
-    u.OnStoreResult(std::move(r));
-    return Take(u.TakeActions());
-  }
-  Out Timer(Uplink& u, TimerId id) {
-    u.OnTimer(id);
-    return Take(u.TakeActions());
-  }
-  void Connect(Uplink& u) {
-    if (u.phase() == Uplink::Phase::kIdle) u.Start();
-    if (u.phase() == Uplink::Phase::kBackoff) u.OnTimer(TimerId::kReconnect);
-    EXPECT_TRUE(Take(u.TakeActions()).connect);
-    u.OnConnected();
-    Out out = Take(u.TakeActions());
-    EXPECT_NE(Only<Hello>(out.sent), nullptr);
-  }
-  // Connected and WELCOMEd (central applied `acked`); the first FetchPushes is outstanding.
-  std::unique_ptr<Uplink> Welcomed(UplinkState state) {
-    const uint64_t acked = state.acked_seq;
-    auto u = Make(std::move(state));
-    Connect(*u);
-    Out out = Feed(*u, Welcome{1, "central", "g-1", acked, 100});
-    EXPECT_EQ(out.work.size(), 1u);
-    return u;
-  }
   // Welcomed with pushes 1..n built, all sent: the store is idle.
   std::unique_ptr<Uplink> Pushed(uint64_t n) {
     auto u = Welcomed({n, 0, 0, "g-1", std::nullopt});
@@ -55,14 +22,6 @@ class UplinkSession : public ::testing::Test {
     EXPECT_TRUE(out.work.empty());
     return u;
   }
-  template <typename W>
-  static bool Has(const Out& out) {
-    return std::any_of(out.work.begin(), out.work.end(),
-                       [](const StoreWork& w) { return std::holds_alternative<W>(w); });
-  }
-
-  FakeEnv env_;
-  SyncOptions options_;
 };
 
 TEST_F(UplinkSession, CentralsPingIsAnsweredWithItsNonceInEveryPhase) {

@@ -5,36 +5,15 @@
 
 #include <algorithm>
 
-#include "protocol/sync_test_util.h"
+#include "protocol/uplink_fixture.h"
 
 namespace unitsync::protocol {
 namespace {
 
 using namespace testing;  // NOLINT: the fixture helpers
 
-class UplinkTest : public ::testing::Test {
+class UplinkTest : public UplinkFixture {
  protected:
-  std::unique_ptr<Uplink> Make(UplinkState state) {
-    return std::make_unique<Uplink>("unit-0001", state, options_, env_);
-  }
-  // Start, connect, HELLO out; returns the HELLO.
-  Hello Connect(Uplink& u) {
-    if (u.phase() == Uplink::Phase::kIdle) u.Start();
-    Out start = Take(u.TakeActions());
-    EXPECT_TRUE(start.connect);
-    u.OnConnected();
-    Out out = Take(u.TakeActions());
-    const auto* h = Only<Hello>(out.sent);
-    return h ? *h : Hello{};
-  }
-  Out Feed(Uplink& u, const Message& m) {
-    u.OnBytes(FrameOf(m));
-    return Take(u.TakeActions());
-  }
-  Out Result(Uplink& u, StoreResult r) {
-    u.OnStoreResult(std::move(r));
-    return Take(u.TakeActions());
-  }
   // Connected, WELCOMEd, the first fetch answered with nothing to push: the store is idle.
   std::unique_ptr<Uplink> Syncing() {
     auto u = Make({0, 0, 0, "g-1", std::nullopt});
@@ -43,9 +22,6 @@ class UplinkTest : public ::testing::Test {
     Result(*u, PushesReady{});
     return u;
   }
-
-  FakeEnv env_;
-  SyncOptions options_;
 };
 
 TEST_F(UplinkTest, HelloCarriesTheDurableCursors) {

@@ -23,17 +23,9 @@ class LogGcSweepTest : public testing::LogGcTest {
 
 TEST_F(LogGcSweepTest, AGcPassAndAHelloFailWholeAndThenSucceed) {
   // As LogGcTest.TombstonesGoOnce...: a tombstone every unit has, older than the retention.
-  AddStudent(central_, "gone", "unit-0001");
-  AddStudent(central_, "kept", "unit-0001");
-  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_NO_FATAL_FAILURE(SetUpSyncedTombstone());
   ASSERT_FALSE(Session(u1_));
   ASSERT_FALSE(Session(u2_));
-  Exec(central_, "DELETE FROM student WHERE id = 'gone'");
-  US_ASSERT_OK(StampPendingChangesNow(central_));
-  for (int i = 0; i < 2; ++i) {
-    ASSERT_FALSE(Session(u1_));
-    ASSERT_FALSE(Session(u2_));
-  }
   Collect();  // the first mark dates the log
   AddStudent(central_, "later", "unit-0002");
   US_ASSERT_OK(StampPendingChangesNow(central_));
@@ -85,26 +77,7 @@ TEST_F(LogGcSweepTest, AGcPassAndAHelloFailWholeAndThenSucceed) {
 TEST_F(LogGcSweepTest, EachChunkAndTheEndOfAForcedReseedFailWholeAndThenSucceed) {
   // As LogGcTest.AForcedReseedEvicts...: a private row, a new row and edits at the unit,
   // an unsent push in its outbox; deletes and moves at central.
-  for (const char* id : {"deleted", "moved", "same", "edited", "edited-moved"}) {
-    AddStudent(central_, id, "unit-0001");
-  }
-  US_ASSERT_OK(StampPendingChangesNow(central_));
-  ASSERT_FALSE(Session(u1_));
-  ASSERT_FALSE(Session(u2_));
-  AddStudent(u1_, "private", "unit-0001", 1);
-  AddStudent(u1_, "new", "unit-0001");
-  Exec(u1_, "UPDATE student SET grade = '8' WHERE id IN ('edited', 'edited-moved', 'same')");
-  US_ASSERT_OK(StampPendingChangesNow(u1_));
-  const OutboxState out = ValueOrDie(GetOutboxState(u1_));
-  BuildRequest push;
-  push.after_seq = out.built_log_seq;
-  push.max_rows = SIZE_MAX;
-  BuiltChangeset unsent = ValueOrDie(BuildChangeset(u1_, push));
-  US_ASSERT_OK(AppendOutbox(
-      u1_, {out.built_seq + 1, unsent.last_seq, static_cast<int64_t>(unsent.rows), unsent.bytes}));
-  Exec(central_, "DELETE FROM student WHERE id IN ('deleted', 'edited')");
-  Exec(central_, "UPDATE student SET unit_id = 'unit-0002' WHERE id IN ('moved', 'edited-moved')");
-  US_ASSERT_OK(StampPendingChangesNow(central_));
+  ASSERT_NO_FATAL_FAILURE(SetUpForcedReseedScenario());
 
   US_ASSERT_OK(RequestSeed(u1_, /*forced=*/true));
   const int64_t head = ValueOrDie(GetChangeLogStats(central_, INT64_MAX)).head_seq;

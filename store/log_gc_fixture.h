@@ -47,6 +47,51 @@ class LogGcTest : public StarTest {
     return std::stoll(Query(central_, "SELECT count(*) FROM _us_clock WHERE deleted = 1"));
   }
 
+  // A tombstone every unit has: rows "gone" and "kept" synced to both units, then "gone"
+  // deleted at central and each unit's next session pulls the delete. Callers wrap it in
+  // ASSERT_NO_FATAL_FAILURE.
+  void SetUpSyncedTombstone() {
+    AddStudent(central_, "gone", "unit-0001");
+    AddStudent(central_, "kept", "unit-0001");
+    US_ASSERT_OK(StampPendingChangesNow(central_));
+    ASSERT_FALSE(Session(u1_));
+    ASSERT_FALSE(Session(u2_));
+    Exec(central_, "DELETE FROM student WHERE id = 'gone'");
+    US_ASSERT_OK(StampPendingChangesNow(central_));
+    ASSERT_FALSE(Session(u1_));
+    ASSERT_FALSE(Session(u2_));
+  }
+
+  // What a forced re-seed of unit-0001 must sort out: rows "deleted", "moved", "same",
+  // "edited" and "edited-moved" synced everywhere; then, at the unit offline, a private row
+  // "private", a new row "new" and edits of "edited", "edited-moved" and "same", built into
+  // an outbox push central never received (the connection died); at central meanwhile
+  // "deleted" and "edited" deleted, "moved" and "edited-moved" moved to unit-0002.
+  // Callers wrap it in ASSERT_NO_FATAL_FAILURE.
+  void SetUpForcedReseedScenario() {
+    for (const char* id : {"deleted", "moved", "same", "edited", "edited-moved"}) {
+      AddStudent(central_, id, "unit-0001");
+    }
+    US_ASSERT_OK(StampPendingChangesNow(central_));
+    ASSERT_FALSE(Session(u1_));
+    ASSERT_FALSE(Session(u2_));
+    AddStudent(u1_, "private", "unit-0001", 1);
+    AddStudent(u1_, "new", "unit-0001");
+    Exec(u1_, "UPDATE student SET grade = '8' WHERE id IN ('edited', 'edited-moved', 'same')");
+    US_ASSERT_OK(StampPendingChangesNow(u1_));
+    const OutboxState out = ValueOrDie(GetOutboxState(u1_));
+    BuildRequest req;
+    req.after_seq = out.built_log_seq;
+    req.max_rows = SIZE_MAX;
+    BuiltChangeset unsent = ValueOrDie(BuildChangeset(u1_, req));
+    US_ASSERT_OK(AppendOutbox(u1_, {out.built_seq + 1, unsent.last_seq,
+                                    static_cast<int64_t>(unsent.rows), unsent.bytes}));
+    Exec(central_, "DELETE FROM student WHERE id IN ('deleted', 'edited')");
+    Exec(central_,
+         "UPDATE student SET unit_id = 'unit-0002' WHERE id IN ('moved', 'edited-moved')");
+    US_ASSERT_OK(StampPendingChangesNow(central_));
+  }
+
   // A forced re-seed of `unit` from central's snapshot, `per_chunk` rows at a time,
   // applied as the unit's executor applies chunks (store::ApplySnapshotChunk).
   void ForcedReseed(Replica& unit, size_t per_chunk) {

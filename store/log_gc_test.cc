@@ -47,15 +47,7 @@ TEST_F(LogGcTest, TheLogShrinksAsEveryUnitAcknowledges) {
 }
 
 TEST_F(LogGcTest, TombstonesGoOnceEveryUnitHasThemAndTheRetentionHasPassed) {
-  AddStudent(central_, "gone", "unit-0001");
-  AddStudent(central_, "kept", "unit-0001");
-  US_ASSERT_OK(StampPendingChangesNow(central_));
-  ASSERT_FALSE(Session(u1_));
-  ASSERT_FALSE(Session(u2_));
-  Exec(central_, "DELETE FROM student WHERE id = 'gone'");
-  US_ASSERT_OK(StampPendingChangesNow(central_));
-  ASSERT_FALSE(Session(u1_));
-  ASSERT_FALSE(Session(u2_));
+  ASSERT_NO_FATAL_FAILURE(SetUpSyncedTombstone());
   ASSERT_EQ(Tombstones(), 1);
 
   // Every unit acknowledged the delete, but the units' HELLOs came before it: a push they
@@ -201,30 +193,9 @@ TEST_F(LogGcTest, WithEveryUnitSilentCentralTrimsOnlyWhatEveryUnitHas) {
 }
 
 TEST_F(LogGcTest, AForcedReseedEvictsWhatTheSnapshotLeftOutAndKeepsWorkCentralCannotHave) {
-  for (const char* id : {"deleted", "moved", "same", "edited", "edited-moved"}) {
-    AddStudent(central_, id, "unit-0001");
-  }
-  US_ASSERT_OK(StampPendingChangesNow(central_));
-  ASSERT_FALSE(Session(u1_));
-  ASSERT_FALSE(Session(u2_));
-  // At the unit, offline: a private row, a new row, edits of rows central is changing.
-  AddStudent(u1_, "private", "unit-0001", 1);
-  AddStudent(u1_, "new", "unit-0001");
-  Exec(u1_, "UPDATE student SET grade = '8' WHERE id IN ('edited', 'edited-moved', 'same')");
-  US_ASSERT_OK(StampPendingChangesNow(u1_));
-  // Built into the outbox but never received by central (the connection died).
-  const OutboxState out = ValueOrDie(GetOutboxState(u1_));
-  BuildRequest req;
-  req.after_seq = out.built_log_seq;
-  req.max_rows = SIZE_MAX;
-  BuiltChangeset unsent = ValueOrDie(BuildChangeset(u1_, req));
-  US_ASSERT_OK(AppendOutbox(
-      u1_, {out.built_seq + 1, unsent.last_seq, static_cast<int64_t>(unsent.rows), unsent.bytes}));
-  // At central meanwhile.
-  Exec(central_, "DELETE FROM student WHERE id IN ('deleted', 'edited')");
-  Exec(central_, "UPDATE student SET unit_id = 'unit-0002' WHERE id IN ('moved', 'edited-moved')");
-  US_ASSERT_OK(StampPendingChangesNow(central_));
-
+  // A private row, a new row, edits and an unsent push at the unit; deletes and moves at
+  // central.
+  ASSERT_NO_FATAL_FAILURE(SetUpForcedReseedScenario());
   ForcedReseed(u1_, 2);
   EXPECT_EQ(Query(u1_, "SELECT group_concat(id) FROM (SELECT id FROM student ORDER BY id)"),
             "new,private,same");
