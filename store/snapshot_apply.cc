@@ -27,7 +27,7 @@ namespace {
 //    (bench/RESULTS.md "Re-seed": a third of the unit's system time).
 //  - wal_autocheckpoint = kChunkCheckpointPages instead of SQLite's 1,000: a chunk's
 //    commit is larger than 1,000 pages, so each one would copy the WAL into the database
-//    (and sync it) again; this checkpoints about every fourth chunk, and bounds the WAL
+//    (and sync it) again; this checkpoints every few chunks, and bounds the WAL
 //    at ~32 MiB plus one chunk. FinishSeed's commit, back at 1,000, checkpoints the rest.
 //  - Triggers off (Db::EnableTriggers). Every trigger of a replica is silent during the
 //    engine's own apply (its WHEN tests _us_applying, store/DESIGN.md); off, SQLite does
