@@ -101,14 +101,6 @@ CREATE TABLE _us_peers (
 ) STRICT;
 )sql";
 
-Result<int64_t> QueryInt(Db& db, const std::string& sql) {
-  auto stmt = db.Prepare(sql);
-  if (!stmt) return tl::unexpected(stmt.error());
-  auto row = stmt->Step();
-  if (!row) return tl::unexpected(row.error());
-  return *row ? stmt->ColumnInt(0) : 0;
-}
-
 Status ApplyPragmas(Db& db, bool read_only) {
   // temp_store: statement journals (every insert into a table with triggers
   // keeps one) stay in memory instead of spilling to /var/tmp — measured at
@@ -223,7 +215,7 @@ Result<Replica> Replica::Open(const std::string& path, const ReplicaOptions& opt
   }
   auto db = Db::Open(path, /*create=*/false, options.read_only);
   if (!db) return tl::unexpected(db.error());
-  auto app_id = QueryInt(*db, "PRAGMA application_id");
+  auto app_id = db->QueryInt("PRAGMA application_id");
   if (!app_id) {
     if (app_id.error().code == Errc::kNotAReplica) {
       return Fail(Errc::kNotAReplica, path + " is not a SQLite database",

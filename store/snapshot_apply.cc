@@ -47,7 +47,7 @@ class ChunkSettings {
 
   Status Apply() {
     for (Saved* s : {&synchronous_, &cache_size_, &checkpoint_}) {
-      auto value = QueryPragma(s->name);
+      auto value = db_.QueryInt("PRAGMA " + std::string(s->name));
       if (!value) return tl::unexpected(value.error());
       s->value = *value;
     }
@@ -80,15 +80,6 @@ class ChunkSettings {
     const char* name;
     int64_t value;
   };
-
-  Result<int64_t> QueryPragma(const char* name) {
-    auto stmt = db_.Prepare("PRAGMA " + std::string(name));
-    if (!stmt) return tl::unexpected(stmt.error());
-    auto row = stmt->Step();
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) return Fail(Errc::kInternal, std::string("PRAGMA ") + name + " returned no row");
-    return stmt->ColumnInt(0);
-  }
 
   Db& db_;
   bool applied_ = false;

@@ -286,6 +286,14 @@ Result<Db> Db::Open(const std::string& path, bool create, bool read_only) {
   return db;
 }
 
+Result<int64_t> Db::QueryInt(std::string_view sql) {
+  auto stmt = Prepare(sql);
+  if (!stmt) return tl::unexpected(stmt.error());
+  auto row = stmt->Step();
+  if (!row) return tl::unexpected(row.error());
+  return *row ? stmt->ColumnInt(0) : 0;
+}
+
 Status Db::EnableTriggers(bool on) {
   const int rc = sqlite3_db_config(db_.get(), SQLITE_DBCONFIG_ENABLE_TRIGGER, on ? 1 : 0, nullptr);
   if (rc != SQLITE_OK) return tl::unexpected(SqliteError(rc, db_.get(), "enable triggers"));

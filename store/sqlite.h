@@ -145,6 +145,10 @@ class Db {
   Result<Statement> Prepare(std::string_view sql);
   static constexpr size_t kStatementCacheSize = 64;
 
+  // The first column of `sql`'s first row as an integer, 0 when it returns no row (a
+  // count, a PRAGMA's value).
+  Result<int64_t> QueryInt(std::string_view sql);
+
   // Turns every trigger of this connection off or on (SQLITE_DBCONFIG_ENABLE_TRIGGER; on
   // by default). A change makes SQLite recompile each statement at its next step.
   Status EnableTriggers(bool on);
