@@ -28,6 +28,7 @@
 #include "store/backup.h"
 #include "store/replica.h"
 #include "store/sync_state.h"
+#include "store/wal_checkpointer.h"
 
 namespace unitsync::daemon {
 namespace {
@@ -90,6 +91,12 @@ int Run(const Config& config) {
   boost::asio::io_context io;
   // Disk full / I/O errors of the replica (status, log, metrics); outlives the store thread.
   StorageHealth storage(config.database, log);
+  // WAL checkpoints on a thread of their own (store/wal_checkpointer.h), so the store
+  // thread's commits never wait for one; its failures count as the storage's. Declared
+  // before the store thread: it stops after it.
+  auto checkpointer = store::WalCheckpointer::Start(
+      replica->db(), {}, [&storage](const Error& e) { storage.Failed("wal_checkpoint", e); });
+  if (!checkpointer) return Fatal(log, "replica_unusable", checkpointer.error());
   StoreWorker store(io.get_executor());
   KeyRing keys;
   pki::Registry registry;

@@ -25,10 +25,6 @@ namespace {
 //    table, index and clock pages well beyond SQLite's default 2 MiB cache, which then
 //    spills them into the WAL before the commit and reads them back
 //    (bench/RESULTS.md "Re-seed": 141,697 writes and 84,962 reads for an 82 MB replica).
-//  - wal_autocheckpoint = kChunkCheckpointPages instead of SQLite's 1,000: a chunk's
-//    commit is larger than 1,000 pages, so each one would copy the WAL into the database
-//    (and sync it) again; this checkpoints every few chunks, and bounds the WAL
-//    at ~32 MiB plus one chunk. FinishSeed's commit, back at 1,000, checkpoints the rest.
 //  - Triggers off (Db::EnableTriggers). Every trigger of a replica is silent during the
 //    engine's own apply (its WHEN tests _us_applying, store/DESIGN.md); off, SQLite does
 //    not even evaluate those WHEN clauses — two per inserted row (the capture and the
@@ -36,7 +32,6 @@ namespace {
 class ChunkSettings {
  public:
   static constexpr int64_t kChunkCacheKiB = 32 * 1024;
-  static constexpr int64_t kChunkCheckpointPages = 8192;
 
   explicit ChunkSettings(Db& db) : db_(db) {}
   ~ChunkSettings() {
@@ -46,7 +41,7 @@ class ChunkSettings {
   ChunkSettings& operator=(const ChunkSettings&) = delete;
 
   Status Apply() {
-    for (Saved* s : {&synchronous_, &cache_size_, &checkpoint_}) {
+    for (Saved* s : {&synchronous_, &cache_size_}) {
       auto value = db_.QueryInt("PRAGMA " + std::string(s->name));
       if (!value) return tl::unexpected(value.error());
       s->value = *value;
@@ -56,10 +51,6 @@ class ChunkSettings {
     if (auto st = db_.Exec("PRAGMA cache_size = " + std::to_string(-kChunkCacheKiB)); !st) {
       return st;
     }
-    if (auto st = db_.Exec("PRAGMA wal_autocheckpoint = " + std::to_string(kChunkCheckpointPages));
-        !st) {
-      return st;
-    }
     return db_.EnableTriggers(false);
   }
 
@@ -67,7 +58,7 @@ class ChunkSettings {
   // unnoticed: it is returned, and the destructor tries once more.
   Status Restore() {
     Status first = db_.EnableTriggers(true);
-    for (const Saved* s : {&cache_size_, &checkpoint_, &synchronous_}) {
+    for (const Saved* s : {&cache_size_, &synchronous_}) {
       auto st = db_.Exec("PRAGMA " + std::string(s->name) + " = " + std::to_string(s->value));
       if (!st && first) first = st;
     }
@@ -85,7 +76,6 @@ class ChunkSettings {
   bool applied_ = false;
   Saved synchronous_{"synchronous", 0};
   Saved cache_size_{"cache_size", 0};
-  Saved checkpoint_{"wal_autocheckpoint", 0};
 };
 
 // A block may skip the per-row clock lookup (TableMerger::ApplyFresh) when no row of it

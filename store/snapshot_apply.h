@@ -12,8 +12,8 @@
 //    result is the ordinary merge's, row for row (snapshot_apply_test.cc compares them).
 //  - The chunk's transaction runs with synchronous = NORMAL (the resume point commits
 //    with the rows, so a chunk lost to a power cut is fetched again), a larger page
-//    cache, fewer checkpoints and triggers off (every replica trigger is silent during
-//    the engine's apply anyway); the connection's settings are put back afterwards.
+//    cache and triggers off (every replica trigger is silent during the engine's apply
+//    anyway); the connection's settings are put back afterwards.
 //
 // A forced re-seed (`next.forced`) also keeps its pending set in the chunk's transaction
 // (seed_tracking.h).

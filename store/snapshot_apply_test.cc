@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "common/clock.h"
 #include "store/change_log.h"
@@ -17,6 +19,7 @@
 #include "store/purge.h"
 #include "store/sync_state.h"
 #include "store/test_util.h"
+#include "store/wal_checkpointer.h"
 
 namespace unitsync::store {
 namespace {
@@ -69,7 +72,8 @@ void ExpectSameReplica(Replica& fast, Replica& merged) {
 }
 
 // The connection settings a chunk changes for its transaction (snapshot_apply.cc
-// ChunkSettings), as text.
+// ChunkSettings), as text; and the auto-checkpoint, which a chunk must leave alone (the
+// daemon's WalCheckpointer replaces it).
 std::string ChunkSettingsOf(Replica& r) {
   return "synchronous=" + Query(r, "PRAGMA synchronous") +
          " cache_size=" + Query(r, "PRAGMA cache_size") +
@@ -172,8 +176,8 @@ TEST_F(SnapshotApplyTest, AFreshReplicaTakesTheFastPathForEveryRowWithTheSameRes
   EXPECT_EQ(Query(fast_, "PRAGMA synchronous"), "2") << "FULL again after the chunk";
 }
 
-// A chunk's transaction runs with its own settings (NORMAL sync, a larger cache, fewer
-// checkpoints, triggers off) and puts the connection back as it was afterwards.
+// A chunk's transaction runs with its own settings (NORMAL sync, a larger cache,
+// triggers off) and puts the connection back as it was afterwards.
 TEST_F(SnapshotApplyTest, AChunkRunsWithTriggersOffAndRestoresTheConnection) {
   // A trigger that does not test _us_applying would fire during an ordinary merge; in a
   // chunk no trigger runs at all.
@@ -195,6 +199,30 @@ TEST_F(SnapshotApplyTest, AChunkRunsWithTriggersOffAndRestoresTheConnection) {
   EXPECT_TRUE(CapturesLocalWrites(fast_)) << "triggers stayed off after the chunks";
   Exec(fast_, "INSERT INTO student(id, unit_id, pseudo_id) VALUES ('local', 'unit-1', 'p')");
   EXPECT_EQ(Query(fast_, "SELECT count(*) FROM fired"), "1");
+}
+
+// The daemon checkpoints on a thread of its own (wal_checkpointer.h); chunks keep that
+// in place, and their commits are what wakes it.
+TEST_F(SnapshotApplyTest, ChunksLeaveABackgroundCheckpointerInCharge) {
+  auto checkpointer = WalCheckpointer::Start(fast_.db(), {.wake_pages = 1, .limit_pages = 1 << 20});
+  US_ASSERT_OK(checkpointer);
+  const std::vector<Changeset> chunks = Chunks(7);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    SeedState next;
+    next.snapshot = "snap-1";
+    next.next_chunk = static_cast<int64_t>(i) + 1;
+    ValueOrDie(ApplySnapshotChunk(fast_, chunks[i], next), "snapshot apply");
+    EXPECT_EQ(Query(fast_, "PRAGMA wal_autocheckpoint"), "0")
+        << "chunk " << i << " gave the connection SQLite's own auto-checkpoint back";
+  }
+  // Each commit woke the thread; the last wake may still be on its way.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((*checkpointer)->stats().passes == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  (*checkpointer)->Stop();
+  EXPECT_GT((*checkpointer)->stats().passes, 0u) << "no chunk's commit woke the checkpointer";
+  EXPECT_EQ((*checkpointer)->stats().failures, 0u);
 }
 
 // An interrupted re-seed resumes with chunks that overlap what was applied (a lost tail
