@@ -189,6 +189,25 @@ void PackTombstone(msgpack::packer<msgpack::sbuffer>& pk, const ChangeRow& r) {
   }
 }
 
+// Bytes to reserve for encoding `cs`: a little more than it takes (each row's versions
+// are one or two groups in practice). Growing a buffer of megabytes by doubling copied
+// each chunk of a re-seed about twice over, and faulted in fresh pages for every copy
+// (bench/RESULTS.md "Re-seed": 15 % of central's build); an under-estimate only grows.
+size_t EncodedSizeHint(const Changeset& cs) {
+  constexpr size_t kPerRow = 96;   // array headers, a tombstone, the versions' groups
+  constexpr size_t kPerValue = 5;  // a value's type and length
+  size_t n = 64 + cs.origin.size();
+  for (const TableChanges& t : cs.tables) {
+    n += 16 + t.table.size();
+    for (const std::string& c : t.columns) n += kPerValue + c.size();
+    for (const ChangeRow& r : t.rows) {
+      n += kPerRow + r.pk.size() + r.tombstone_version.origin.size();
+      for (const Value& v : r.values) n += kPerValue + RawSize(v);
+    }
+  }
+  return n;
+}
+
 }  // namespace
 
 size_t Changeset::RowCount() const {
@@ -198,7 +217,7 @@ size_t Changeset::RowCount() const {
 }
 
 Blob EncodeChangeset(const Changeset& cs) {
-  msgpack::sbuffer buf;
+  msgpack::sbuffer buf(EncodedSizeHint(cs));
   msgpack::packer<msgpack::sbuffer> pk(buf);
   pk.pack_map(3);
   pk.pack("v");
