@@ -1,4 +1,6 @@
 // unitsyncd: parse, build, run, map the result to an exit code.
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -32,6 +34,18 @@
 
 namespace unitsync::daemon {
 namespace {
+
+// glibc malloc: serve blocks up to 32 MiB from the heap and keep up to 64 MiB of freed
+// heap for reuse. By default the first large block freed sets the mmap threshold to its
+// own size (~2 MiB here) and the trim threshold to twice that, so each snapshot chunk,
+// its envelope and its frame (up to limits.h kDefaultMaxFrame, 4 MiB) were mapped
+// fresh, faulted in page by page and handed back: a fifth of central's chunk building
+// (bench/RESULTS.md "Re-seed: checkpoints off the store thread"). 32 MiB is glibc's
+// own ceiling for that threshold; the cost is at most 64 MiB of freed memory kept.
+void KeepFreedMemory() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
 
 int Fatal(Logger& log, const char* event, const Error& e) {
   log.Error(event,
@@ -233,6 +247,7 @@ int Run(const Config& config) {
 
 int main(int argc, char** argv) {
   using namespace unitsync::daemon;
+  KeepFreedMemory();
   CLI::App app{
       "unitsyncd keeps a unitsync replica in sync with central (or, as central, with "
       "every unit).",
