@@ -190,9 +190,8 @@ void PackTombstone(msgpack::packer<msgpack::sbuffer>& pk, const ChangeRow& r) {
 }
 
 // Bytes to reserve for encoding `cs`: a little more than it takes (each row's versions
-// are one or two groups in practice). Growing a buffer of megabytes by doubling copied
-// each chunk of a re-seed about twice over, and faulted in fresh pages for every copy
-// (bench/RESULTS.md "Re-seed": 15 % of central's build); an under-estimate only grows.
+// are one or two groups in practice), so that a snapshot chunk of ~2 MiB is not grown
+// from 8 KiB by a dozen reallocations; an under-estimate only grows.
 size_t EncodedSizeHint(const Changeset& cs) {
   constexpr size_t kPerRow = 96;   // array headers, a tombstone, the versions' groups
   constexpr size_t kPerValue = 5;  // a value's type and length

@@ -13,13 +13,13 @@ Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::Start(Db& writer, Opti
   // Checkpoints sync as the writer's commits do (Replica::Open sets FULL there).
   if (auto st = own->Exec("PRAGMA synchronous = FULL"); !st) return tl::unexpected(st.error());
   std::unique_ptr<WalCheckpointer> self(
-      new WalCheckpointer(writer, std::move(*own), options, std::move(on_failure)));
-  sqlite3_wal_hook(writer.raw(), &WalCheckpointer::Hook, self.get());
+      new WalCheckpointer(writer.raw(), std::move(*own), options, std::move(on_failure)));
   self->thread_ = std::thread([raw = self.get()] { raw->Run(); });
+  sqlite3_wal_hook(writer.raw(), &WalCheckpointer::Hook, self.get());  // the thread runs
   return self;
 }
 
-WalCheckpointer::WalCheckpointer(Db& writer, Db own, Options options, FailureSink on_failure)
+WalCheckpointer::WalCheckpointer(sqlite3* writer, Db own, Options options, FailureSink on_failure)
     : writer_(writer),
       own_(std::move(own)),
       options_(options),
@@ -27,7 +27,7 @@ WalCheckpointer::WalCheckpointer(Db& writer, Db own, Options options, FailureSin
 
 void WalCheckpointer::Stop() {
   if (!thread_.joinable()) return;
-  sqlite3_wal_autocheckpoint(writer_.raw(), 1000);  // SQLite's default hook again
+  sqlite3_wal_autocheckpoint(writer_, 1000);  // SQLite's default hook again
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;

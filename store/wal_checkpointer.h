@@ -58,7 +58,8 @@ class WalCheckpointer {
   using FailureSink = std::function<void(const Error&)>;
 
   // Opens a second connection to `writer`'s database file and takes over its WAL hook.
-  // Fails (nothing changed) if the file cannot be opened. `writer` must outlive Stop.
+  // Fails (nothing changed) if the file cannot be opened. `writer`'s connection must
+  // stay open until Stop (the Db object itself may move).
   static Result<std::unique_ptr<WalCheckpointer>> Start(Db& writer, Options options,
                                                         FailureSink on_failure = nullptr);
   ~WalCheckpointer() { Stop(); }
@@ -72,14 +73,14 @@ class WalCheckpointer {
   Stats stats() const;
 
  private:
-  WalCheckpointer(Db& writer, Db own, Options options, FailureSink on_failure);
+  WalCheckpointer(sqlite3* writer, Db own, Options options, FailureSink on_failure);
   static int Hook(void* self, sqlite3* db, const char* name, int pages);
   void Run();
   // One PASSIVE checkpoint on `db` (the thread's connection, or the writer's inline).
   void Checkpoint(sqlite3* db, const char* name, bool inline_pass);
 
-  Db& writer_;
-  Db own_;  // used on the thread only
+  sqlite3* const writer_;  // the handle: a Db moved elsewhere keeps it
+  Db own_;                 // used on the thread only
   const Options options_;
   const FailureSink on_failure_;
 
