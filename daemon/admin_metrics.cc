@@ -108,6 +108,21 @@ void AdminService::Metrics(std::function<void(std::string)> done) {
                      "kind=\"" + std::string(StorageConditionName(kind)) + "\"");
           }
         }
+        if (checkpointer_) {
+          const store::WalCheckpointer::Stats c = checkpointer_->stats();
+          m.Family("unitsync_wal_checkpoints_total", "counter",
+                   "WAL checkpoints by result: copied (the background thread copied the whole "
+                   "WAL), inline (the store thread did, at the WAL's size limit), partial "
+                   "(stopped by a reader or another checkpoint), failed (disk full, I/O error).");
+          m.Sample("unitsync_wal_checkpoints_total", static_cast<double>(c.passes),
+                   "result=\"copied\"");
+          m.Sample("unitsync_wal_checkpoints_total", static_cast<double>(c.inline_passes),
+                   "result=\"inline\"");
+          m.Sample("unitsync_wal_checkpoints_total", static_cast<double>(c.partial),
+                   "result=\"partial\"");
+          m.Sample("unitsync_wal_checkpoints_total", static_cast<double>(c.failures),
+                   "result=\"failed\"");
+        }
         if (backups_) {
           const BackupScheduler::State& b = backups_->state();
           m.Family("unitsync_backup_last_success_timestamp_seconds", "gauge",

@@ -21,6 +21,7 @@
 #include "daemon/storage_health.h"
 #include "daemon/store_worker.h"
 #include "store/replica.h"
+#include "store/wal_checkpointer.h"
 
 namespace unitsync::daemon {
 
@@ -47,6 +48,11 @@ class AdminService {
   // The replica's storage condition (status: daemon.storage; metrics). Must outlive the
   // service.
   void SetStorageHealth(const StorageHealth* storage) { storage_ = storage; }
+  // The background WAL checkpointer (metrics), or null when the daemon runs without one.
+  // Must outlive the service.
+  void SetWalCheckpointer(const store::WalCheckpointer* checkpointer) {
+    checkpointer_ = checkpointer;
+  }
 
   // The Prometheus text exposition of every metric; `done` runs on the I/O thread.
   void Metrics(std::function<void(std::string text)> done);
@@ -78,6 +84,7 @@ class AdminService {
   const BackupScheduler* backups_ = nullptr;
   const std::time_t* certificate_not_after_ = nullptr;
   const StorageHealth* storage_ = nullptr;
+  const store::WalCheckpointer* checkpointer_ = nullptr;
 };
 
 }  // namespace unitsync::daemon

@@ -41,11 +41,33 @@ namespace {
 // its envelope and its frame (up to limits.h kDefaultMaxFrame, 4 MiB) were mapped
 // fresh, faulted in page by page and handed back: a fifth of central's chunk building
 // (bench/RESULTS.md "Re-seed: checkpoints off the store thread"). 32 MiB is glibc's
-// own ceiling for that threshold; the cost is at most 64 MiB of freed memory kept.
-void KeepFreedMemory() {
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+// own ceiling for that threshold; the cost is up to 64 MiB of freed memory kept per
+// malloc arena (one per thread that allocates much: the I/O and store threads). Only
+// speed depends on it: a refusal is reported and changes nothing else.
+bool KeepFreedMemory() {
+  return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 64 << 20) == 1;
 }
+
+// The WAL checkpointer's trouble, in the log: SQLite's message and the path, no row
+// value. A failed checkpoint loses nothing (the WAL keeps every committed change); the
+// checkpointer retries it with backoff.
+class CheckpointLog final : public store::WalCheckpointer::Observer {
+ public:
+  CheckpointLog(Logger& log, std::string database) : log_(log), database_(std::move(database)) {}
+  void CheckpointFailed(const Error& e) noexcept override {
+    log_.Warn("wal_checkpoint_failed",
+              "database=\"" + database_ + "\" error=\"" + e.message +
+                  "\" hint=\"committed changes stay in the -wal file, which grows until a "
+                  "checkpoint succeeds; retried every 1-60 s (is the disk full?)\"");
+  }
+  void CheckpointRecovered() noexcept override {
+    log_.Info("wal_checkpoint_recovered", "database=\"" + database_ + "\"");
+  }
+
+ private:
+  Logger& log_;
+  const std::string database_;
+};
 
 int Fatal(Logger& log, const char* event, const Error& e) {
   log.Error(event,
@@ -88,6 +110,11 @@ Result<store::Replica> OpenReplica(const Config& config, const store::ReplicaOpt
 
 int Run(const Config& config) {
   Logger log;
+  if (!KeepFreedMemory()) {
+    log.Warn("malloc_tuning_refused",
+             "hint=\"glibc refused mallopt: large buffers are mapped and unmapped each time "
+             "(slower re-seeds), nothing else changes\"");
+  }
   auto bundle = pki::LoadBundle(config.bundle);
   if (!bundle) return Fatal(log, "bundle_unusable", bundle.error());
   if (bundle->node_id != config.node_id) {
@@ -106,11 +133,18 @@ int Run(const Config& config) {
   // Disk full / I/O errors of the replica (status, log, metrics); outlives the store thread.
   StorageHealth storage(config.database, log);
   // WAL checkpoints on a thread of their own (store/wal_checkpointer.h), so the store
-  // thread's commits never wait for one; its failures count as the storage's. Declared
-  // before the store thread: it stops after it.
-  auto checkpointer = store::WalCheckpointer::Start(
-      replica->db(), {}, [&storage](const Error& e) { storage.Failed("wal_checkpoint", e); });
-  if (!checkpointer) return Fatal(log, "replica_unusable", checkpointer.error());
+  // thread's commits never wait for one. Declared before the store thread: it stops
+  // after it. Without it (it could not start) the store thread checkpoints inside its
+  // commits, as SQLite does by default.
+  CheckpointLog checkpoint_log(log, config.database);
+  std::unique_ptr<store::WalCheckpointer> checkpointer;
+  if (auto started = store::WalCheckpointer::Start(replica->db(), {}, &checkpoint_log)) {
+    checkpointer = std::move(*started);
+  } else {
+    log.Warn("wal_checkpointer_unavailable",
+             "database=\"" + config.database + "\" error=\"" + started.error().message +
+                 "\" hint=\"the store thread checkpoints inside its commits instead (slower)\"");
+  }
   StoreWorker store(io.get_executor());
   KeyRing keys;
   pki::Registry registry;
@@ -160,6 +194,7 @@ int Run(const Config& config) {
   AdminService admin(config, store, *replica, log, unit.get(), central.get());
   admin.SetCertificateExpiry(&certificate_not_after);
   admin.SetStorageHealth(&storage);
+  admin.SetWalCheckpointer(checkpointer.get());
   ControlServer control(io, config.control_socket, log,
                         [&admin](const control::Request& request, uint32_t uid,
                                  std::shared_ptr<ControlServer::Responder> responder) {
@@ -247,7 +282,6 @@ int Run(const Config& config) {
 
 int main(int argc, char** argv) {
   using namespace unitsync::daemon;
-  KeepFreedMemory();
   CLI::App app{
       "unitsyncd keeps a unitsync replica in sync with central (or, as central, with "
       "every unit).",

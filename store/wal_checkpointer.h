@@ -9,15 +9,22 @@
 // replaces that hook on the writer's connection: a commit that finds the WAL at
 // `wake_pages` or more only wakes the checkpointer's thread, which runs a PASSIVE
 // checkpoint (it never waits for the writer or a reader) on a second connection to the
-// same file. SQLite then restarts the WAL from its beginning at the first write
-// transaction that finds every frame copied.
+// same file. A pass copies the WAL as it was when the pass began; SQLite starts the WAL
+// over at the first write transaction that finds every frame copied, which a writer
+// that keeps committing during the passes may never do.
 //
-// The WAL stays bounded: a writer faster than the copy (every pass ends behind the
-// latest commit, so the WAL never restarts) or a reader holding an old snapshot could
-// let it grow; a commit that finds it at `limit_pages` or more checkpoints inline, as
-// SQLite's auto-checkpoint would (and finds most pages already copied). Durability is
-// unchanged: a checkpoint only copies what the WAL already holds, and the checkpointer's
-// connection syncs as the writer's does (synchronous = FULL).
+// So the writer bounds the WAL itself: a commit that finds it at `limit_pages` or more
+// checkpoints inline, as SQLite's auto-checkpoint would (finding most pages already
+// copied), and the WAL starts over at its next transaction. If the thread's pass holds
+// the checkpoint lock just then, the inline one is skipped (SQLITE_BUSY) and the next
+// commit tries again: the WAL can pass the limit by what is written during one pass.
+// The writer also gets a journal_size_limit of `limit_pages` pages, so a WAL that grew
+// is cut back when it starts over. Durability is unchanged: a checkpoint copies only
+// what the WAL holds, and the second connection syncs as the writer does (FULL).
+//
+// A failed pass (a full disk, an I/O error) loses nothing — the pages stay in the WAL —
+// and is retried by the thread after 1 s, doubling to 60 s, until one succeeds (or a
+// commit wakes it sooner); the Observer hears of the first failure and of the recovery.
 //
 // Thread-safety: Start and Stop run on the writer's thread, or while no other thread
 // uses the writer (the daemon: before its store thread takes work, after it has
@@ -26,9 +33,9 @@
 // (that replaces the hook again; nothing in the store does).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -41,10 +48,12 @@ namespace unitsync::store {
 class WalCheckpointer {
  public:
   struct Options {
-    // A commit that leaves the WAL at this many pages or more wakes the thread.
-    int wake_pages = 4096;
-    // A commit that leaves it at this many or more checkpoints inline: the WAL's bound.
-    int limit_pages = 32768;
+    // A commit that leaves the WAL at this many pages or more wakes the thread (SQLite's
+    // own threshold, which every other writer of the file still uses).
+    int wake_pages = 1000;
+    // A commit that leaves it at this many or more checkpoints inline (32 MiB of 4 KiB
+    // pages); also the WAL file's size limit when it starts over.
+    int limit_pages = 8192;
   };
   struct Stats {
     uint64_t passes = 0;         // the thread's checkpoints that copied the whole WAL
@@ -52,42 +61,58 @@ class WalCheckpointer {
     uint64_t partial = 0;        // either kind stopped early: a reader's snapshot, busy
     uint64_t failures = 0;       // either kind failed (disk full, I/O error)
   };
-  // Told of each failed checkpoint, on the thread that ran it (the checkpointer's, or
-  // the writer's inside a commit at limit_pages). The WAL keeps every committed page
-  // meanwhile; a later pass tries again.
-  using FailureSink = std::function<void(const Error&)>;
+  // Told when checkpoints begin to fail (the first failure after a success) and when
+  // one succeeds again. Called on the thread that ran the checkpoint — the
+  // checkpointer's, or the writer's inside a commit at limit_pages — so possibly two at
+  // once; must not throw.
+  class Observer {
+   public:
+    virtual ~Observer() = default;
+    virtual void CheckpointFailed(const Error& error) noexcept = 0;
+    virtual void CheckpointRecovered() noexcept = 0;
+  };
+
+  static constexpr std::chrono::milliseconds kFirstRetry{1000};
+  static constexpr std::chrono::milliseconds kMaxRetry{60000};
 
   // Opens a second connection to `writer`'s database file and takes over its WAL hook.
-  // Fails (nothing changed) if the file cannot be opened. `writer`'s connection must
-  // stay open until Stop (the Db object itself may move).
+  // Fails (nothing changed) if the file cannot be opened or is not in WAL mode.
+  // `writer`'s connection must stay open until Stop (the Db object itself may move);
+  // `observer` (may be null) must outlive Stop.
   static Result<std::unique_ptr<WalCheckpointer>> Start(Db& writer, Options options,
-                                                        FailureSink on_failure = nullptr);
+                                                        Observer* observer = nullptr);
   ~WalCheckpointer() { Stop(); }
   WalCheckpointer(const WalCheckpointer&) = delete;
   WalCheckpointer& operator=(const WalCheckpointer&) = delete;
 
-  // Finishes a pass under way, ends the thread and gives the writer SQLite's own
-  // auto-checkpoint back (1,000 pages). Idempotent.
+  // Interrupts a pass under way (the pages it did not copy stay in the WAL), ends the
+  // thread and puts the writer's auto-checkpoint and journal_size_limit back as they
+  // were before Start. Idempotent.
   void Stop();
 
   Stats stats() const;
 
  private:
-  WalCheckpointer(sqlite3* writer, Db own, Options options, FailureSink on_failure);
+  WalCheckpointer(sqlite3* writer, Db own, Options options, Observer* observer,
+                  int64_t old_autocheckpoint, int64_t old_size_limit);
   static int Hook(void* self, sqlite3* db, const char* name, int pages);
   void Run();
-  // One PASSIVE checkpoint on `db` (the thread's connection, or the writer's inline).
-  void Checkpoint(sqlite3* db, const char* name, bool inline_pass);
+  // One PASSIVE checkpoint on `db` (the thread's connection, or the writer's inline);
+  // false when it failed.
+  bool Checkpoint(sqlite3* db, bool inline_pass);
 
   sqlite3* const writer_;  // the handle: a Db moved elsewhere keeps it
-  Db own_;                 // used on the thread only
+  Db own_;                 // used on the thread only (and sqlite3_interrupt by Stop)
   const Options options_;
-  const FailureSink on_failure_;
+  Observer* const observer_;
+  const int64_t old_autocheckpoint_;
+  const int64_t old_size_limit_;
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool wanted_ = false;    // GUARDED_BY(mu_)
   bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool failing_ = false;   // GUARDED_BY(mu_): the last checkpoint failed
   Stats stats_;            // GUARDED_BY(mu_)
   std::thread thread_;
 };

@@ -1,16 +1,17 @@
 // WalCheckpointer (store/wal_checkpointer.h): a commit past wake_pages has the thread
 // copy the WAL into the database file and the WAL starts over; past limit_pages the
-// writer checkpoints itself; the writer's auto-checkpoint is replaced while it runs and
-// back after Stop; a checkpoint that fails (a full disk) is reported, loses no commit,
-// and the next one catches up.
+// writer checkpoints itself; the writer's auto-checkpoint and journal_size_limit are
+// replaced while it runs and back after Stop; a checkpoint that fails (a full disk) is
+// reported once, loses no commit, is retried, and its recovery is reported; a writer
+// committing without pause while the thread copies loses nothing.
 #include "store/wal_checkpointer.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -61,6 +62,32 @@ bool Eventually(F done) {
   return true;
 }
 
+// What the checkpointer reported, from either thread.
+class Reports final : public WalCheckpointer::Observer {
+ public:
+  void CheckpointFailed(const Error& e) noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
+    failures_.push_back(e);
+  }
+  void CheckpointRecovered() noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++recoveries_;
+  }
+  std::vector<Error> failures() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return failures_;
+  }
+  int recoveries() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return recoveries_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Error> failures_;
+  int recoveries_ = 0;
+};
+
 TEST(WalCheckpointer, ACommitPastWakePagesIsCopiedByTheThreadAndTheWalStartsOver) {
   TempDir dir;
   const std::string path = dir.File("a.db");
@@ -107,32 +134,77 @@ TEST(WalCheckpointer, PastLimitPagesTheWriterCheckpointsItselfAndTheWalStaysBoun
 TEST(WalCheckpointer, ItReplacesTheWritersAutoCheckpointUntilStopped) {
   TempDir dir;
   Db db = OpenWal(dir.File("c.db"));
+  US_ASSERT_OK(db.Exec("PRAGMA journal_size_limit = 123456"));
   EXPECT_EQ(db.QueryInt("PRAGMA wal_autocheckpoint").value_or(-1), 1000) << "SQLite's default";
-  auto ckpt = WalCheckpointer::Start(db, {});
+  auto ckpt = WalCheckpointer::Start(db, {.wake_pages = 100, .limit_pages = 500});
   US_ASSERT_OK(ckpt);
   EXPECT_EQ(db.QueryInt("PRAGMA wal_autocheckpoint").value_or(-1), 0)
       << "SQLite's own hook is off while the checkpointer's runs";
+  EXPECT_EQ(db.QueryInt("PRAGMA journal_size_limit").value_or(-1), 500 * kPage);
+  // Ours, not none: a commit past wake_pages is copied.
+  US_ASSERT_OK(WriteRows(db, 150));
+  ASSERT_TRUE(Eventually([&] { return (*ckpt)->stats().passes == 1; }));
   (*ckpt)->Stop();
   EXPECT_EQ(db.QueryInt("PRAGMA wal_autocheckpoint").value_or(-1), 1000);
+  EXPECT_EQ(db.QueryInt("PRAGMA journal_size_limit").value_or(-1), 123456);
   (*ckpt)->Stop();  // idempotent
   // The writer checkpoints as before: a commit past 1,000 pages copies them.
   const uintmax_t before = SizeOf(dir.File("c.db"));
   US_ASSERT_OK(WriteRows(db, 1100));
   EXPECT_GE(SizeOf(dir.File("c.db")), before + 1000u * 3000);
+  EXPECT_EQ((*ckpt)->stats().passes, 1u) << "the thread is gone";
 }
 
-TEST(WalCheckpointer, AnInMemoryDatabaseHasNoWalToCheckpoint) {
-  auto db = Db::Open(":memory:", true);
-  US_ASSERT_OK(db);
-  auto ckpt = WalCheckpointer::Start(*db, {});
-  ASSERT_FALSE(ckpt);
-  EXPECT_EQ(ckpt.error().code, Errc::kInvalidArgument);
+TEST(WalCheckpointer, ItNeedsADatabaseFileInWalMode) {
+  auto memory = Db::Open(":memory:", true);
+  US_ASSERT_OK(memory);
+  auto none = WalCheckpointer::Start(*memory, {});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, Errc::kInvalidArgument);
+
+  TempDir dir;
+  auto rollback = Db::Open(dir.File("r.db"), true);
+  US_ASSERT_OK(rollback);
+  US_ASSERT_OK(rollback->Exec("CREATE TABLE t(x)"));
+  auto refused = WalCheckpointer::Start(*rollback, {});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kInvalidArgument) << refused.error().ToString();
+  EXPECT_EQ(rollback->QueryInt("PRAGMA wal_autocheckpoint").value_or(-1), 1000) << "unchanged";
+}
+
+// The writer commits without pause while the thread copies and the writer's own
+// checkpoints bound the WAL; then a last large commit and Stop at once (interrupting a
+// pass that may be under way). Nothing is lost, no checkpoint failed, the WAL stayed
+// within a few limits (one pass's worth of writing may pass the limit), and the file
+// holds every row once the writer closes. Under TSan this is the two threads at once.
+TEST(WalCheckpointer, AWriterThatNeverPausesLosesNothingAndStopInterruptsAPass) {
+  TempDir dir;
+  const std::string path = dir.File("e.db");
+  Db db = OpenWal(path);
+  auto ckpt = WalCheckpointer::Start(db, {.wake_pages = 16, .limit_pages = 256});
+  US_ASSERT_OK(ckpt);
+  uintmax_t largest_wal = 0;
+  for (int i = 0; i < 150; ++i) {
+    US_ASSERT_OK(WriteRows(db, 12));
+    largest_wal = std::max(largest_wal, SizeOf(path + "-wal"));
+  }
+  US_ASSERT_OK(WriteRows(db, 200));
+  (*ckpt)->Stop();
+  const WalCheckpointer::Stats s = (*ckpt)->stats();
+  EXPECT_GT(s.passes + s.inline_passes + s.partial, 0u);
+  EXPECT_EQ(s.failures, 0u);
+  EXPECT_LT(largest_wal, 4u * 256 * (kPage + 24));
+  EXPECT_EQ(Rows(db), 150 * 12 + 200);
+  db = Db();  // the last connection: SQLite checkpoints the rest and removes the WAL
+  Db reopened = OpenWal(path);
+  EXPECT_EQ(Rows(reopened), 150 * 12 + 200);
 }
 
 // A full disk: the checkpoint cannot grow the database file. The commit stands (its
-// pages are in the WAL), the failure is reported as SQLITE_FULL, and once there is room
-// the next pass copies everything.
-TEST(WalCheckpointer, ACheckpointOnAFullDiskIsReportedAndTheNextOneCatchesUp) {
+// pages are in the WAL), the failure is reported once as kDiskFull however often the
+// thread retries, and once there is room a pass copies everything into the file and the
+// recovery is reported.
+TEST(WalCheckpointer, ACheckpointOnAFullDiskIsReportedRetriedAndRecovers) {
   TempDir dir;
   const std::string mount = dir.File("fs");
   unitsync::testing::SmallFs fs;
@@ -141,46 +213,40 @@ TEST(WalCheckpointer, ACheckpointOnAFullDiskIsReportedAndTheNextOneCatchesUp) {
   }
   const std::string path = mount + "/d.db";
   Db db = OpenWal(path);
-  std::vector<Error> failures;
-  std::mutex mu;
+  Reports reports;
   auto ckpt =
-      WalCheckpointer::Start(db, {.wake_pages = 100, .limit_pages = INT_MAX}, [&](const Error& e) {
-        std::lock_guard<std::mutex> lock(mu);
-        failures.push_back(e);
-      });
+      WalCheckpointer::Start(db, {.wake_pages = 100, .limit_pages = INT_MAX / kPage}, &reports);
   US_ASSERT_OK(ckpt);
   // A first transaction makes the WAL file ~200 pages long; once copied, later
   // transactions reuse that space from its start without growing the file.
   US_ASSERT_OK(WriteRows(db, 200));
   ASSERT_TRUE(Eventually([&] { return (*ckpt)->stats().passes == 1; }));
 
-  // Fill the rest of the filesystem.
   const std::string filler = mount + "/filler";
-  {
-    std::ofstream out(filler, std::ios::binary);
-    const std::string block(64 * 1024, 'x');
-    while (out.write(block.data(), block.size())) {
-    }
-  }
+  ASSERT_GT(unitsync::testing::FillDisk(filler), 0u);
   US_ASSERT_OK(WriteRows(db, 150));  // fits in the WAL's old space: the commit succeeds
-  ASSERT_TRUE(Eventually([&] { return (*ckpt)->stats().failures >= 1; }))
+  ASSERT_TRUE(Eventually([&] { return !reports.failures().empty(); }))
       << "the checkpoint into a full filesystem did not fail";
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    ASSERT_FALSE(failures.empty());
-    EXPECT_EQ(failures.front().code, Errc::kDiskFull) << failures.front().ToString();
-  }
+  EXPECT_EQ(reports.failures().front().code, Errc::kDiskFull)
+      << reports.failures().front().ToString();
   EXPECT_EQ(Rows(db), 350) << "the committed rows are all there (in the WAL)";
+  EXPECT_EQ(reports.recoveries(), 0);
 
   std::filesystem::remove(filler);
-  const uint64_t passes = (*ckpt)->stats().passes;
-  US_ASSERT_OK(WriteRows(db, 5));  // the next commit wakes the thread again
-  ASSERT_TRUE(Eventually([&] { return (*ckpt)->stats().passes > passes; }));
+  // The thread's retry (after 1 s, 2 s, ...) or the next commit's wake copies it all.
+  ASSERT_TRUE(Eventually([&] { return reports.recoveries() == 1; })) << "no recovery";
+  US_ASSERT_OK(WriteRows(db, 5));
+  ASSERT_TRUE(Eventually([&] { return (*ckpt)->stats().passes >= 2; }));
+  EXPECT_EQ(reports.failures().size(), 1u) << "a failure is reported when it begins";
+  EXPECT_GE((*ckpt)->stats().failures, 1u);
   (*ckpt)->Stop();
-  db = Db();  // closes the writer: nothing is left only in the WAL that is not in the file
-  Db reopened = OpenWal(path);
-  EXPECT_EQ(Rows(reopened), 355);
-  auto check = reopened.Prepare("PRAGMA integrity_check");
+
+  // The database file alone (no -wal) holds every row: the pass copied them.
+  const std::string copy = dir.File("copy.db");
+  std::filesystem::copy_file(path, copy);
+  Db alone = OpenWal(copy);
+  EXPECT_GE(Rows(alone), 350) << "the rows of the failed pass reached the file";
+  auto check = alone.Prepare("PRAGMA integrity_check");
   US_ASSERT_OK(check);
   ASSERT_TRUE(check->Step().value_or(false));
   EXPECT_EQ(check->ColumnText(0), "ok");
