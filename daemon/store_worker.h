@@ -1,5 +1,7 @@
-// The daemon's one store thread: every SQLite call runs here, in submission order, so
-// the network thread never waits on the disk and the replica has a single owner.
+// The daemon's one store thread: every read and write of the replica runs here, in
+// submission order, so the network thread never waits on the disk and the replica has a
+// single owner (WAL checkpoints and backup copies, which touch no row, run on their own
+// threads: daemon/DESIGN.md "One store thread").
 //
 //   network thread ── Submit(task, done) ──► queue ──► store thread runs task()
 //        ▲                                                   │
