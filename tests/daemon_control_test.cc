@@ -274,7 +274,9 @@ TEST_F(DaemonControl, MetricsDescribeEveryUnit) {
         "unitsync_unit_conflicts_open{unit=", "unitsync_unit_last_contact_timestamp_seconds{unit=",
         "unitsync_received_bytes_total ", "unitsync_sent_bytes_total ",
         "unitsync_session_errors_total ", "unitsync_connections_refused_total{reason=\"tls\"}",
-        "# TYPE unitsync_unit_lag_changes gauge"}) {
+        "# TYPE unitsync_unit_lag_changes gauge",
+        "unitsync_wal_checkpoints_total{result=\"copied\"} ",
+        "unitsync_wal_checkpoints_total{result=\"failed\"} 0"}) {
     EXPECT_NE(m.find(family), std::string::npos) << family;
   }
   EXPECT_EQ(HttpGet(metrics_port_, "/other").rfind("HTTP/1.1 404", 0), 0u);
