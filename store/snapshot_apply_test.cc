@@ -80,6 +80,14 @@ std::string ChunkSettingsOf(Replica& r) {
          " wal_autocheckpoint=" + Query(r, "PRAGMA wal_autocheckpoint");
 }
 
+// The seed state recorded with chunk `i` (from 0) of snapshot "snap-1".
+SeedState StateAfter(size_t i) {
+  SeedState next;
+  next.snapshot = "snap-1";
+  next.next_chunk = static_cast<int64_t>(i) + 1;
+  return next;
+}
+
 // Whether the replica's own connection fires triggers: a local write there is captured.
 bool CapturesLocalWrites(Replica& r) {
   const std::string before = Query(r, "SELECT count(*) FROM _us_changes");
@@ -188,10 +196,7 @@ TEST_F(SnapshotApplyTest, AChunkRunsWithTriggersOffAndRestoresTheConnection) {
   const std::string settings = ChunkSettingsOf(fast_);
   const std::vector<Changeset> chunks = Chunks(7);
   for (size_t i = 0; i < chunks.size(); ++i) {
-    SeedState next;
-    next.snapshot = "snap-1";
-    next.next_chunk = static_cast<int64_t>(i) + 1;
-    ValueOrDie(ApplySnapshotChunk(fast_, chunks[i], next), "snapshot apply");
+    ValueOrDie(ApplySnapshotChunk(fast_, chunks[i], StateAfter(i)), "snapshot apply");
     EXPECT_EQ(ChunkSettingsOf(fast_), settings) << "after chunk " << i;
   }
   EXPECT_EQ(Query(fast_, "SELECT count(*) FROM fired"), "0") << "a trigger ran in a chunk";
@@ -216,10 +221,7 @@ TEST_F(SnapshotApplyTest, ChunksLeaveABackgroundCheckpointerInCharge) {
   };
   const std::vector<Changeset> chunks = Chunks(7);
   for (size_t i = 0; i < chunks.size(); ++i) {
-    SeedState next;
-    next.snapshot = "snap-1";
-    next.next_chunk = static_cast<int64_t>(i) + 1;
-    ValueOrDie(ApplySnapshotChunk(fast_, chunks[i], next), "snapshot apply");
+    ValueOrDie(ApplySnapshotChunk(fast_, chunks[i], StateAfter(i)), "snapshot apply");
   }
   ASSERT_TRUE(passes_reach(1)) << "no chunk's commit woke the checkpointer";
   const uint64_t after_chunks = (*checkpointer)->stats().passes;
@@ -306,9 +308,7 @@ TEST_F(SnapshotApplyTest, AFailedChunkLeavesNothingAndKeepsFullSync) {
   std::vector<Changeset> chunks = Chunks(1000);
   Changeset bad = chunks[0];
   bad.tables.push_back(TableChanges{"no_such_table", {"a"}, {}});
-  SeedState next;
-  next.snapshot = "snap-1";
-  next.next_chunk = 1;
+  const SeedState next = StateAfter(0);
   const std::string settings = ChunkSettingsOf(fast_);
   auto r = ApplySnapshotChunk(fast_, bad, next);
   ASSERT_FALSE(r.has_value());
