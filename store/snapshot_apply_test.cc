@@ -10,8 +10,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
-#include <thread>
 
 #include "common/clock.h"
 #include "store/change_log.h"
@@ -213,11 +211,7 @@ TEST_F(SnapshotApplyTest, ChunksLeaveABackgroundCheckpointerInCharge) {
   auto checkpointer = WalCheckpointer::Start(fast_.db(), {.wake_pages = 1, .limit_pages = 1 << 20});
   US_ASSERT_OK(checkpointer);
   auto passes_reach = [&](uint64_t n) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while ((*checkpointer)->stats().passes < n && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return (*checkpointer)->stats().passes >= n;
+    return testing::Eventually([&] { return (*checkpointer)->stats().passes >= n; });
   };
   const std::vector<Changeset> chunks = Chunks(7);
   for (size_t i = 0; i < chunks.size(); ++i) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "store/changeset_builder.h"
 #include "store/digest.h"
@@ -43,6 +45,18 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Waits (up to 20 s, for slow sanitizer builds) until `done` holds: for work another
+// thread does (store/wal_checkpointer.h). How soon is for the benchmarks.
+template <typename F>
+bool Eventually(F done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
 
 #define US_ASSERT_OK(expr)                                                   \
   do {                                                                       \

@@ -9,12 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <climits>
 #include <filesystem>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "store/test_util.h"
@@ -23,6 +21,7 @@
 namespace unitsync::store {
 namespace {
 
+using testing::Eventually;
 using testing::TempDir;
 
 constexpr int kPage = 4096;
@@ -49,17 +48,6 @@ uintmax_t SizeOf(const std::string& path) {
   std::error_code ec;
   const uintmax_t n = std::filesystem::file_size(path, ec);
   return ec ? 0 : n;
-}
-
-// Waits (up to 20 s, for slow sanitizer builds) until `done` holds.
-template <typename F>
-bool Eventually(F done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
 }
 
 // What the checkpointer reported, from either thread.
